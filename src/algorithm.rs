@@ -1,0 +1,182 @@
+//! The CTC recurrence, written down once. Every backend (the CPU code in `src/cpu/`, the CUDA
+//! kernels in `src/cuda/kernels/*.cu`) implements exactly this and uses the names defined here.
+//!
+//! # Notation
+//!
+//! For one sample `b` of the batch, `lp[t][c]` is `log_probs[t][b][c]`, the log-probability of
+//! class `c` at frame `t`, for `0 <= t < T_b` (`T_b = input_lengths[b]`) and `0 <= c < C`.
+//! The target is `l[0..L)` (`L = target_lengths[b]`), labels in `[0, C)` and never `blank`.
+//!
+//! # Extended labels
+//!
+//! The extended target `l'` has `S' = 2L + 1` states: a blank before, between and after the
+//! labels. `target_prime(s)` is the class of state `s`:
+//!
+//! ```text
+//! target_prime(s) = blank          if s is even
+//!                 = l[(s - 1) / 2] if s is odd
+//! ```
+//!
+//! # Skip rule
+//!
+//! A path may move from state `s - 2` straight to state `s` (skipping the blank between them)
+//! only when `s` is a label state whose label differs from the label two states back:
+//! `s` odd, `s >= 2` and `target_prime(s) != target_prime(s - 2)`. Repeated labels therefore need
+//! a blank between them, which is why `L` labels with `R` adjacent repeats need `T_b >= L + R`
+//! frames; with fewer, no path exists and the loss is `+inf`.
+//!
+//! # Forward variable (alpha)
+//!
+//! `log_alpha[t][s]` is the log of the total probability of all path prefixes of length `t + 1`
+//! that end in state `s`:
+//!
+//! ```text
+//! log_alpha[0][0] = lp[0][blank]
+//! log_alpha[0][1] = lp[0][l[0]]                    (when L > 0)
+//! log_alpha[0][s] = -inf                           for s >= 2
+//! log_alpha[t][s] = log_add_exp(log_alpha[t-1][s],
+//!                               log_alpha[t-1][s-1]              (s >= 1),
+//!                               log_alpha[t-1][s-2]              (skip rule))
+//!                   + lp[t][target_prime(s)]
+//! ```
+//!
+//! # Loss
+//!
+//! A complete path ends in the last label or the final blank:
+//!
+//! ```text
+//! nll = -log_add_exp(log_alpha[T_b-1][S'-1], log_alpha[T_b-1][S'-2])   (L > 0)
+//! nll = -log_alpha[T_b-1][0]                                            (L = 0)
+//! nll = 0 if L = 0, +inf otherwise                                      (T_b = 0)
+//! ```
+//!
+//! `log_probs` need not be normalized: the formula is applied as written (as torch does).
+//! With `zero_infinity`, an infinite `nll` becomes 0. The reductions are those of torch:
+//! `none` returns `nll[b]`, `sum` returns `sum_b nll[b]`, `mean` returns
+//! `(1/N) sum_b nll[b] / max(L_b, 1)`.
+//!
+//! # Backward variable (beta)
+//!
+//! `log_beta[t][s]` is the log of the total probability of all path suffixes that occupy state `s`
+//! at frame `t` and complete the target by frame `T_b - 1`, counting `lp[t]` itself:
+//!
+//! ```text
+//! log_beta[T_b-1][S'-1] = lp[T_b-1][blank]
+//! log_beta[T_b-1][S'-2] = lp[T_b-1][l[L-1]]        (when L > 0)
+//! log_beta[T_b-1][s]    = -inf                     otherwise
+//! log_beta[t][s] = log_add_exp(log_beta[t+1][s],
+//!                              log_beta[t+1][s+1]                (s + 1 < S'),
+//!                              log_beta[t+1][s+2]                (s+2 < S' and the skip rule
+//!                                                                 holds for s+2))
+//!                  + lp[t][target_prime(s)]
+//! ```
+//!
+//! # Gradient
+//!
+//! Since both `log_alpha[t][s]` and `log_beta[t][s]` contain `lp[t][target_prime(s)]`, the
+//! posterior probability that frame `t` emits class `c` is
+//!
+//! ```text
+//! lcab[t][c]   = log_add_exp over { s : target_prime(s) = c } of (log_alpha[t][s] + log_beta[t][s])
+//! posterior    = exp(lcab[t][c] + nll - lp[t][c])
+//! ```
+//!
+//! (`lcab = -inf` for a class that no state emits.) The gradient returned is torch's convention,
+//! which already folds in the backward pass of a preceding `log_softmax`:
+//!
+//! ```text
+//! grad[t][c] = (exp(lp[t][c]) - exp(lcab[t][c] + nll - lp[t][c])) * g_b     for t < T_b
+//! grad[t][c] = 0                                                              for t >= T_b
+//! ```
+//!
+//! where `g_b` is the upstream gradient of the sample's loss: `grad_loss[b]` for `none`,
+//! `grad_loss` for `sum` and `grad_loss / (N * max(L_b, 1))` for `mean`. The formula is applied as
+//! written, so an impossible sample (`nll = +inf`, `lcab = -inf`) gets NaN at every frame below
+//! `T_b`, and a `-inf` log-probability gets NaN, exactly as torch. With `zero_infinity` an
+//! infinite sample's gradient is zero everywhere.
+//!
+//! Because the beta recursion only needs row `t + 1`, a backend computes the gradient row `t`
+//! during the beta sweep, keeping two rows of `log_beta` and the full `log_alpha` table.
+//!
+//! # log_add_exp
+//!
+//! All sums of probabilities are taken in log space, shifted by the largest term so that no
+//! `exp` overflows: `log_add_exp(a, b, c) = m + ln(exp(a - m) + exp(b - m) + exp(c - m))` with
+//! `m = max(a, b, c)`, and `m` replaced by 0 when it is `-inf` (so that `-inf - -inf` is never
+//! formed). A NaN in any term gives NaN.
+
+use crate::types::Real;
+#[allow(unused_imports)]
+use num_traits::Float;
+
+/// The class emitted by extended state `s` (see the module doc). `labels` holds the sample's `L`
+/// labels.
+#[inline(always)]
+pub(crate) fn target_prime(labels: &[u32], s: usize, blank: u32) -> u32 {
+    if s % 2 == 0 {
+        blank
+    } else {
+        labels[s / 2]
+    }
+}
+
+/// Whether the skip rule allows the move from state `s - 2` to state `s`.
+#[inline(always)]
+pub(crate) fn can_skip(labels: &[u32], s: usize) -> bool {
+    s % 2 == 1 && s >= 2 && labels[s / 2] != labels[s / 2 - 1]
+}
+
+/// `ln(exp(a) + exp(b))`, stable, NaN-propagating.
+#[inline(always)]
+pub(crate) fn log_add_exp<R: Real>(a: R, b: R) -> R {
+    let mut m = if b > a { b } else { a };
+    if m == R::neg_infinity() {
+        m = R::zero();
+    }
+    ((a - m).exp() + (b - m).exp()).ln() + m
+}
+
+/// `ln(exp(a) + exp(b) + exp(c))`, stable, NaN-propagating.
+#[inline(always)]
+pub(crate) fn log_add_exp3<R: Real>(a: R, b: R, c: R) -> R {
+    let mut m = a;
+    if b > m {
+        m = b;
+    }
+    if c > m {
+        m = c;
+    }
+    if m == R::neg_infinity() {
+        m = R::zero();
+    }
+    ((a - m).exp() + (b - m).exp() + (c - m).exp()).ln() + m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_add_exp_is_stable_and_propagates_nan() {
+        let ninf = f64::NEG_INFINITY;
+        assert_eq!(log_add_exp(ninf, ninf), ninf);
+        assert_eq!(log_add_exp3(ninf, ninf, ninf), ninf);
+        assert!((log_add_exp(1000.0f64, 1000.0) - (1000.0 + 2f64.ln())).abs() < 1e-12);
+        assert!((log_add_exp3(-1000.0f64, ninf, -1000.0) - (-1000.0 + 2f64.ln())).abs() < 1e-12);
+        assert!(log_add_exp(f64::NAN, 1.0).is_nan());
+        assert!(log_add_exp(1.0, f64::NAN).is_nan());
+        assert!(log_add_exp3(ninf, f64::NAN, ninf).is_nan());
+        assert!(log_add_exp3(0.0, 0.0, f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn skip_rule() {
+        let labels = [3, 3, 4];
+        assert_eq!(target_prime(&labels, 0, 0), 0);
+        assert_eq!(target_prime(&labels, 5, 0), 4);
+        assert!(!can_skip(&labels, 1));
+        assert!(!can_skip(&labels, 3)); // repeat 3,3
+        assert!(!can_skip(&labels, 4)); // blank state
+        assert!(can_skip(&labels, 5)); // 3 -> 4
+    }
+}

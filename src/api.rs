@@ -1,0 +1,140 @@
+//! The safe Rust API: ndarray views in, owned arrays (or caller views) out. The C ABI in
+//! [`crate::ffi`] is a thin wrapper around [`ctc_loss_into`] and [`workspace_size`].
+
+use crate::cpu::{self, Outputs};
+use crate::error::{invalid, Error};
+use crate::problem::{Inputs, Problem};
+use crate::types::{Element, Options};
+use crate::workspace::{carve, Dims, Layout, Pass};
+use ndarray::{Array1, Array3, ArrayView1, ArrayViewMut1, ArrayViewMut3};
+
+fn dims<E: Element>(p: &Problem<'_, '_, E>) -> Dims {
+    Dims {
+        batch: p.batch,
+        classes: p.classes,
+        max_input_length: p.max_input_length,
+        max_target_length: p.max_target_length,
+    }
+}
+
+fn layout<E: Element>(p: &Problem<'_, '_, E>, pass: Pass) -> Result<Layout, Error> {
+    Layout::new(dims(p), std::mem::size_of::<E::Acc>(), pass)
+}
+
+/// Bytes of scratch memory that any computation on these inputs needs (the largest of the loss,
+/// gradient and fused calls), alignment slack included. Validates the inputs like the compute
+/// functions.
+pub fn workspace_size<E: Element>(inputs: &Inputs<'_, E>, options: &Options) -> Result<usize, Error> {
+    let p = Problem::new(inputs, options)?;
+    Ok(layout(&p, Pass::Gradient)?.bytes)
+}
+
+/// Allocates `bytes` of scratch memory, reporting failure instead of aborting.
+fn allocate(bytes: usize) -> Result<Vec<u8>, Error> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(bytes).map_err(|_| {
+        Error::OutOfMemory(format!("could not allocate a workspace of {bytes} bytes"))
+    })?;
+    v.resize(bytes, 0);
+    Ok(v)
+}
+
+/// Computes the loss and/or the gradient into caller-provided views: the general entry point.
+///
+/// - `loss`: (N,) for [`crate::Reduction::None`], (1,) otherwise; `None` to skip the loss.
+/// - `grad`: (T, N, C), any strides; `None` to skip the gradient.
+/// - `grad_loss`: the upstream gradient, shaped like the loss; `None` means ones. Used only with
+///   `grad`.
+/// - `workspace`: scratch memory of at least [`workspace_size`] bytes, any alignment; `None` to
+///   let the library allocate.
+///
+/// Every input is validated before anything is written: on error the outputs are untouched.
+pub fn ctc_loss_into<E: Element>(
+    inputs: &Inputs<'_, E>,
+    options: &Options,
+    grad_loss: Option<ArrayView1<'_, E>>,
+    loss: Option<ArrayViewMut1<'_, E>>,
+    grad: Option<ArrayViewMut3<'_, E>>,
+    workspace: Option<&mut [u8]>,
+) -> Result<(), Error> {
+    let p = Problem::new(inputs, options)?;
+    if let Some(l) = &loss {
+        p.check_loss_shape("loss", l.len())?;
+    }
+    if let Some(g) = &grad {
+        p.check_grad_shape(g.dim())?;
+    }
+    if let Some(g) = &grad_loss {
+        p.check_loss_shape("grad_loss", g.len())?;
+    }
+    if loss.is_none() && grad.is_none() {
+        return Err(invalid!("neither loss nor grad_log_probs was asked for"));
+    }
+    let pass = if grad.is_some() {
+        Pass::Gradient
+    } else {
+        Pass::Forward
+    };
+    let layout = layout(&p, pass)?;
+    let mut owned;
+    let workspace = match workspace {
+        Some(w) => w,
+        None => {
+            owned = allocate(layout.bytes)?;
+            &mut owned[..]
+        }
+    };
+    let parts = carve(workspace, &layout)?;
+    cpu::run(
+        &p,
+        &layout,
+        parts,
+        Outputs {
+            loss,
+            grad,
+            grad_loss,
+        },
+    )
+}
+
+/// The CTC loss, as `torch.nn.functional.ctc_loss`: (N,) per-sample losses for
+/// [`crate::Reduction::None`], one element for `Mean` and `Sum`.
+pub fn ctc_loss<E: Element>(inputs: &Inputs<'_, E>, options: &Options) -> Result<Array1<E>, Error> {
+    let p = Problem::new(inputs, options)?;
+    let mut loss = Array1::from_elem(p.loss_len(), E::from_acc(num_traits::zero()));
+    ctc_loss_into(inputs, options, None, Some(loss.view_mut()), None, None)?;
+    Ok(loss)
+}
+
+/// The gradient of `sum(loss * grad_loss)` with respect to log_probs (torch's convention, see
+/// [`crate::algorithm`]); `grad_loss` shaped like the loss, `None` meaning ones.
+pub fn ctc_loss_grad<E: Element>(
+    inputs: &Inputs<'_, E>,
+    options: &Options,
+    grad_loss: Option<ArrayView1<'_, E>>,
+) -> Result<Array3<E>, Error> {
+    let mut grad = Array3::from_elem(inputs.log_probs.dim(), E::from_acc(num_traits::zero()));
+    ctc_loss_into(inputs, options, grad_loss, None, Some(grad.view_mut()), None)?;
+    Ok(grad)
+}
+
+/// The loss and its gradient in one pass: what a training step calls.
+pub fn ctc_loss_and_grad<E: Element>(
+    inputs: &Inputs<'_, E>,
+    options: &Options,
+    grad_loss: Option<ArrayView1<'_, E>>,
+) -> Result<(Array1<E>, Array3<E>), Error> {
+    let p = Problem::new(inputs, options)?;
+    let zero = E::from_acc(num_traits::zero());
+    let mut loss = Array1::from_elem(p.loss_len(), zero);
+    let mut grad = Array3::from_elem(inputs.log_probs.dim(), zero);
+    ctc_loss_into(
+        inputs,
+        options,
+        grad_loss,
+        Some(loss.view_mut()),
+        Some(grad.view_mut()),
+        None,
+    )?;
+    Ok((loss, grad))
+}
