@@ -24,7 +24,10 @@ fn layout<E: Element>(p: &Problem<'_, '_, E>, pass: Pass) -> Result<Layout, Erro
 /// Bytes of scratch memory that any computation on these inputs needs (the largest of the loss,
 /// gradient and fused calls), alignment slack included. Validates the inputs like the compute
 /// functions.
-pub fn workspace_size<E: Element>(inputs: &Inputs<'_, E>, options: &Options) -> Result<usize, Error> {
+pub fn workspace_size<E: Element>(
+    inputs: &Inputs<'_, E>,
+    options: &Options,
+) -> Result<usize, Error> {
     let p = Problem::new(inputs, options)?;
     Ok(layout(&p, Pass::Gradient)?.bytes)
 }
@@ -114,7 +117,14 @@ pub fn ctc_loss_grad<E: Element>(
     grad_loss: Option<ArrayView1<'_, E>>,
 ) -> Result<Array3<E>, Error> {
     let mut grad = Array3::from_elem(inputs.log_probs.dim(), E::from_acc(num_traits::zero()));
-    ctc_loss_into(inputs, options, grad_loss, None, Some(grad.view_mut()), None)?;
+    ctc_loss_into(
+        inputs,
+        options,
+        grad_loss,
+        None,
+        Some(grad.view_mut()),
+        None,
+    )?;
     Ok(grad)
 }
 

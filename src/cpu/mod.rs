@@ -12,9 +12,9 @@ use crate::problem::Problem;
 use crate::types::{Element, Real, Reduction};
 use crate::workspace::{Layout, Parts};
 use ndarray::parallel::prelude::*;
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, Axis};
 use num_traits::{Float, One, Zero};
 use rayon::prelude::*;
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, Axis};
 
 /// Where a computation writes, and the upstream gradient of the loss.
 pub(crate) struct Outputs<'o, E> {

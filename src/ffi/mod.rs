@@ -198,7 +198,11 @@ unsafe fn read_options(ptr: *const CtcOptions) -> Result<CallOptions, Error> {
     let zero_infinity = match o.zero_infinity.0 {
         0 => false,
         1 => true,
-        v => return Err(invalid!("options.zero_infinity = {v} is not a bool (0 or 1)")),
+        v => {
+            return Err(invalid!(
+                "options.zero_infinity = {v} is not a bool (0 or 1)"
+            ))
+        }
     };
     let workspace = match (o.workspace.is_null(), o.workspace_bytes) {
         (true, 0) => None,
@@ -290,13 +294,11 @@ impl Call {
 
         match log_probs.dtype {
             DType::Float32 | DType::Float64 => {}
-            DType::Float16 | DType::BFloat16 => {
-                return Err(Error::Unsupported(format!(
-                    "log_probs.dtype = {} is not computed by libctc {} yet (float32 and float64 are)",
-                    log_probs.dtype.name(),
-                    env!("CARGO_PKG_VERSION")
-                )))
-            }
+            DType::Float16 | DType::BFloat16 => return Err(Error::Unsupported(format!(
+                "log_probs.dtype = {} is not computed by libctc {} yet (float32 and float64 are)",
+                log_probs.dtype.name(),
+                env!("CARGO_PKG_VERSION")
+            ))),
             DType::Int32 | DType::Int64 => {
                 return Err(invalid!(
                     "log_probs.dtype = {} but log_probs must be floating point",
@@ -354,7 +356,10 @@ impl Call {
 
         let reduced = options.options.reduction != Reduction::None;
         if batched {
-            targets.expect_ndim(&[1, 2], "targets must be padded (N, S) or concatenated (sum(target_lengths),)")?;
+            targets.expect_ndim(
+                &[1, 2],
+                "targets must be padded (N, S) or concatenated (sum(target_lengths),)",
+            )?;
             input_lengths.expect_ndim(&[1], "input_lengths must be (N,)")?;
             target_lengths.expect_ndim(&[1], "target_lengths must be (N,)")?;
         } else {
@@ -372,7 +377,10 @@ impl Call {
             t.expect_ndim(&[loss_ndim], loss_shape)?;
         }
         if let Some(g) = &grad {
-            g.expect_ndim(&[log_probs.ndim], "grad_log_probs must have the shape of log_probs")?;
+            g.expect_ndim(
+                &[log_probs.ndim],
+                "grad_log_probs must have the shape of log_probs",
+            )?;
             g.expect_non_overlapping()?;
         }
         if let Some(l) = &loss {
@@ -388,9 +396,15 @@ impl Call {
             written.push(("options.workspace", ptr as usize..ptr as usize + n));
         }
         let mut all = written.clone();
-        for t in [Some(&log_probs), Some(&targets), Some(&input_lengths), Some(&target_lengths), grad_loss.as_ref()]
-            .into_iter()
-            .flatten()
+        for t in [
+            Some(&log_probs),
+            Some(&targets),
+            Some(&input_lengths),
+            Some(&target_lengths),
+            grad_loss.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
         {
             all.push((t.name, t.byte_range()));
         }
@@ -433,7 +447,9 @@ impl Call {
                 // (outputs writable) host memory for the call, as validated in Call::read.
                 DType::Float32 => unsafe { self.run_cpu::<f32>(want) },
                 DType::Float64 => unsafe { self.run_cpu::<f64>(want) },
-                d => Err(Error::Internal(format!("dtype {d:?} reached the CPU backend"))),
+                d => Err(Error::Internal(format!(
+                    "dtype {d:?} reached the CPU backend"
+                ))),
             },
         }
     }

@@ -61,12 +61,19 @@ impl RawTensor {
                 return Err(invalid!("{name}.shape[{i}] = {} is negative", t.shape[i]));
             }
             if t.strides[i] < 0 {
-                return Err(invalid!("{name}.strides[{i}] = {} is negative", t.strides[i]));
+                return Err(invalid!(
+                    "{name}.strides[{i}] = {} is negative",
+                    t.strides[i]
+                ));
             }
-            shape[i] = usize::try_from(t.shape[i])
-                .map_err(|_| invalid!("{name}.shape[{i}] = {} does not fit in size_t", t.shape[i]))?;
+            shape[i] = usize::try_from(t.shape[i]).map_err(|_| {
+                invalid!("{name}.shape[{i}] = {} does not fit in size_t", t.shape[i])
+            })?;
             strides[i] = usize::try_from(t.strides[i]).map_err(|_| {
-                invalid!("{name}.strides[{i}] = {} does not fit in size_t", t.strides[i])
+                invalid!(
+                    "{name}.strides[{i}] = {} does not fit in size_t",
+                    t.strides[i]
+                )
             })?;
         }
         let too_big = || {
@@ -99,7 +106,9 @@ impl RawTensor {
         };
         if numel > 0 {
             if t.data.is_null() {
-                return Err(invalid!("{name}.data is NULL but {name} has {numel} elements"));
+                return Err(invalid!(
+                    "{name}.data is NULL but {name} has {numel} elements"
+                ));
             }
             if (t.data as usize) % dtype.size() != 0 {
                 return Err(invalid!(
@@ -158,7 +167,7 @@ impl RawTensor {
                 ));
             }
             // Cannot overflow: the span was checked to fit in isize.
-            reach = stride * (extent - 1) + reach;
+            reach += stride * (extent - 1);
         }
         Ok(())
     }

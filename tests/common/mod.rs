@@ -211,7 +211,15 @@ pub const LAYOUTS: [Layout; 4] = [
 
 impl<F: Float> Strided<F> {
     /// Lays out `values` (logical (T, N, C) row-major) in `layout`, filling the gaps with `fill`.
-    pub fn new(values: &[f64], t: usize, n: usize, c: usize, batched: bool, layout: Layout, fill: f64) -> Self {
+    pub fn new(
+        values: &[f64],
+        t: usize,
+        n: usize,
+        c: usize,
+        batched: bool,
+        layout: Layout,
+        fill: f64,
+    ) -> Self {
         let (ti, ni, ci) = (t as i64, n as i64, c as i64);
         let (len, strides3): (usize, [i64; 3]) = match layout {
             Layout::Contiguous => (t * n * c, [ni * ci, ci, 1]),
@@ -223,7 +231,8 @@ impl<F: Float> Strided<F> {
         for a in 0..t {
             for b in 0..n {
                 for k in 0..c {
-                    let at = a as i64 * strides3[0] + b as i64 * strides3[1] + k as i64 * strides3[2];
+                    let at =
+                        a as i64 * strides3[0] + b as i64 * strides3[1] + k as i64 * strides3[2];
                     buf[at as usize] = F::from_f64(values[(a * n + b) * c + k]);
                 }
             }
@@ -234,7 +243,11 @@ impl<F: Float> Strided<F> {
             assert_eq!(n, 1);
             (vec![ti, ci], vec![strides3[0], strides3[2]])
         };
-        Strided { buf, shape, strides }
+        Strided {
+            buf,
+            shape,
+            strides,
+        }
     }
 
     pub fn tensor(&mut self) -> CtcTensor {
@@ -244,9 +257,19 @@ impl<F: Float> Strided<F> {
     /// The logical (T, N, C) values in row-major order.
     pub fn values(&self) -> Vec<f64> {
         let (t, n, c, s) = if self.shape.len() == 3 {
-            (self.shape[0], self.shape[1], self.shape[2], self.strides.clone())
+            (
+                self.shape[0],
+                self.shape[1],
+                self.shape[2],
+                self.strides.clone(),
+            )
         } else {
-            (self.shape[0], 1, self.shape[1], vec![self.strides[0], 0, self.strides[1]])
+            (
+                self.shape[0],
+                1,
+                self.shape[1],
+                vec![self.strides[0], 0, self.strides[1]],
+            )
         };
         let mut out = Vec::new();
         for a in 0..t {
@@ -280,10 +303,21 @@ pub struct Outcome {
 pub fn run_golden<F: Float>(g: &Golden, layout: Layout, threads: u32) -> Outcome {
     let wide = matches!(layout, Layout::Contiguous | Layout::PaddedRows);
     let mut lp = Strided::<F>::new(&g.log_probs, g.t, g.n, g.c, g.batched, layout, f64::NAN);
-    let mut grad = Strided::<F>::new(&vec![0.0; g.t * g.n * g.c], g.t, g.n, g.c, g.batched, layout, -7.0);
+    let mut grad = Strided::<F>::new(
+        &vec![0.0; g.t * g.n * g.c],
+        g.t,
+        g.n,
+        g.c,
+        g.batched,
+        layout,
+        -7.0,
+    );
     let mut targets = Ints::new(&g.targets, wide);
     let (tshape, tstrides) = if g.padded && g.batched {
-        (vec![g.n as i64, g.s as i64], contiguous(&[g.n as i64, g.s as i64]))
+        (
+            vec![g.n as i64, g.s as i64],
+            contiguous(&[g.n as i64, g.s as i64]),
+        )
     } else {
         (vec![g.targets.len() as i64], vec![1])
     };
@@ -315,12 +349,27 @@ pub fn run_golden<F: Float>(g: &Golden, layout: Layout, threads: u32) -> Outcome
     opts.num_threads = threads;
     // SAFETY: every tensor describes a live buffer of its shape and dtype.
     let status = unsafe {
-        ctc_loss_forward_backward(&t_lp, &t_tg, &t_il, &t_tl, &t_go, &opts, &mut t_loss, &mut t_grad)
+        ctc_loss_forward_backward(
+            &t_lp,
+            &t_tg,
+            &t_il,
+            &t_tl,
+            &t_go,
+            &opts,
+            &mut t_loss,
+            &mut t_grad,
+        )
     };
     if status != CTC_STATUS_SUCCESS {
-        return Outcome { status, loss: vec![], grad: vec![] };
+        return Outcome {
+            status,
+            loss: vec![],
+            grad: vec![],
+        };
     }
-    let loss_values: Vec<f64> = (0..nloss).map(|i| loss[if per_sample { 2 * i } else { i }].to_f64()).collect();
+    let loss_values: Vec<f64> = (0..nloss)
+        .map(|i| loss[if per_sample { 2 * i } else { i }].to_f64())
+        .collect();
     let grad_values = grad.values();
 
     // The separate calls give the same bits.
@@ -328,17 +377,46 @@ pub fn run_golden<F: Float>(g: &Golden, layout: Layout, threads: u32) -> Outcome
     let mut t_loss2 = tensor(loss2.as_mut_ptr(), F::DTYPE, &loss_shape, &loss_strides);
     // SAFETY: as above.
     let s2 = unsafe { ctc_loss_forward(&t_lp, &t_tg, &t_il, &t_tl, &opts, &mut t_loss2) };
-    assert_eq!(s2, CTC_STATUS_SUCCESS, "{}: forward: {}", g.name, last_error());
+    assert_eq!(
+        s2,
+        CTC_STATUS_SUCCESS,
+        "{}: forward: {}",
+        g.name,
+        last_error()
+    );
     for i in 0..nloss {
         let k = if per_sample { 2 * i } else { i };
-        assert_eq!(loss2[k].to_f64().to_bits(), loss[k].to_f64().to_bits(), "{}: forward loss", g.name);
+        assert_eq!(
+            loss2[k].to_f64().to_bits(),
+            loss[k].to_f64().to_bits(),
+            "{}: forward loss",
+            g.name
+        );
     }
-    let mut grad2 = Strided::<F>::new(&vec![0.0; g.t * g.n * g.c], g.t, g.n, g.c, g.batched, layout, -7.0);
+    let mut grad2 = Strided::<F>::new(
+        &vec![0.0; g.t * g.n * g.c],
+        g.t,
+        g.n,
+        g.c,
+        g.batched,
+        layout,
+        -7.0,
+    );
     let mut t_grad2 = grad2.tensor();
     // SAFETY: as above.
     let s3 = unsafe { ctc_loss_backward(&t_lp, &t_tg, &t_il, &t_tl, &t_go, &opts, &mut t_grad2) };
-    assert_eq!(s3, CTC_STATUS_SUCCESS, "{}: backward: {}", g.name, last_error());
-    let same = grad2.buf.iter().zip(&grad.buf).all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits());
+    assert_eq!(
+        s3,
+        CTC_STATUS_SUCCESS,
+        "{}: backward: {}",
+        g.name,
+        last_error()
+    );
+    let same = grad2
+        .buf
+        .iter()
+        .zip(&grad.buf)
+        .all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits());
     assert!(same, "{}: backward differs from forward_backward", g.name);
     // Padding between elements of the gradient is never written.
     if layout == Layout::PaddedRows {
@@ -349,5 +427,47 @@ pub fn run_golden<F: Float>(g: &Golden, layout: Layout, threads: u32) -> Outcome
             }
         }
     }
-    Outcome { status, loss: loss_values, grad: grad_values }
+    Outcome {
+        status,
+        loss: loss_values,
+        grad: grad_values,
+    }
+}
+
+/// A small deterministic generator (splitmix64) so tests need no extra crates.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform integer in [lo, hi].
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u = self.uniform().max(1e-300);
+        let v = self.uniform();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// log_softmax over the last axis of a (T, N, C) row-major buffer.
+pub fn log_softmax(x: &[f64], c: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks(c) {
+        let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        out.extend(row.iter().map(|v| v - lse));
+    }
+    out
 }

@@ -1,0 +1,164 @@
+"""The numpy API: arrays are passed zero-copy with their strides."""
+
+import ctypes
+
+import numpy as np
+
+from . import _native as N
+
+_DTYPES = {
+    np.dtype(np.float32): N.FLOAT32,
+    np.dtype(np.float64): N.FLOAT64,
+    np.dtype(np.float16): N.FLOAT16,
+    np.dtype(np.int32): N.INT32,
+    np.dtype(np.int64): N.INT64,
+}
+
+
+def _as_array(x, name, integer):
+    a = np.asarray(x)
+    if integer:
+        if a.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
+            if a.dtype.kind not in "iu" and a.size:
+                raise N.CtcInvalidArgument(
+                    N.INVALID_ARGUMENT, "invalid argument", f"{name} has dtype {a.dtype}, not an integer type"
+                )
+            a = a.astype(np.int64)
+    # The C ABI takes non-negative element strides of native-endian data: anything else (rare:
+    # negative strides, byte-swapped or unaligned arrays) is copied.
+    itemsize = a.dtype.itemsize
+    if (
+        any(s < 0 or s % itemsize for s in a.strides)
+        or not a.dtype.isnative
+        or not a.flags.aligned
+    ):
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def _tensor(a, name):
+    dtype = _DTYPES.get(a.dtype)
+    if dtype is None:
+        raise N.CtcInvalidArgument(
+            N.INVALID_ARGUMENT, "invalid argument", f"{name} has unsupported dtype {a.dtype}"
+        )
+    strides = [s // a.dtype.itemsize for s in a.strides]
+    return N.tensor(a.ctypes.data, dtype, a.shape, strides)
+
+
+def _prepare(log_probs, targets, input_lengths, target_lengths):
+    lp = _as_array(log_probs, "log_probs", integer=False)
+    tg = _as_array(targets, "targets", integer=True)
+    il = _as_array(input_lengths, "input_lengths", integer=True)
+    tl = _as_array(target_lengths, "target_lengths", integer=True)
+    arrays = (lp, tg, il, tl)
+    tensors = tuple(_tensor(a, n) for a, n in zip(arrays, ("log_probs", "targets", "input_lengths", "target_lengths")))
+    return arrays, tensors
+
+
+def _loss_shape(lp, reduction):
+    return (lp.shape[1],) if (lp.ndim == 3 and reduction == "none") else ()
+
+
+def ctc_loss(
+    log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False, num_threads=0
+):
+    """CTC loss with the signature and semantics of ``torch.nn.functional.ctc_loss``, on numpy
+    arrays. ``log_probs``: (T, N, C) or (T, C) float32/float64, any strides (not copied);
+    targets padded (N, S) or concatenated; lengths as arrays or lists. Returns the loss: shape
+    (N,) for ``reduction="none"`` on a batch, () otherwise, in log_probs' dtype."""
+    opts = N.options(blank, reduction, zero_infinity, num_threads)
+    arrays, (t_lp, t_tg, t_il, t_tl) = _prepare(log_probs, targets, input_lengths, target_lengths)
+    lp = arrays[0]
+    loss = np.empty(_loss_shape(lp, reduction), dtype=lp.dtype)
+    t_loss = _tensor(loss, "loss")
+    N.check(
+        N.lib().ctc_loss_forward(
+            ctypes.byref(t_lp), ctypes.byref(t_tg), ctypes.byref(t_il), ctypes.byref(t_tl), ctypes.byref(opts), ctypes.byref(t_loss)
+        )
+    )
+    return loss
+
+
+def _grad_loss_tensor(grad_loss, lp, reduction):
+    if grad_loss is None:
+        return None, None
+    # np.array copies into a fresh C-ordered array (np.ascontiguousarray would turn () into (1,)).
+    g = np.array(grad_loss, dtype=lp.dtype).reshape(_loss_shape(lp, reduction))
+    return g, _tensor(g, "grad_loss")
+
+
+def ctc_loss_and_grad(
+    log_probs,
+    targets,
+    input_lengths,
+    target_lengths,
+    blank=0,
+    reduction="mean",
+    zero_infinity=False,
+    grad_loss=None,
+    num_threads=0,
+):
+    """Loss and gradient with respect to ``log_probs`` in one fused call (torch's gradient
+    convention ``exp(lp) - posterior``, scaled by ``grad_loss``, default ones). Returns
+    ``(loss, grad)``; ``grad`` has log_probs' shape and dtype."""
+    opts = N.options(blank, reduction, zero_infinity, num_threads)
+    arrays, (t_lp, t_tg, t_il, t_tl) = _prepare(log_probs, targets, input_lengths, target_lengths)
+    lp = arrays[0]
+    g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)
+    loss = np.empty(_loss_shape(lp, reduction), dtype=lp.dtype)
+    grad = np.empty(lp.shape, dtype=lp.dtype)
+    t_loss, t_grad = _tensor(loss, "loss"), _tensor(grad, "grad")
+    N.check(
+        N.lib().ctc_loss_forward_backward(
+            ctypes.byref(t_lp),
+            ctypes.byref(t_tg),
+            ctypes.byref(t_il),
+            ctypes.byref(t_tl),
+            ctypes.byref(t_g) if t_g is not None else None,
+            ctypes.byref(opts),
+            ctypes.byref(t_loss),
+            ctypes.byref(t_grad),
+        )
+    )
+    return loss, grad
+
+
+def ctc_loss_grad(
+    log_probs,
+    targets,
+    input_lengths,
+    target_lengths,
+    blank=0,
+    reduction="mean",
+    zero_infinity=False,
+    grad_loss=None,
+    num_threads=0,
+    out=None,
+):
+    """The gradient alone (``ctc_loss_backward``). ``out``, if given, is a writable float array of
+    log_probs' shape and dtype, any non-overlapping strides, written in place."""
+    opts = N.options(blank, reduction, zero_infinity, num_threads)
+    arrays, (t_lp, t_tg, t_il, t_tl) = _prepare(log_probs, targets, input_lengths, target_lengths)
+    lp = arrays[0]
+    g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)
+    grad = np.empty(lp.shape, dtype=lp.dtype) if out is None else out
+    if grad.shape != lp.shape or grad.dtype != lp.dtype or any(s < 0 or s % grad.itemsize for s in grad.strides):
+        raise N.CtcInvalidArgument(
+            N.INVALID_ARGUMENT,
+            "invalid argument",
+            f"out has shape {grad.shape} and dtype {grad.dtype}; log_probs has {lp.shape} and {lp.dtype}",
+        )
+    t_grad = _tensor(grad, "out")
+    N.check(
+        N.lib().ctc_loss_backward(
+            ctypes.byref(t_lp),
+            ctypes.byref(t_tg),
+            ctypes.byref(t_il),
+            ctypes.byref(t_tl),
+            ctypes.byref(t_g) if t_g is not None else None,
+            ctypes.byref(opts),
+            ctypes.byref(t_grad),
+        )
+    )
+    return grad

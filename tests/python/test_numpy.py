@@ -1,0 +1,193 @@
+import numpy as np
+import pytest
+
+import libctc
+from libctc import _native, _numpy
+
+
+def golden_arrays(g, dtype):
+    T, N, C = g["T"], g["N"], g["C"]
+    lp = np.array(g["log_probs"], dtype=dtype)
+    if g["batched"]:
+        lp = lp.reshape(T, N, C)
+        if g["targets_layout"] == "padded":
+            targets = np.array(g["targets"], dtype=np.int64).reshape(N, g["S"])
+        else:
+            targets = np.array(g["targets"], dtype=np.int64)
+        il = np.array(g["input_lengths"], dtype=np.int64)
+        tl = np.array(g["target_lengths"], dtype=np.int64)
+    else:
+        lp = lp.reshape(T, C)
+        targets = np.array(g["targets"], dtype=np.int64)
+        il = np.array(g["input_lengths"][0], dtype=np.int64)
+        tl = np.array(g["target_lengths"][0], dtype=np.int64)
+    return lp, targets, il, tl
+
+
+def kwargs(g):
+    return dict(blank=g["blank"], reduction=g["reduction"], zero_infinity=g["zero_infinity"])
+
+
+def grad_out(g, dtype):
+    go = np.array(g["grad_out"], dtype=dtype)
+    return go if (g["reduction"] == "none" and g["batched"]) else go.reshape(())
+
+
+def assert_close(ours, expected, torch_f32=None, relative=False, tol=1e-10):
+    """float64: within ``tol``; float32 (``torch_f32`` given): the largest error at most twice
+    torch's own float32 error, with a floor of ``tol``. NaN and inf exactly where expected."""
+    ours = np.asarray(ours, dtype=np.float64).ravel()
+    expected = np.asarray(expected, dtype=np.float64).ravel()
+    assert np.array_equal(np.isnan(ours), np.isnan(expected))
+    assert np.array_equal(np.isinf(ours) & (ours > 0), np.isinf(expected) & (expected > 0))
+    finite = np.isfinite(expected)
+    scale = np.maximum(np.abs(expected[finite]), 1.0) if relative else 1.0
+    err = np.max(np.abs(ours[finite] - expected[finite]) / scale, initial=0.0)
+    if torch_f32 is not None:
+        theirs = np.asarray(torch_f32, dtype=np.float64).ravel()[finite]
+        tol = max(tol, 2 * np.max(np.abs(theirs - expected[finite]) / scale, initial=0.0))
+    assert err <= tol, f"error {err:.3e} > {tol:.3e}"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_golden(golden, dtype):
+    lp, targets, il, tl = golden_arrays(golden, dtype)
+    loss, grad = libctc.ctc_loss_and_grad(lp, targets, il, tl, grad_loss=grad_out(golden, dtype), **kwargs(golden))
+    assert loss.dtype == dtype and grad.dtype == dtype and grad.shape == lp.shape
+    if dtype == np.float64:
+        assert_close(loss, golden["expected"]["loss"], relative=True)
+        assert_close(grad, golden["expected"]["grad"])
+    else:
+        f32 = golden["expected_torch_f32"]
+        assert_close(loss, golden["expected"]["loss"], f32["loss"], relative=True, tol=1e-6)
+        assert_close(grad, golden["expected"]["grad"], f32["grad"], tol=1e-5)
+    alone = libctc.ctc_loss(lp, targets, il, tl, **kwargs(golden))
+    assert np.array_equal(alone, loss, equal_nan=True)
+    g2 = libctc.ctc_loss_grad(lp, targets, il, tl, grad_loss=grad_out(golden, dtype), **kwargs(golden))
+    assert np.array_equal(g2, grad, equal_nan=True)
+
+
+def random_case(rng, T=30, N=5, C=8, S=10, dtype=np.float32):
+    x = rng.standard_normal((T, N, C))
+    lp = (x - np.log(np.exp(x).sum(-1, keepdims=True))).astype(dtype)
+    tl = rng.integers(1, S + 1, size=N)
+    targets = rng.integers(1, C, size=(N, S))
+    il = rng.integers(T // 2 + S, T + 1, size=N)
+    return lp, targets, il, tl
+
+
+def test_batch_first_and_sliced_inputs_are_not_copied():
+    rng = np.random.default_rng(0)
+    lp, targets, il, tl = random_case(rng)
+    ntc = np.ascontiguousarray(lp.transpose(1, 0, 2))  # (N, T, C) memory
+    view = ntc.transpose(1, 0, 2)  # seen as (T, N, C)
+    padded = np.full((lp.shape[0], lp.shape[1], lp.shape[2] + 5), np.nan, dtype=lp.dtype)
+    padded[:, :, : lp.shape[2]] = lp
+    sliced = padded[:, :, : lp.shape[2]]  # Kaldi-style padded rows
+    for a in (view, sliced):
+        assert _numpy._as_array(a, "log_probs", integer=False) is a  # passed as is, no copy
+    ref_loss, ref_grad = libctc.ctc_loss_and_grad(lp, targets, il, tl, reduction="none")
+    for a in (view, sliced):
+        loss, grad = libctc.ctc_loss_and_grad(a, targets, il, tl, reduction="none")
+        assert np.array_equal(loss, ref_loss) and np.array_equal(grad, ref_grad)
+    # Strided targets (every other column) and int32 lengths as lists.
+    wide = np.zeros((targets.shape[0], 2 * targets.shape[1]), dtype=np.int32)
+    wide[:, ::2] = targets
+    loss = libctc.ctc_loss(lp, wide[:, ::2], list(il), [int(v) for v in tl], reduction="none")
+    assert np.array_equal(loss, ref_loss)
+
+
+def test_gradient_written_in_place_into_strided_output():
+    rng = np.random.default_rng(1)
+    lp, targets, il, tl = random_case(rng, dtype=np.float64)
+    ref = libctc.ctc_loss_grad(lp, targets, il, tl)
+    big = np.full((lp.shape[0], lp.shape[1], lp.shape[2] + 3), 7.0)
+    out = big[:, :, : lp.shape[2]]
+    res = libctc.ctc_loss_grad(lp, targets, il, tl, out=out)
+    assert res is out and np.array_equal(out, ref)
+    assert np.all(big[:, :, lp.shape[2] :] == 7.0)
+
+
+def test_concatenated_targets_equal_padded():
+    rng = np.random.default_rng(2)
+    lp, targets, il, tl = random_case(rng)
+    concat = np.concatenate([targets[b, : tl[b]] for b in range(len(tl))]).astype(np.int32)
+    a = libctc.ctc_loss(lp, targets, il, tl, reduction="sum")
+    b = libctc.ctc_loss(lp, concat, il.astype(np.int32), tl, reduction="sum")
+    assert a == b
+
+
+def test_invalid_label_raises_value_error_with_message():
+    rng = np.random.default_rng(3)
+    lp, targets, il, tl = random_case(rng, C=8)
+    targets[2, 0] = 8
+    with pytest.raises(ValueError) as info:
+        libctc.ctc_loss(lp, targets, il, tl)
+    e = info.value
+    assert isinstance(e, libctc.CtcInvalidArgument) and isinstance(e, libctc.CtcError)
+    assert e.status == 1 and e.status_name == "invalid argument"
+    assert "targets[2][0] = 8" in e.message
+
+
+@pytest.mark.parametrize(
+    "mutate, fragment",
+    [
+        (lambda a: a.update(il=a["il"] + 100), "input_lengths[0]"),
+        (lambda a: a.update(tl=-a["tl"]), "target_lengths[0] = -"),
+        (lambda a: a.update(blank=8), "options.blank = 8"),
+        (lambda a: a.update(il=a["il"][:-1]), "input_lengths has 4 elements"),
+        (lambda a: a.update(targets=a["targets"][:, :2]), "exceeds the padded targets"),
+        (lambda a: a.update(reduction="avg"), "reduction = 'avg'"),
+    ],
+)
+def test_error_paths(mutate, fragment):
+    rng = np.random.default_rng(4)
+    lp, targets, il, tl = random_case(rng, C=8)
+    args = dict(targets=targets, il=il, tl=tl, blank=0, reduction="mean")
+    mutate(args)
+    with pytest.raises(libctc.CtcInvalidArgument) as info:
+        libctc.ctc_loss(lp, args["targets"], args["il"], args["tl"], blank=args["blank"], reduction=args["reduction"])
+    assert fragment in str(info.value)
+
+
+def test_float16_is_unsupported_and_integers_are_rejected():
+    rng = np.random.default_rng(5)
+    lp, targets, il, tl = random_case(rng)
+    with pytest.raises(libctc.CtcUnsupported) as info:
+        libctc.ctc_loss(lp.astype(np.float16), targets, il, tl)
+    assert "float16" in str(info.value)
+    with pytest.raises(libctc.CtcInvalidArgument):
+        libctc.ctc_loss(lp, targets.astype(np.float32), il, tl)
+
+
+def test_unbatched_scalar_lengths():
+    rng = np.random.default_rng(6)
+    lp, targets, il, tl = random_case(rng, N=1)
+    batched = libctc.ctc_loss(lp, targets, il, tl, reduction="none")
+    single = libctc.ctc_loss(lp[:, 0, :], targets[0], int(il[0]), int(tl[0]), reduction="none")
+    assert single.shape == () and single == batched[0]
+
+
+def test_missing_library_says_where_it_looked(monkeypatch, tmp_path):
+    missing = tmp_path / "nowhere" / "libctc.so"
+    monkeypatch.setattr(_native, "candidate_paths", lambda: [missing])
+    with pytest.raises(libctc.LibraryNotFound) as info:
+        _native.load()
+    assert str(missing) in str(info.value) and "CTC_LIBRARY" in str(info.value)
+
+
+def test_lookup_order_starts_with_environment(monkeypatch):
+    monkeypatch.setenv("CTC_LIBRARY", "/some/where/libctc.so")
+    paths = [str(p) for p in _native.candidate_paths()]
+    assert paths[0] == "/some/where/libctc.so"
+    assert paths[1].endswith("libctc/libctc.so")
+    assert any(p.endswith("target/release/libctc.so") for p in paths)
+
+
+def test_signature_table_covers_every_export():
+    lib = _native.lib()
+    for name, (argtypes, restype) in _native.SIGNATURES.items():
+        fn = getattr(lib, name)
+        assert fn.argtypes == argtypes and fn.restype == restype
+    assert libctc.version().count(".") == 2
+    assert libctc.cuda_device_count() >= 0
