@@ -8,63 +8,17 @@
 
 mod common;
 
+use common::native::{
+    available, library_dir, manifest_dir, run_ok, run_program, shared_link_args, summary, tool,
+    STRICT,
+};
 use common::{golden_dir, load_golden, Golden};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const STRICT: [&str; 4] = ["-Wall", "-Wextra", "-pedantic", "-Werror"];
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::process::Command;
 
 fn tmp_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_api");
-    std::fs::create_dir_all(&dir).expect("create a directory in CARGO_TARGET_TMPDIR");
-    dir
-}
-
-/// `$name` from the environment, or `default`.
-fn tool(var: &str, default: &str) -> String {
-    std::env::var(var)
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-/// Whether `program --version` runs.
-fn available(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn show(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-/// Runs `cmd`, panicking with its command line and output unless it succeeds.
-fn run_ok(mut cmd: Command) -> Output {
-    let line = show(&cmd);
-    println!("$ {line}");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {line}: {e}"));
-    assert!(
-        out.status.success(),
-        "{line} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    common::native::tmp_dir("c_api")
 }
 
 /// The shared libraries `exe` loads, as `ldd` lists them (without `LD_LIBRARY_PATH`, so only the
@@ -78,28 +32,6 @@ fn ldd(exe: &Path) -> Option<String> {
     cmd.arg(exe).env_remove("LD_LIBRARY_PATH");
     let out = run_ok(cmd);
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The directory holding the libctc this test executable was built against.
-///
-/// The test executable is `target/<profile>/deps/c_api-<hash>`. Cargo writes the library's
-/// `libctc.so` and `libctc.a` to `deps/` next to it, and copies them up to `target/<profile>/`
-/// only when the library itself is a requested target (`cargo build`), so the copies there can be
-/// stale after `cargo test`: `deps/` comes first.
-fn library_dir(file: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe
-        .parent()
-        .expect("the test executable lies in a directory");
-    let candidates = [
-        deps.to_path_buf(),
-        deps.parent().expect("deps/ has a parent").to_path_buf(),
-    ];
-    candidates
-        .iter()
-        .find(|d| d.join(file).is_file())
-        .unwrap_or_else(|| panic!("{file} is in none of {candidates:?}"))
-        .clone()
 }
 
 /// Appends one golden case in the format `tests/c/test_ctc.c` reads.
@@ -210,40 +142,10 @@ fn build_program(cc: &str, exe: &Path, link: &[String]) {
     run_ok(cmd);
 }
 
-/// Runs the C program on `data`; returns (success, stdout).
-fn run_program(exe: &Path, data: &Path) -> (bool, String) {
-    let mut cmd = Command::new(exe);
-    cmd.arg(data);
-    // The shared build must find libctc through its rpath alone.
-    cmd.env_remove("LD_LIBRARY_PATH");
-    let line = show(&cmd);
-    println!("$ {line}");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {line}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    print!("{stdout}");
-    eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), stdout)
-}
-
-/// (passed, failed) from the last line "C tests: P passed, F failed".
-fn summary(stdout: &str) -> (u32, u32) {
-    let last = stdout.lines().last().unwrap_or_default();
-    let rest = last
-        .strip_prefix("C tests: ")
-        .unwrap_or_else(|| panic!("last line {last:?} is not the summary"));
-    let words: Vec<&str> = rest.split_whitespace().collect();
-    match words.as_slice() {
-        [p, "passed,", f, "failed"] => (p.parse().unwrap(), f.parse().unwrap()),
-        _ => panic!("last line {last:?} is not the summary"),
-    }
-}
-
 /// Checks a run that must pass; returns its number of checks.
 fn expect_pass(what: &str, exe: &Path, data: &Path) -> u32 {
-    let (ok, stdout) = run_program(exe, data);
-    let (passed, failed) = summary(&stdout);
+    let (ok, stdout) = run_program(exe, &[data]);
+    let (passed, failed) = summary(&stdout, "C tests");
     let fails: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
     assert!(
         ok && failed == 0 && fails.is_empty(),
@@ -289,16 +191,7 @@ fn c_program_against_shared_and_static_library() {
     // Against libctc.so, found through an rpath.
     let so_dir = library_dir("libctc.so");
     let shared = tmp.join("test_ctc_shared");
-    build_program(
-        &cc,
-        &shared,
-        &[
-            format!("-L{}", so_dir.display()),
-            "-lctc".into(),
-            format!("-Wl,-rpath,{}", so_dir.display()),
-            "-lm".into(),
-        ],
-    );
+    build_program(&cc, &shared, &shared_link_args());
     if let Some(deps) = ldd(&shared) {
         let so = so_dir.join("libctc.so");
         assert!(
@@ -340,8 +233,8 @@ fn c_program_against_shared_and_static_library() {
     let mut wrong = golden_cases();
     wrong[1].loss[0] *= 1.0 + 1e-6;
     let bad = write_data("seed_cases_wrong_loss.txt", &wrong);
-    let (ok, stdout) = run_program(&shared, &bad);
-    let (_, failed) = summary(&stdout);
+    let (ok, stdout) = run_program(&shared, &[&bad]);
+    let (_, failed) = summary(&stdout, "C tests");
     let fails: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
     assert!(!ok, "the C program exits non-zero when a check fails");
     assert_eq!(failed as usize, fails.len());

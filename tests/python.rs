@@ -3,17 +3,10 @@
 //! (which `.ci/run` creates), else `python3`. Without one it prints why and skips. The torch tests
 //! inside skip themselves (with a printed reason) when torch is absent.
 
+mod common;
+use common::native::library_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn built_library() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let deps = exe.parent()?;
-    // `cargo test` builds the cdylib in deps/ and does not refresh the copy one level up.
-    [deps.join("libctc.so"), deps.parent()?.join("libctc.so")]
-        .into_iter()
-        .find(|p| p.is_file())
-}
 
 fn python() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -36,12 +29,7 @@ fn python_binding_pytest_suite() {
         println!("SKIPPED python_binding_pytest_suite: no Python with numpy and pytest (set CTC_PYTHON or run .ci/run, which creates .venv)");
         return;
     };
-    let Some(library) = built_library() else {
-        println!(
-            "SKIPPED python_binding_pytest_suite: libctc.so not found next to the test binary"
-        );
-        return;
-    };
+    let library = library_dir("libctc.so").join("libctc.so");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let status = Command::new(&python)
         .args([

@@ -12,7 +12,7 @@ pub(crate) mod tensor;
 use crate::dispatch::{self, Backend};
 use crate::error::{invalid, Error, Status};
 use crate::problem::{Inputs, IntView1, IntView2, Targets};
-use crate::types::{enum_from_c, DType, Element, Options, Reduction};
+use crate::types::{enum_from_c, DType, Device, Element, Options, Reduction};
 use ndarray::{ArrayView1, ArrayView3};
 use std::ffi::{c_char, c_void};
 use tensor::RawTensor;
@@ -244,6 +244,11 @@ struct Call {
     batched: bool,
 }
 
+/// Whether two tensors live in the same memory space (`device_index` counts only on CUDA).
+fn same_place(a: &RawTensor, b: &RawTensor) -> bool {
+    a.device == b.device && (a.device == Device::Cpu || a.device_index == b.device_index)
+}
+
 /// Which outputs a C entry point produces.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Want {
@@ -294,11 +299,13 @@ impl Call {
 
         match log_probs.dtype {
             DType::Float32 | DType::Float64 => {}
-            DType::Float16 | DType::BFloat16 => return Err(Error::Unsupported(format!(
+            DType::Float16 | DType::BFloat16 => {
+                return Err(Error::Unsupported(format!(
                 "log_probs.dtype = {} is not computed by libctc {} yet (float32 and float64 are)",
                 log_probs.dtype.name(),
                 env!("CARGO_PKG_VERSION")
-            ))),
+            )))
+            }
             DType::Int32 | DType::Int64 => {
                 return Err(invalid!(
                     "log_probs.dtype = {} but log_probs must be floating point",
@@ -324,12 +331,13 @@ impl Call {
                     t.name
                 ));
             }
-            if t.device != log_probs.device {
+            // Targets and lengths may stay on the host when log_probs is on a device.
+            if t.device != Device::Cpu && !same_place(t, &log_probs) {
                 return Err(invalid!(
-                    "{} is on {:?} but log_probs is on {:?}",
+                    "{} is on {} but log_probs is on {}: targets and lengths must be on the host or on log_probs' device",
                     t.name,
-                    t.device,
-                    log_probs.device
+                    t.place(),
+                    log_probs.place()
                 ));
             }
         }
@@ -342,14 +350,12 @@ impl Call {
                     log_probs.dtype.name()
                 ));
             }
-            if t.device != log_probs.device || t.device_index != log_probs.device_index {
+            if !same_place(t, &log_probs) {
                 return Err(invalid!(
-                    "{} is on {:?} {} but log_probs is on {:?} {}: they must match",
+                    "{} is on {} but log_probs is on {}: they must match",
                     t.name,
-                    t.device,
-                    t.device_index,
-                    log_probs.device,
-                    log_probs.device_index
+                    t.place(),
+                    log_probs.place()
                 ));
             }
         }
@@ -392,7 +398,7 @@ impl Call {
         for t in [&loss, &grad].into_iter().flatten() {
             written.push((t.name, t.byte_range()));
         }
-        if let Some((ptr, n)) = options.workspace {
+        if let Some((ptr, n)) = options.workspace.filter(|_| want != Want::Size) {
             written.push(("options.workspace", ptr as usize..ptr as usize + n));
         }
         let mut all = written.clone();

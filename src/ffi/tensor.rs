@@ -133,6 +133,14 @@ impl RawTensor {
         })
     }
 
+    /// Where the tensor lives, in words ("the host", "CUDA device 1").
+    pub fn place(&self) -> String {
+        match self.device {
+            Device::Cpu => "the host".to_owned(),
+            Device::Cuda => format!("CUDA device {}", self.device_index),
+        }
+    }
+
     /// The bytes the tensor's elements lie in (empty for an empty tensor).
     pub fn byte_range(&self) -> Range<usize> {
         let start = self.data as usize;

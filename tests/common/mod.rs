@@ -2,6 +2,8 @@
 //! different ways.
 #![allow(dead_code)]
 
+pub mod native;
+
 use ctc::ffi::*;
 use serde_json::Value;
 use std::ffi::CStr;
