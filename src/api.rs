@@ -32,14 +32,49 @@ pub fn workspace_size<E: Element>(
     Ok(layout(&p, Pass::Gradient)?.bytes)
 }
 
-/// Allocates `bytes` of scratch memory, reporting failure instead of aborting.
-fn allocate(bytes: usize) -> Result<Vec<u8>, Error> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(bytes).map_err(|_| {
-        Error::OutOfMemory(format!("could not allocate a workspace of {bytes} bytes"))
-    })?;
-    v.resize(bytes, 0);
-    Ok(v)
+/// The most scratch memory a calling thread keeps between calls; larger workspaces are freed
+/// when the call returns.
+pub const CACHED_WORKSPACE_LIMIT: usize = 256 << 20;
+
+thread_local! {
+    /// Scratch memory of this calling thread, reused by its next call (no allocation per call in
+    /// steady state).
+    static WORKSPACE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Allocates `bytes` of scratch memory into `v`, reporting failure instead of aborting.
+fn grow(v: &mut Vec<u8>, bytes: usize) -> Result<(), Error> {
+    if v.len() < bytes {
+        *v = Vec::new();
+        v.try_reserve_exact(bytes).map_err(|_| {
+            Error::OutOfMemory(format!("could not allocate a workspace of {bytes} bytes"))
+        })?;
+        v.resize(bytes, 0);
+    }
+    Ok(())
+}
+
+/// Runs `f` on `bytes` of library-owned scratch memory: the calling thread's cached buffer.
+fn with_library_workspace<R>(
+    bytes: usize,
+    f: impl FnOnce(&mut [u8]) -> Result<R, Error>,
+) -> Result<R, Error> {
+    WORKSPACE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut cached) => {
+            grow(&mut cached, bytes)?;
+            let result = f(&mut cached[..bytes]);
+            if cached.len() > CACHED_WORKSPACE_LIMIT {
+                *cached = Vec::new();
+            }
+            result
+        }
+        // Not reachable (the library never calls itself), but never worth a panic.
+        Err(_) => {
+            let mut own = Vec::new();
+            grow(&mut own, bytes)?;
+            f(&mut own[..bytes])
+        }
+    })
 }
 
 /// Computes the loss and/or the gradient into caller-provided views: the general entry point.
@@ -49,7 +84,8 @@ fn allocate(bytes: usize) -> Result<Vec<u8>, Error> {
 /// - `grad_loss`: the upstream gradient, shaped like the loss; `None` means ones. Used only with
 ///   `grad`.
 /// - `workspace`: scratch memory of at least [`workspace_size`] bytes, any alignment; `None` to
-///   let the library allocate.
+///   use the library's: a buffer per calling thread, kept for its next call when it is at most
+///   [`CACHED_WORKSPACE_LIMIT`] bytes.
 ///
 /// Every input is validated before anything is written: on error the outputs are untouched.
 pub fn ctc_loss_into<E: Element>(
@@ -79,25 +115,17 @@ pub fn ctc_loss_into<E: Element>(
         Pass::Forward
     };
     let layout = layout(&p, pass)?;
-    let mut owned;
-    let workspace = match workspace {
-        Some(w) => w,
-        None => {
-            owned = allocate(layout.bytes)?;
-            &mut owned[..]
-        }
+    let outputs = Outputs {
+        loss,
+        grad,
+        grad_loss,
     };
-    let parts = carve(workspace, &layout)?;
-    cpu::run(
-        &p,
-        &layout,
-        parts,
-        Outputs {
-            loss,
-            grad,
-            grad_loss,
-        },
-    )
+    match workspace {
+        Some(w) => cpu::run(&p, &layout, carve(w, &layout)?, outputs),
+        None => with_library_workspace(layout.bytes, |w| {
+            cpu::run(&p, &layout, carve(w, &layout)?, outputs)
+        }),
+    }
 }
 
 /// The CTC loss, as `torch.nn.functional.ctc_loss`: (N,) per-sample losses for

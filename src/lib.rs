@@ -45,7 +45,10 @@ mod problem;
 mod types;
 mod workspace;
 
-pub use api::{ctc_loss, ctc_loss_and_grad, ctc_loss_grad, ctc_loss_into, workspace_size};
+pub use api::{
+    ctc_loss, ctc_loss_and_grad, ctc_loss_grad, ctc_loss_into, workspace_size,
+    CACHED_WORKSPACE_LIMIT,
+};
 pub use error::{Error, Status};
 pub use problem::{Inputs, IntView1, IntView2, Targets};
 pub use types::{DType, Device, Element, Options, Real, Reduction};

@@ -137,6 +137,16 @@ pub trait Real:
     fn from_f64(v: f64) -> Self;
     /// Converts to f64 (exact).
     fn to_f64(self) -> f64;
+    /// e^x as the vectorized CPU kernel computes it (see `cpu/math.rs`); `FMA` only in code
+    /// compiled with the fma target feature.
+    #[doc(hidden)]
+    fn fexp<const FMA: bool>(self) -> Self;
+    /// e^x for x <= 0, as the kernel computes it where the result is added to 1.
+    #[doc(hidden)]
+    fn fexp_nonpositive<const FMA: bool>(self) -> Self;
+    /// ln x for x in [1, 3], as the vectorized CPU kernel computes it.
+    #[doc(hidden)]
+    fn fln_1_3<const FMA: bool>(self) -> Self;
 }
 
 impl Real for f32 {
@@ -146,6 +156,18 @@ impl Real for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
+    #[inline(always)]
+    fn fexp<const FMA: bool>(self) -> f32 {
+        crate::cpu::math::exp_f32::<FMA>(self)
+    }
+    #[inline(always)]
+    fn fexp_nonpositive<const FMA: bool>(self) -> f32 {
+        crate::cpu::math::exp_nonpositive_f32::<FMA>(self)
+    }
+    #[inline(always)]
+    fn fln_1_3<const FMA: bool>(self) -> f32 {
+        crate::cpu::math::ln_normal_f32::<FMA>(self)
+    }
 }
 
 impl Real for f64 {
@@ -154,6 +176,18 @@ impl Real for f64 {
     }
     fn to_f64(self) -> f64 {
         self
+    }
+    #[inline(always)]
+    fn fexp<const FMA: bool>(self) -> f64 {
+        self.exp()
+    }
+    #[inline(always)]
+    fn fexp_nonpositive<const FMA: bool>(self) -> f64 {
+        self.exp()
+    }
+    #[inline(always)]
+    fn fln_1_3<const FMA: bool>(self) -> f64 {
+        self.ln()
     }
 }
 
@@ -168,8 +202,8 @@ mod sealed {
 /// The storage type and the accumulation type are separate so that float16 and bfloat16 inputs
 /// can be added with float32 accumulation (`Acc = f32`) without touching the algorithm.
 pub trait Element: sealed::Sealed + Copy + Send + Sync + Debug + 'static {
-    /// The type the recurrences run in.
-    type Acc: Real;
+    /// The type the recurrences run in (itself an element type, so that rows can be staged in it).
+    type Acc: Real + Element<Acc = Self::Acc>;
     /// The C dtype of this element type.
     const DTYPE: DType;
     /// Widens a stored value to the accumulation type.

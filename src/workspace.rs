@@ -3,19 +3,21 @@
 //! [`crate::workspace_size`]) and by the carve-up of the workspace a computation runs in, so the
 //! two can never disagree.
 //!
-//! Regions, each starting on a [`ALIGN`]-byte boundary of an aligned base:
+//! Regions, each starting on a [`ALIGN`]-byte boundary of an aligned base (W = 2 Lmax + 3, the
+//! row width of the kernel: 2 Lmax + 1 states and two -inf pads):
 //!
-//! | region | element | count | used by |
+//! | region | element | count | holds |
 //! |---|---|---|---|
-//! | `labels` | u32 | N * max(Lmax, 1) | all passes: the validated labels of each sample |
-//! | `nll` | Acc | N | all passes: the negative log-likelihood of each sample |
-//! | `log_alpha` | Acc | N * rows * (2 Lmax + 1) | rows = Tmax with a gradient, 2 without |
-//! | `log_beta` | Acc | N * 2 * (2 Lmax + 1) | gradient passes: two rows of beta |
-//! | `lcab` | Acc | N * C | gradient passes: one row of per-class posteriors |
+//! | `labels` | u32 | N * max(Lmax, 1) | the validated labels of each sample |
+//! | `target_prime` | u32 | N * W | `target_prime(s)` of each sample |
+//! | `skip` | u8 | N * W | whether the skip rule allows s - 2 -> s |
+//! | `nll` | Acc | N | the negative log-likelihood of each sample |
+//! | `log_alpha` | Acc | N * rows * W | rows = max(Tmax, 1) with a gradient, 2 without |
+//! | `log_beta` | Acc | N * 2 * W | two rows of beta (1 element per sample without a gradient) |
+//! | `scratch` | Acc | N * (2 W + 2 C) | per frame: gathered log-probs, state posteriors, class posteriors, a row copy |
 //!
-//! `Lmax` and `Tmax` are the largest target and input lengths of the batch (not S and T), and
-//! every per-sample stride is at least 1. A caller's workspace may have any alignment: the size
-//! includes `ALIGN - 1` bytes of slack.
+//! `Lmax` and `Tmax` are the largest target and input lengths of the batch (not S and T). A
+//! caller's workspace may have any alignment: the size includes `ALIGN - 1` bytes of slack.
 
 use crate::error::Error;
 use std::ops::Range;
@@ -46,22 +48,24 @@ pub(crate) struct Dims {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub labels: Range<usize>,
+    pub target_prime: Range<usize>,
+    pub skip: Range<usize>,
     pub nll: Range<usize>,
     pub log_alpha: Range<usize>,
     pub log_beta: Range<usize>,
-    pub lcab: Range<usize>,
+    pub scratch: Range<usize>,
     /// Labels per sample.
     pub labels_stride: usize,
-    /// States per row, 2 Lmax + 1.
-    pub states: usize,
+    /// Row width W = 2 Lmax + 3 (also the per-sample stride of target_prime and skip).
+    pub width: usize,
     /// Rows of alpha kept per sample.
     pub alpha_rows: usize,
     /// Accumulator elements of alpha per sample.
     pub alpha_stride: usize,
     /// Accumulator elements of beta per sample.
     pub beta_stride: usize,
-    /// Accumulator elements of lcab per sample.
-    pub lcab_stride: usize,
+    /// Accumulator elements of scratch per sample.
+    pub scratch_stride: usize,
     /// Bytes a caller must provide (the regions plus alignment slack).
     pub bytes: usize,
 }
@@ -87,37 +91,45 @@ impl Layout {
     /// `OutOfMemory` when the size does not fit in `usize` (or in `isize`, the most Rust can
     /// allocate).
     pub fn new(d: Dims, acc: usize, pass: Pass) -> Result<Layout, Error> {
-        let states = mul(d.max_target_length, 2)?
-            .checked_add(1)
+        let width = mul(d.max_target_length, 2)?
+            .checked_add(3)
             .ok_or_else(overflow)?;
         let labels_stride = d.max_target_length.max(1);
-        let (alpha_rows, beta_stride, lcab_stride) = match pass {
-            Pass::Forward => (2, 1, 1),
-            Pass::Gradient => (d.max_input_length.max(1), mul(states, 2)?, d.classes.max(1)),
+        let classes = d.classes.max(1);
+        let (alpha_rows, beta_stride) = match pass {
+            Pass::Forward => (2, 1),
+            Pass::Gradient => (d.max_input_length.max(1), mul(width, 2)?),
         };
-        let alpha_stride = mul(alpha_rows, states)?;
+        let alpha_stride = mul(alpha_rows, width)?;
+        let scratch_stride = mul(width, 2)?
+            .checked_add(mul(classes, 2)?)
+            .ok_or_else(overflow)?;
         let mut end = 0usize;
         let labels = region(&mut end, mul(d.batch, labels_stride)?, 4)?;
+        let target_prime = region(&mut end, mul(d.batch, width)?, 4)?;
+        let skip = region(&mut end, mul(d.batch, width)?, 1)?;
         let nll = region(&mut end, d.batch, acc)?;
         let log_alpha = region(&mut end, mul(d.batch, alpha_stride)?, acc)?;
         let log_beta = region(&mut end, mul(d.batch, beta_stride)?, acc)?;
-        let lcab = region(&mut end, mul(d.batch, lcab_stride)?, acc)?;
+        let scratch = region(&mut end, mul(d.batch, scratch_stride)?, acc)?;
         let bytes = end.checked_add(ALIGN - 1).ok_or_else(overflow)?;
         if bytes > isize::MAX as usize {
             return Err(overflow());
         }
         Ok(Layout {
             labels,
+            target_prime,
+            skip,
             nll,
             log_alpha,
             log_beta,
-            lcab,
+            scratch,
             labels_stride,
-            states,
+            width,
             alpha_rows,
             alpha_stride,
             beta_stride,
-            lcab_stride,
+            scratch_stride,
             bytes,
         })
     }
@@ -126,10 +138,12 @@ impl Layout {
 /// The typed regions of a carved workspace.
 pub(crate) struct Parts<'w, A> {
     pub labels: &'w mut [u32],
+    pub target_prime: &'w mut [u32],
+    pub skip: &'w mut [u8],
     pub nll: &'w mut [A],
     pub log_alpha: &'w mut [A],
     pub log_beta: &'w mut [A],
-    pub lcab: &'w mut [A],
+    pub scratch: &'w mut [A],
 }
 
 /// Splits `workspace` (at least `layout.bytes` long, any alignment) into the layout's regions.
@@ -163,9 +177,11 @@ pub(crate) fn carve<'w, A: bytemuck::Pod>(
     }
     Ok(Parts {
         labels: cast(cut(&layout.labels))?,
+        target_prime: cast(cut(&layout.target_prime))?,
+        skip: cut(&layout.skip),
         nll: cast(cut(&layout.nll))?,
         log_alpha: cast(cut(&layout.log_alpha))?,
         log_beta: cast(cut(&layout.log_beta))?,
-        lcab: cast(cut(&layout.lcab))?,
+        scratch: cast(cut(&layout.scratch))?,
     })
 }

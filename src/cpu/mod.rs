@@ -1,18 +1,20 @@
-//! The CPU backend: the recurrence of [`crate::algorithm`] over one sample per task, samples spread
-//! over the library's own rayon pool.
+//! The CPU backend: one task per sample on the library's own rayon pool, each running the
+//! vectorized kernel of `fast.rs` (with `reference.rs` as its scalar oracle).
 //!
 //! Each sample is computed by one task from start to end, and the batch reduction runs serially
 //! in index order afterwards, so results are bitwise identical for every thread count.
 
+mod fast;
+pub(crate) mod math;
 pub(crate) mod pool;
+pub(crate) mod reference;
 
-use crate::algorithm::{can_skip, log_add_exp, log_add_exp3, target_prime};
 use crate::error::Error;
 use crate::problem::Problem;
 use crate::types::{Element, Real, Reduction};
 use crate::workspace::{Layout, Parts};
 use ndarray::parallel::prelude::*;
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, Axis};
+use ndarray::{ArrayView1, ArrayViewMut1, ArrayViewMut3, Axis};
 use num_traits::{Float, One, Zero};
 use rayon::prelude::*;
 
@@ -35,10 +37,12 @@ pub(crate) fn run<E: Element>(
 ) -> Result<(), Error> {
     let Parts {
         labels,
+        target_prime: tp,
+        skip,
         nll,
         log_alpha,
         log_beta,
-        lcab,
+        scratch,
     } = parts;
     let stride = layout.labels_stride;
     p.for_each_label(|b, j, _, label| {
@@ -67,6 +71,9 @@ pub(crate) fn run<E: Element>(
             }
         }
     };
+    let isa = fast::detect();
+    let width = layout.width;
+    let classes = p.classes;
 
     let pool = pool::pool(p.options.num_threads)?;
     pool.install(|| {
@@ -74,27 +81,41 @@ pub(crate) fn run<E: Element>(
             grad.axis_iter_mut(Axis(1)).into_par_iter(),
             log_alpha.par_chunks_mut(layout.alpha_stride),
             log_beta.par_chunks_mut(layout.beta_stride),
-            lcab.par_chunks_mut(layout.lcab_stride),
+            scratch.par_chunks_mut(layout.scratch_stride),
             nll.par_iter_mut(),
             labels.par_chunks(stride),
+            tp.par_chunks_mut(width),
+            skip.par_chunks_mut(width),
         )
             .into_par_iter()
             .enumerate()
-            .for_each(|(b, (grad_b, log_alpha, log_beta, lcab, nll_b, labels))| {
-                let sample = Sample {
-                    log_probs: p.sample_log_probs(b),
-                    labels: &labels[..p.target_length(b)],
-                    blank: p.blank,
-                    input_length: p.input_length(b),
-                    states: layout.states,
-                };
-                let rows = if want_grad { layout.alpha_rows } else { 2 };
-                *nll_b = sample.forward(log_alpha, rows);
-                if want_grad {
-                    let zero = p.options.zero_infinity && *nll_b == E::Acc::infinity();
-                    sample.backward(log_alpha, log_beta, lcab, *nll_b, upstream(b), zero, grad_b);
-                }
-            });
+            .for_each(
+                |(b, (grad_b, log_alpha, log_beta, scratch, nll_b, labels, tp, skip))| {
+                    let (ext, rest) = scratch.split_at_mut(width);
+                    let (post, rest) = rest.split_at_mut(width);
+                    let (acc, row) = rest.split_at_mut(classes);
+                    let job = fast::Job {
+                        log_probs: p.sample_log_probs(b),
+                        labels: &labels[..p.target_length(b)],
+                        blank: p.blank,
+                        input_length: p.input_length(b),
+                        width,
+                        rows: if want_grad { layout.alpha_rows } else { 2 },
+                        scratch: fast::Scratch {
+                            log_alpha,
+                            log_beta,
+                            ext,
+                            post,
+                            acc: &mut acc[..classes],
+                            row: &mut row[..classes],
+                            target_prime: tp,
+                            skip,
+                        },
+                        grad: want_grad.then(|| (grad_b, upstream(b), p.options.zero_infinity)),
+                    };
+                    *nll_b = fast::process(job, isa);
+                },
+            );
     });
 
     if let Some(mut loss) = out.loss {
@@ -127,161 +148,8 @@ pub(crate) fn run<E: Element>(
     Ok(())
 }
 
-/// One sample of the batch.
-struct Sample<'s, E> {
-    /// (T, C) log-probabilities of the sample.
-    log_probs: ArrayView2<'s, E>,
-    /// The sample's L labels.
-    labels: &'s [u32],
-    blank: u32,
-    /// T_b.
-    input_length: usize,
-    /// Row stride of the alpha table (>= 2L + 1).
-    states: usize,
-}
-
-impl<E: Element> Sample<'_, E> {
-    #[inline(always)]
-    fn lp(&self, t: usize, c: u32) -> E::Acc {
-        self.log_probs[[t, c as usize]].to_acc()
-    }
-
-    /// Fills `log_alpha` (row `t` at `(t % rows) * states`) and returns the negative
-    /// log-likelihood.
-    fn forward(&self, log_alpha: &mut [E::Acc], rows: usize) -> E::Acc {
-        let ninf = E::Acc::neg_infinity();
-        let len = self.labels.len();
-        let s_prime = 2 * len + 1;
-        let t_b = self.input_length;
-        if t_b == 0 {
-            return if len == 0 {
-                E::Acc::zero()
-            } else {
-                E::Acc::infinity()
-            };
-        }
-        let states = self.states;
-        {
-            let row = &mut log_alpha[..s_prime];
-            row.fill(ninf);
-            row[0] = self.lp(0, self.blank);
-            if len > 0 {
-                row[1] = self.lp(0, self.labels[0]);
-            }
-        }
-        for t in 1..t_b {
-            let (prev, cur) = rows_pair(log_alpha, (t - 1) % rows, t % rows, states);
-            for s in 0..s_prime {
-                let la1 = prev[s];
-                let la2 = if s > 0 { prev[s - 1] } else { ninf };
-                let la3 = if can_skip(self.labels, s) {
-                    prev[s - 2]
-                } else {
-                    ninf
-                };
-                cur[s] = log_add_exp3(la1, la2, la3)
-                    + self.lp(t, target_prime(self.labels, s, self.blank));
-            }
-        }
-        let last = &log_alpha[((t_b - 1) % rows) * states..][..s_prime];
-        if len == 0 {
-            -last[0]
-        } else {
-            -log_add_exp(last[s_prime - 1], last[s_prime - 2])
-        }
-    }
-
-    /// The beta sweep fused with the gradient (module doc of [`crate::algorithm`]): writes every
-    /// row of `grad` (T, C). `log_alpha` holds the full table from [`Sample::forward`].
-    #[allow(clippy::too_many_arguments)]
-    fn backward(
-        &self,
-        log_alpha: &[E::Acc],
-        log_beta: &mut [E::Acc],
-        lcab: &mut [E::Acc],
-        nll: E::Acc,
-        upstream: E::Acc,
-        zero: bool,
-        mut grad: ArrayViewMut2<'_, E>,
-    ) {
-        let t_b = self.input_length;
-        if zero || t_b == 0 {
-            grad.fill(E::from_acc(E::Acc::zero()));
-            return;
-        }
-        let ninf = E::Acc::neg_infinity();
-        let len = self.labels.len();
-        let s_prime = 2 * len + 1;
-        let states = self.states;
-        let classes = self.log_probs.dim().1;
-        let lcab = &mut lcab[..classes];
-        lcab.fill(ninf);
-        let accumulate = |lcab: &mut [E::Acc], c: u32, log_alpha_beta: E::Acc| {
-            let slot = &mut lcab[c as usize];
-            *slot = if *slot == ninf {
-                log_alpha_beta
-            } else {
-                log_add_exp(*slot, log_alpha_beta)
-            };
-        };
-
-        // Last frame: only the final blank and the last label can complete the target.
-        let t = t_b - 1;
-        {
-            let beta = &mut log_beta[(t % 2) * states..][..s_prime];
-            beta.fill(ninf);
-            let alpha = &log_alpha[t * states..][..s_prime];
-            beta[s_prime - 1] = self.lp(t, self.blank);
-            accumulate(lcab, self.blank, alpha[s_prime - 1] + beta[s_prime - 1]);
-            if len > 0 {
-                let c = self.labels[len - 1];
-                beta[s_prime - 2] = self.lp(t, c);
-                accumulate(lcab, c, alpha[s_prime - 2] + beta[s_prime - 2]);
-            }
-        }
-        self.write_grad_row(t, lcab, nll, upstream, grad.row_mut(t));
-
-        for t in (0..t_b - 1).rev() {
-            let (next, beta) = rows_pair(log_beta, (t + 1) % 2, t % 2, states);
-            let alpha = &log_alpha[t * states..][..s_prime];
-            for s in (0..s_prime).rev() {
-                let lb1 = next[s];
-                let lb2 = if s + 1 < s_prime { next[s + 1] } else { ninf };
-                let lb3 = if s + 2 < s_prime && can_skip(self.labels, s + 2) {
-                    next[s + 2]
-                } else {
-                    ninf
-                };
-                let c = target_prime(self.labels, s, self.blank);
-                beta[s] = log_add_exp3(lb1, lb2, lb3) + self.lp(t, c);
-                accumulate(lcab, c, alpha[s] + beta[s]);
-            }
-            self.write_grad_row(t, lcab, nll, upstream, grad.row_mut(t));
-        }
-        grad.slice_mut(ndarray::s![t_b.., ..])
-            .fill(E::from_acc(E::Acc::zero()));
-    }
-
-    /// `grad[t][c] = (exp(lp) - exp(lcab[c] + nll - lp)) * upstream`, then resets `lcab` to -inf.
-    fn write_grad_row(
-        &self,
-        t: usize,
-        lcab: &mut [E::Acc],
-        nll: E::Acc,
-        upstream: E::Acc,
-        mut grad: ArrayViewMut1<'_, E>,
-    ) {
-        let lp = self.log_probs.row(t);
-        for ((g, &lp), slot) in grad.iter_mut().zip(lp.iter()).zip(lcab.iter_mut()) {
-            let lp = lp.to_acc();
-            *g = E::from_acc((lp.exp() - (*slot + nll - lp).exp()) * upstream);
-            *slot = E::Acc::neg_infinity();
-        }
-    }
-}
-
 /// Two distinct rows `a` (shared) and `b` (mutable) of a row-major table with `width` columns.
-fn rows_pair<A>(table: &mut [A], a: usize, b: usize, width: usize) -> (&[A], &mut [A]) {
+pub(crate) fn rows_pair<A>(table: &mut [A], a: usize, b: usize, width: usize) -> (&[A], &mut [A]) {
     debug_assert_ne!(a, b);
     if a < b {
         let (lo, hi) = table.split_at_mut(b * width);
@@ -289,5 +157,173 @@ fn rows_pair<A>(table: &mut [A], a: usize, b: usize, width: usize) -> (&[A], &mu
     } else {
         let (lo, hi) = table.split_at_mut(a * width);
         (&hi[..width], &mut lo[b * width..][..width])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The vectorized kernel against the scalar reference, sample by sample.
+    use super::reference;
+    use crate::{ctc_loss_and_grad, Inputs, IntView1, IntView2, Options, Reduction, Targets};
+    use ndarray::{s, Array1, Array2, Array3, ArrayView2, Axis};
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn unit(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// (nll, grad (T, C)) of one sample by the reference loop.
+    fn reference_sample(
+        lp: ArrayView2<'_, f64>,
+        labels: &[u32],
+        blank: u32,
+        t_b: usize,
+        g: f64,
+    ) -> (f64, Array2<f64>) {
+        let (t, c) = lp.dim();
+        let states = 2 * labels.len() + 3;
+        let mut alpha = vec![0.0; t.max(1) * states];
+        let mut beta = vec![0.0; 2 * states];
+        let mut lcab = vec![0.0; c];
+        let mut grad = Array2::zeros((t, c));
+        let r = reference::Sample {
+            log_probs: lp,
+            labels,
+            blank,
+            input_length: t_b,
+            states,
+        };
+        let nll = r.forward(&mut alpha, t.max(1));
+        r.backward(&alpha, &mut beta, &mut lcab, nll, g, false, grad.view_mut());
+        (nll, grad)
+    }
+
+    fn same(a: f64, b: f64, tol: f64) -> bool {
+        (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= tol * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn fast_kernel_equals_reference_for_every_instruction_set() {
+        for isa in super::fast::supported() {
+            super::fast::FORCED.with(|f| f.set(Some(isa)));
+            fast_kernel_equals_reference();
+        }
+        super::fast::FORCED.with(|f| f.set(None));
+    }
+
+    fn fast_kernel_equals_reference() {
+        let mut rng = Rng(7);
+        for case in 0..400 {
+            let t = 1 + rng.below(40);
+            let n = 1 + rng.below(4);
+            let c = 1 + rng.below(9);
+            let blank = rng.below(c) as u32;
+            let s_max = 12;
+            let mut lp = Array3::from_shape_fn((t, n, c), |_| -4.0 * rng.unit());
+            if case % 5 == 0 {
+                // normalize, so that some cases are proper log-softmax outputs
+                for mut row in lp.lanes_mut(Axis(2)) {
+                    let lse = row.iter().map(|v| v.exp()).sum::<f64>().ln();
+                    row.mapv_inplace(|v| v - lse);
+                }
+            }
+            if case % 7 == 0 {
+                lp[[rng.below(t), rng.below(n), rng.below(c)]] = f64::NEG_INFINITY;
+            }
+            let mut targets = Array2::<i64>::from_elem((n, s_max), -1);
+            let mut il = Array1::<i64>::zeros(n);
+            let mut tl = Array1::<i64>::zeros(n);
+            let mut labels: Vec<Vec<u32>> = Vec::new();
+            for b in 0..n {
+                il[b] = rng.below(t + 1) as i64;
+                let l = if c == 1 {
+                    0
+                } else {
+                    rng.below(s_max.min(t + 2) + 1)
+                };
+                tl[b] = l as i64;
+                let mut row = Vec::new();
+                for j in 0..l {
+                    // Few classes make repeats (and so infeasible samples) common.
+                    let mut k = rng.below(c - 1) as u32;
+                    if k >= blank {
+                        k += 1;
+                    }
+                    targets[[b, j]] = k as i64;
+                    row.push(k);
+                }
+                labels.push(row);
+            }
+            let g = Array1::from_shape_fn(n, |_| 0.5 + rng.unit());
+            let inputs = Inputs {
+                log_probs: lp.view(),
+                targets: Targets::Padded(IntView2::from(targets.view())),
+                input_lengths: IntView1::from(il.view()),
+                target_lengths: IntView1::from(tl.view()),
+            };
+            let options = Options {
+                blank: blank as i64,
+                reduction: Reduction::None,
+                num_threads: 1,
+                ..Options::default()
+            };
+            let (loss, grad) = ctc_loss_and_grad(&inputs, &options, Some(g.view())).unwrap();
+            // The float32 kernel (polynomial exp/ln) against the same float64 reference.
+            let lp32 = lp.mapv(|v| v as f32);
+            let g32 = g.mapv(|v| v as f32);
+            let inputs32 = Inputs {
+                log_probs: lp32.view(),
+                targets: inputs.targets,
+                input_lengths: inputs.input_lengths,
+                target_lengths: inputs.target_lengths,
+            };
+            let (loss32, grad32) =
+                ctc_loss_and_grad(&inputs32, &options, Some(g32.view())).unwrap();
+            for b in 0..n {
+                let (nll, want) = reference_sample(
+                    lp.slice(s![.., b, ..]),
+                    &labels[b],
+                    blank,
+                    il[b] as usize,
+                    g[b],
+                );
+                assert!(
+                    same(loss[b], nll, 1e-12),
+                    "case {case} sample {b}: loss {} vs reference {nll}",
+                    loss[b]
+                );
+                for ((i, &w), &got) in want.indexed_iter().zip(grad.slice(s![.., b, ..]).iter()) {
+                    assert!(
+                        same(got, w, 1e-11),
+                        "case {case} sample {b} grad {i:?}: {got} vs reference {w}"
+                    );
+                }
+                assert!(
+                    same(loss32[b] as f64, nll, 2e-6),
+                    "case {case} sample {b}: f32 loss {} vs {nll}",
+                    loss32[b]
+                );
+                for ((i, &w), &got) in want.indexed_iter().zip(grad32.slice(s![.., b, ..]).iter()) {
+                    let ok = (w.is_nan() && got.is_nan())
+                        || (got as f64 - w).abs() <= 2e-5 * w.abs().max(1.0);
+                    assert!(
+                        ok,
+                        "case {case} sample {b} f32 grad {i:?}: {got} vs reference {w}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,618 @@
+//! The vectorized CPU kernel: the recurrence of [`crate::algorithm`] for one sample, organized so
+//! that LLVM vectorizes every inner loop, and compiled three times (AVX-512, AVX2+FMA, baseline)
+//! with the best one picked at run time.
+//!
+//! Compared with the scalar reference (`reference.rs`, torch's loop structure), it:
+//! - vectorizes across the extended-label dimension: a row of `log_alpha` (or `log_beta`) depends
+//!   only on the previous row, so all states of a frame are computed together, with the
+//!   branch-free `exp`/`ln` of `math.rs`;
+//! - computes only the states that can both be reached from the start and still complete the
+//!   target in the remaining frames (warp-ctc and torchaudio prune the same way): at frame t of
+//!   T_b, states `[S' - 2 (T_b - t), 2 t + 2)`; every other state has alpha or beta = -inf;
+//! - accumulates the posterior per class in linear space (`exp(log_alpha + log_beta + nll - lp)`
+//!   is a probability) instead of a log-space `lcab` table, and writes each gradient row with one
+//!   fused vectorized pass `(exp(lp) - posterior) * g`, with NaN where `lp = -inf` as torch's
+//!   formula gives;
+//! - keeps the beta recursion in two rows and writes the gradient during the beta sweep.
+//!
+//! Rows of `log_alpha` are `width = 2 Lmax + 3` wide with state s at offset s + 2 (two -inf pads
+//! in front, so that s - 1 and s - 2 never need a branch); rows of `log_beta` hold state s at
+//! offset s with two -inf pads behind it.
+
+use super::{reference, rows_pair};
+use crate::algorithm::{can_skip, log_add_exp, target_prime};
+use crate::types::{Element, Real};
+use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use num_traits::{Float, Zero};
+
+/// The scratch memory of one sample (slices of the workspace, see `workspace.rs`).
+pub(crate) struct Scratch<'w, A> {
+    /// `rows * width`: the alpha table (rows = Tmax with a gradient, 2 without).
+    pub log_alpha: &'w mut [A],
+    /// `2 * width`: two rows of beta (gradient only).
+    pub log_beta: &'w mut [A],
+    /// `width`: `lp[t][target_prime(s)]` of the current frame.
+    pub ext: &'w mut [A],
+    /// `width`: posteriors of the current frame's states.
+    pub post: &'w mut [A],
+    /// `C`: posterior mass per class of the current frame (kept at zero between frames).
+    pub acc: &'w mut [A],
+    /// `C`: a contiguous copy of a log_probs row whose class stride is not 1.
+    pub row: &'w mut [A],
+    /// `width`: `target_prime(s)`.
+    pub target_prime: &'w mut [u32],
+    /// `width`: 1 where the skip rule allows s - 2 -> s.
+    pub skip: &'w mut [u8],
+}
+
+/// One sample's work.
+pub(crate) struct Job<'j, 'w, E: Element> {
+    /// (T, C) log-probabilities of the sample.
+    pub log_probs: ArrayView2<'j, E>,
+    /// The sample's labels.
+    pub labels: &'j [u32],
+    pub blank: u32,
+    /// T_b.
+    pub input_length: usize,
+    /// Row width of the alpha table and of the other per-state buffers.
+    pub width: usize,
+    /// Rows of the alpha table (ring of 2 for the loss only).
+    pub rows: usize,
+    pub scratch: Scratch<'w, E::Acc>,
+    /// The gradient to write, (T, C), with the upstream factor g_b and whether zero_infinity
+    /// applies; `None` for the loss only.
+    pub grad: Option<(ArrayViewMut2<'j, E>, E::Acc, bool)>,
+}
+
+/// A row of log-probabilities: the caller's memory when its class stride is 1, else a copy.
+enum Row<'r, E, A> {
+    Direct(&'r [E]),
+    Copied(&'r [A]),
+}
+
+/// The states `[lo, hi)` of frame `t` that are reachable from the start and can still complete.
+#[inline(always)]
+fn window(t: usize, t_b: usize, s_prime: usize) -> (usize, usize) {
+    (
+        s_prime.saturating_sub(2 * (t_b - t)),
+        s_prime.min(2 * t + 2),
+    )
+}
+
+/// States per block of [`log_add_exp3_rows`]: small enough for the stack, large enough that each
+/// pass is a long vector loop.
+const BLOCK: usize = 64;
+
+/// `out[i] = log_add_exp3(x[i], y[i], skip[i] ? z[i] : -inf) + e[i]`, `log_add_exp3` as
+/// `algorithm::log_add_exp3` but with two `exp` instead of three: with `m >= mid >= lo` the three
+/// sorted, it is `m + ln(1 + exp(mid - m) + exp(lo - m))`. All -inf gives -inf; a NaN (or +inf
+/// beside -inf, which torch's formula turns into NaN) gives NaN.
+///
+/// Each block of states goes through three short loops (sort, exp, ln) instead of one long one:
+/// the dependency chain of one state is about 40 operations long, and short loop bodies let the
+/// processor overlap many states instead of waiting on that chain.
+#[inline(always)]
+fn log_add_exp3_rows<A: Real, const FMA: bool>(
+    x: &[A],
+    y: &[A],
+    z: &[A],
+    skip: &[u8],
+    e: &[A],
+    out: &mut [A],
+) {
+    let n = out.len();
+    let (x, y, z, skip, e) = (&x[..n], &y[..n], &z[..n], &skip[..n], &e[..n]);
+    let ninf = A::neg_infinity();
+    let mut m = [A::zero(); BLOCK];
+    let mut d = [A::zero(); 2 * BLOCK];
+    let mut start = 0;
+    while start < n {
+        let len = BLOCK.min(n - start);
+        let r = start..start + len;
+        let (m, d) = (&mut m[..len], &mut d[..2 * len]);
+        let (d1, d2) = d.split_at_mut(len);
+        for (((((mi, d1), d2), (&a, &b)), &c), &sk) in m
+            .iter_mut()
+            .zip(d1.iter_mut())
+            .zip(d2.iter_mut())
+            .zip(x[r.clone()].iter().zip(&y[r.clone()]))
+            .zip(&z[r.clone()])
+            .zip(&skip[r.clone()])
+        {
+            let c = if sk != 0 { c } else { ninf };
+            let poison = (a + b + c).is_nan();
+            let (hi, lo1) = if a > b { (a, b) } else { (b, a) };
+            let top = if c > hi { c } else { hi };
+            let mid = if c > hi {
+                hi
+            } else if c > lo1 {
+                c
+            } else {
+                lo1
+            };
+            let lo = if c > lo1 { lo1 } else { c };
+            *d1 = mid - top;
+            *d2 = lo - top;
+            *mi = if poison { A::nan() } else { top };
+        }
+        for v in d.iter_mut() {
+            *v = v.fexp_nonpositive::<FMA>();
+        }
+        let (d1, d2) = d.split_at(len);
+        for ((((o, &mi), &p), &q), &ei) in out[r.clone()]
+            .iter_mut()
+            .zip(m.iter())
+            .zip(d1)
+            .zip(d2)
+            .zip(&e[r])
+        {
+            let v = (A::one() + p + q).fln_1_3::<FMA>() + mi;
+            *o = if mi == ninf { ninf } else { v } + ei;
+        }
+        start += len;
+    }
+}
+
+/// One row of alpha: `out[i] = log_add_exp3(x[i + 2], x[i + 1], skip[i] ? x[i] : -inf) + e[i]`
+/// (x = the previous row from state lo - 2 on).
+#[inline(always)]
+fn alpha_step<A: Real, const FMA: bool>(prev: &[A], e: &[A], skip: &[u8], out: &mut [A]) {
+    let n = out.len();
+    log_add_exp3_rows::<A, FMA>(&prev[2..n + 2], &prev[1..n + 1], &prev[..n], skip, e, out);
+}
+
+/// One row of beta: `out[i] = log_add_exp3(x[i], x[i + 1], skip[i] ? x[i + 2] : -inf) + e[i]`
+/// (x = the next row from state lo on; `skip` from state lo + 2 on).
+#[inline(always)]
+fn beta_step<A: Real, const FMA: bool>(next: &[A], e: &[A], skip: &[u8], out: &mut [A]) {
+    let n = out.len();
+    log_add_exp3_rows::<A, FMA>(&next[..n], &next[1..n + 1], &next[2..n + 2], skip, e, out);
+}
+
+/// `e[s] = row[target_prime(s)]` for the states `lo..lo + e.len()`: the blank's value on even
+/// states, one scalar load per label state (a vector gather is slower than that on current x86).
+#[inline(always)]
+fn gather<R: Element<Acc = A>, A: Real>(
+    row: &[R],
+    labels: &[u32],
+    blank: u32,
+    lo: usize,
+    e: &mut [A],
+) {
+    e.fill(row[blank as usize].to_acc());
+    let first_odd = lo | 1;
+    let first_label = (first_odd - 1) / 2;
+    let odd = e.iter_mut().skip(first_odd - lo).step_by(2);
+    for (d, &c) in odd.zip(&labels[first_label.min(labels.len())..]) {
+        *d = row[c as usize].to_acc();
+    }
+}
+
+/// The sum of `post[i]` over the even states `lo + i`, in 16 independent lanes.
+#[inline(always)]
+fn sum_even_states<A: Real>(post: &[A], lo: usize) -> A {
+    const LANES: usize = 16;
+    let parity = lo % 2;
+    let mut lanes = [A::zero(); LANES];
+    let chunks = post.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (k, (l, &p)) in lanes.iter_mut().zip(chunk).enumerate() {
+            if (k + parity) % 2 == 0 {
+                *l = *l + p;
+            }
+        }
+    }
+    for (k, (l, &p)) in lanes.iter_mut().zip(rest).enumerate() {
+        if (k + parity) % 2 == 0 {
+            *l = *l + p;
+        }
+    }
+    lanes.iter().fold(A::zero(), |a, &b| a + b)
+}
+
+/// `exp(lp) * g`, or NaN where `lp = -inf` (torch's formula gives `-inf + inf` there); with the
+/// posterior mass `p` of the class subtracted first when there is any.
+#[inline(always)]
+fn grad_value<A: Real, const FMA: bool>(lp: A, p: A, g: A) -> A {
+    let v = (lp.fexp::<FMA>() - p) * g;
+    if lp == A::neg_infinity() {
+        A::nan()
+    } else {
+        v
+    }
+}
+
+/// A gradient row for the classes no state emits: `out[c] = exp(lp[c]) * g` (NaN where
+/// lp = -inf). One streaming pass: read log_probs, write the gradient.
+#[inline(always)]
+fn grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+    lp: &[R],
+    g: A,
+    out: &mut [E],
+) {
+    for (o, &x) in out.iter_mut().zip(lp) {
+        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), A::zero(), g));
+    }
+}
+
+/// [`grad_row`] for an output row whose class stride is not 1.
+#[inline(always)]
+fn grad_row_strided<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+    lp: &[R],
+    g: A,
+    mut out: ArrayViewMut1<'_, E>,
+) {
+    for (o, &x) in out.iter_mut().zip(lp) {
+        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), A::zero(), g));
+    }
+}
+
+/// A whole gradient row from the class posteriors: `out[c] = (exp(lp[c]) - acc[c]) * g` (NaN
+/// where lp = -inf), then `acc[c] = 0`.
+#[inline(always)]
+fn grad_row_acc<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+    lp: &[R],
+    acc: &mut [A],
+    g: A,
+    out: &mut [E],
+) {
+    for ((o, &x), a) in out.iter_mut().zip(lp).zip(acc.iter_mut()) {
+        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), *a, g));
+        *a = A::zero();
+    }
+}
+
+/// [`grad_row_acc`] for an output row whose class stride is not 1.
+#[inline(always)]
+fn grad_row_acc_strided<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+    lp: &[R],
+    acc: &mut [A],
+    g: A,
+    mut out: ArrayViewMut1<'_, E>,
+) {
+    for ((o, &x), a) in out.iter_mut().zip(lp).zip(acc.iter_mut()) {
+        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), *a, g));
+        *a = A::zero();
+    }
+}
+
+/// Overwrites the gradient of every class emitted by a state of the window (the blank and the
+/// labels of the odd states in `lo..hi`) with `(exp(lp[c]) - acc[c]) * g`, then clears `acc`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fix_emitted_classes<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+    lp: &[R],
+    acc: &mut [A],
+    labels: &[u32],
+    blank: u32,
+    lo: usize,
+    hi: usize,
+    g: A,
+    out: &mut ArrayViewMut1<'_, E>,
+) {
+    let classes = std::iter::once(blank).chain((lo | 1..hi).step_by(2).map(|s| labels[s / 2]));
+    // A label may repeat: compute every value before clearing any accumulator.
+    for c in classes.clone() {
+        let c = c as usize;
+        out[c] = E::from_acc(grad_value::<A, FMA>(lp[c].to_acc(), acc[c], g));
+    }
+    for c in classes {
+        acc[c as usize] = A::zero();
+    }
+}
+
+impl<E: Element> Job<'_, '_, E> {
+    /// Row `t` of log_probs.
+    #[inline(always)]
+    fn row<'r>(
+        log_probs: &'r ArrayView2<'_, E>,
+        t: usize,
+        copy: &'r mut [E::Acc],
+    ) -> Row<'r, E, E::Acc> {
+        let r = log_probs.row(t);
+        match r.to_slice() {
+            Some(s) => Row::Direct(s),
+            None => {
+                for (d, &x) in copy.iter_mut().zip(r.iter()) {
+                    *d = x.to_acc();
+                }
+                Row::Copied(copy)
+            }
+        }
+    }
+
+    /// Forward and, when asked, backward for the sample; returns the negative log-likelihood.
+    #[inline(always)]
+    fn process<const FMA: bool>(self) -> E::Acc {
+        let Job {
+            log_probs,
+            labels,
+            blank,
+            input_length: t_b,
+            width,
+            rows,
+            scratch: sc,
+            grad,
+        } = self;
+        let ninf = E::Acc::neg_infinity();
+        let len = labels.len();
+        let s_prime = 2 * len + 1;
+        let classes = log_probs.dim().1;
+        for s in 0..width {
+            let inside = s < s_prime;
+            sc.target_prime[s] = if inside {
+                target_prime(labels, s, blank)
+            } else {
+                blank
+            };
+            sc.skip[s] = (inside && can_skip(labels, s)) as u8;
+        }
+
+        // Forward: alpha, row t at (t % rows) * width, state s at offset s + 2.
+        let mut nll = if t_b == 0 {
+            if len == 0 {
+                E::Acc::zero()
+            } else {
+                E::Acc::infinity()
+            }
+        } else {
+            E::Acc::nan() // set below
+        };
+        if t_b > 0 {
+            let mut feasible = true;
+            for t in 0..t_b {
+                let (lo, hi) = window(t, t_b, s_prime);
+                if lo >= hi {
+                    feasible = false;
+                    break;
+                }
+                let row = Self::row(&log_probs, t, sc.row);
+                match row {
+                    Row::Direct(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi]),
+                    Row::Copied(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi]),
+                }
+                let cur_at = (t % rows) * width;
+                if t == 0 {
+                    let cur = &mut sc.log_alpha[..width];
+                    cur[0] = ninf;
+                    cur[1] = ninf;
+                    // Only states 0 and 1 start a path; the window at t = 0 lies within [0, 2).
+                    cur[lo + 2..hi + 2].copy_from_slice(&sc.ext[lo..hi]);
+                } else {
+                    let (prev, cur) = rows_pair(sc.log_alpha, (t - 1) % rows, t % rows, width);
+                    cur[0] = ninf;
+                    cur[1] = ninf;
+                    alpha_step::<_, FMA>(
+                        &prev[lo..hi + 2],
+                        &sc.ext[lo..hi],
+                        &sc.skip[lo..hi],
+                        &mut cur[lo + 2..hi + 2],
+                    );
+                }
+                // The next frame reads states hi and hi + 1 of this one: they are unreachable.
+                let cur = &mut sc.log_alpha[cur_at..cur_at + width];
+                for s in hi..(hi + 2).min(s_prime) {
+                    cur[s + 2] = ninf;
+                }
+            }
+            nll = if !feasible {
+                E::Acc::infinity()
+            } else {
+                let t = t_b - 1;
+                let (lo, hi) = window(t, t_b, s_prime);
+                let last = &sc.log_alpha[(t % rows) * width..][..width];
+                let get = |s: usize| if s >= lo && s < hi { last[s + 2] } else { ninf };
+                if len == 0 {
+                    -get(0)
+                } else {
+                    -log_add_exp(get(s_prime - 1), get(s_prime - 2))
+                }
+            };
+        }
+
+        let Some((mut grad, upstream, zero_infinity)) = grad else {
+            return nll;
+        };
+        let zero = E::from_acc(E::Acc::zero());
+        if t_b == 0 || (zero_infinity && nll == E::Acc::infinity()) {
+            grad.fill(zero);
+            return nll;
+        }
+        if nll.is_nan() || nll == E::Acc::infinity() {
+            // torch's formula: every class of every frame below T_b is NaN (lcab + nll - lp).
+            grad.slice_mut(ndarray::s![..t_b, ..])
+                .fill(E::from_acc(E::Acc::nan()));
+            grad.slice_mut(ndarray::s![t_b.., ..]).fill(zero);
+            return nll;
+        }
+        if nll == ninf {
+            // Only unnormalized +inf inputs get here: the reference loop applies torch's formula
+            // literally, including its inf - inf cases.
+            let r = reference::Sample {
+                log_probs,
+                labels,
+                blank,
+                input_length: t_b,
+                states: width,
+            };
+            let nll = r.forward(sc.log_alpha, rows);
+            r.backward(
+                sc.log_alpha,
+                sc.log_beta,
+                sc.acc,
+                nll,
+                upstream,
+                false,
+                grad,
+            );
+            return nll;
+        }
+
+        // Backward: beta in two rows (state s at offset s, pads behind), gradient row by row.
+        // The class posteriors start at zero (the workspace holds whatever the last call left).
+        sc.acc.fill(E::Acc::zero());
+        for r in 0..2 {
+            sc.log_beta[r * width + s_prime] = ninf;
+            sc.log_beta[r * width + s_prime + 1] = ninf;
+        }
+        for t in (0..t_b).rev() {
+            let (lo, hi) = window(t, t_b, s_prime);
+            let row = Self::row(&log_probs, t, sc.row);
+            match &row {
+                Row::Direct(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi]),
+                Row::Copied(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi]),
+            }
+            let cur_at = (t % 2) * width;
+            if t == t_b - 1 {
+                // The window is [S' - 2, S'): the final label and the final blank.
+                sc.log_beta[cur_at + lo..cur_at + hi].copy_from_slice(&sc.ext[lo..hi]);
+            } else {
+                let (next, cur) = rows_pair(sc.log_beta, (t + 1) % 2, t % 2, width);
+                beta_step::<_, FMA>(
+                    &next[lo..hi + 2],
+                    &sc.ext[lo..hi],
+                    &sc.skip[lo + 2..hi + 2],
+                    &mut cur[lo..hi],
+                );
+            }
+            // The previous frame reads states lo - 2 and lo - 1 of this one: they cannot finish.
+            for s in lo.saturating_sub(2)..lo {
+                sc.log_beta[cur_at + s] = ninf;
+            }
+
+            // Posteriors of the window's states, summed per class.
+            let alpha = &sc.log_alpha[t * width + 2..][lo..hi];
+            let beta = &sc.log_beta[cur_at..][lo..hi];
+            for (((p, &a), &b), &e) in sc.post[lo..hi]
+                .iter_mut()
+                .zip(alpha)
+                .zip(beta)
+                .zip(&sc.ext[lo..hi])
+            {
+                *p = (a + b + nll - e).fexp::<FMA>();
+            }
+            // The blank states (every other one) all feed one class: a lane-wise sum, not a
+            // chain of read-modify-writes of the same slot.
+            sc.acc[blank as usize] = sc.acc[blank as usize] + sum_even_states(&sc.post[lo..hi], lo);
+            let first_odd = lo | 1;
+            let first_label = ((first_odd - 1) / 2).min(labels.len());
+            let odd = sc.post[lo..hi].iter().skip(first_odd - lo).step_by(2);
+            for (&p, &c) in odd.zip(&labels[first_label..]) {
+                sc.acc[c as usize] = sc.acc[c as usize] + p;
+            }
+            let mut out = grad.row_mut(t);
+            if hi - lo > classes / 4 {
+                // Few classes for this many states: one pass over the row with the class
+                // posteriors (`acc`), which it clears.
+                match (out.as_slice_mut(), &row) {
+                    (Some(o), Row::Direct(r)) => {
+                        grad_row_acc::<_, _, _, FMA>(r, sc.acc, upstream, o)
+                    }
+                    (Some(o), Row::Copied(r)) => {
+                        grad_row_acc::<_, _, _, FMA>(r, sc.acc, upstream, o)
+                    }
+                    (None, Row::Direct(r)) => {
+                        grad_row_acc_strided::<_, _, _, FMA>(r, sc.acc, upstream, out.view_mut())
+                    }
+                    (None, Row::Copied(r)) => {
+                        grad_row_acc_strided::<_, _, _, FMA>(r, sc.acc, upstream, out.view_mut())
+                    }
+                }
+            } else {
+                // Many classes: stream `exp(lp) * g` through the row, then correct the few
+                // classes the window's states emit.
+                match (out.as_slice_mut(), &row) {
+                    (Some(o), Row::Direct(r)) => grad_row::<_, _, _, FMA>(r, upstream, o),
+                    (Some(o), Row::Copied(r)) => grad_row::<_, _, _, FMA>(r, upstream, o),
+                    (None, Row::Direct(r)) => {
+                        grad_row_strided::<_, _, _, FMA>(r, upstream, out.view_mut())
+                    }
+                    (None, Row::Copied(r)) => {
+                        grad_row_strided::<_, _, _, FMA>(r, upstream, out.view_mut())
+                    }
+                }
+                match &row {
+                    Row::Direct(r) => fix_emitted_classes::<_, _, _, FMA>(
+                        r, sc.acc, labels, blank, lo, hi, upstream, &mut out,
+                    ),
+                    Row::Copied(r) => fix_emitted_classes::<_, _, _, FMA>(
+                        r, sc.acc, labels, blank, lo, hi, upstream, &mut out,
+                    ),
+                }
+            }
+        }
+        grad.slice_mut(ndarray::s![t_b.., ..]).fill(zero);
+        nll
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+fn process_avx512<E: Element>(job: Job<'_, '_, E>) -> E::Acc {
+    job.process::<true>()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn process_avx2<E: Element>(job: Job<'_, '_, E>) -> E::Acc {
+    job.process::<true>()
+}
+
+/// The instruction sets the kernel is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    Avx512,
+    Avx2,
+    Baseline,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests run the kernel compiled for a chosen instruction set (never one the CPU lacks).
+    pub(crate) static FORCED: std::cell::Cell<Option<Isa>> = const { std::cell::Cell::new(None) };
+}
+
+/// Every instruction set this CPU can run, best first.
+#[cfg(test)]
+pub(crate) fn supported() -> Vec<Isa> {
+    let best = FORCED.with(|f| f.replace(None));
+    let top = detect();
+    FORCED.with(|f| f.set(best));
+    [Isa::Avx512, Isa::Avx2, Isa::Baseline]
+        .into_iter()
+        .skip_while(|&i| i != top)
+        .collect()
+}
+
+/// The best instruction set this CPU supports.
+pub(crate) fn detect() -> Isa {
+    #[cfg(test)]
+    if let Some(isa) = FORCED.with(|f| f.get()) {
+        return isa;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx2") && has!("fma") {
+            return Isa::Avx512;
+        }
+        if has!("avx2") && has!("fma") {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Baseline
+}
+
+/// Runs `job` with the kernel compiled for `isa` (which must be supported: see [`detect`]).
+pub(crate) fn process<E: Element>(job: Job<'_, '_, E>, isa: Isa) -> E::Acc {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` found avx512f, avx512bw, avx512vl, avx2 and fma on this CPU.
+        Isa::Avx512 => unsafe { process_avx512(job) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` found avx2 and fma on this CPU.
+        Isa::Avx2 => unsafe { process_avx2(job) },
+        _ => job.process::<false>(),
+    }
+}
