@@ -18,6 +18,14 @@
 //! Rows of `log_alpha` are `width = 2 Lmax + 3` wide with state s at offset s + 2 (two -inf pads
 //! in front, so that s - 1 and s - 2 never need a branch); rows of `log_beta` hold state s at
 //! offset s with two -inf pads behind it.
+//!
+//! Which entries hold meaningful values: row t of alpha is exact on the window `[lo_t, hi_t)`
+//! and -inf on states `hi_t` and `hi_t + 1`; row t of beta is exact on the window and -inf on
+//! states `lo_t - 2` and `lo_t - 1`. A valid state of frame t + 1 (alpha) or t - 1 (beta) reads
+//! only those entries, since the window moves by at most two states a frame. Everything else
+//! (what earlier frames, samples or calls left, and the padding that rounds each computed range
+//! to whole vectors) may hold any value and is never read by a valid state, nor used for a
+//! posterior.
 
 use super::{reference, rows_pair};
 use crate::algorithm::{can_skip, log_add_exp, target_prime};
@@ -77,6 +85,23 @@ fn window(t: usize, t_b: usize, s_prime: usize) -> (usize, usize) {
         s_prime.saturating_sub(2 * (t_b - t)),
         s_prime.min(2 * t + 2),
     )
+}
+
+/// Vector lanes the padded ranges round to.
+const LANES: usize = 16;
+
+/// `lo` moved down (not below 0) so that `hi - lo` is a whole number of vectors where possible.
+/// The extra states are computed from values nothing valid reads and are never read themselves
+/// (see the module doc): they only spare the vector loops their scalar remainders.
+#[inline(always)]
+fn pad_down(lo: usize, hi: usize) -> usize {
+    hi.saturating_sub((hi - lo).next_multiple_of(LANES))
+}
+
+/// `hi` moved up (not past `s_prime`), as [`pad_down`].
+#[inline(always)]
+fn pad_up(lo: usize, hi: usize, s_prime: usize) -> usize {
+    s_prime.min(lo + (hi - lo).next_multiple_of(LANES))
 }
 
 /// States per block of [`log_add_exp3_rows`]: small enough for the stack, large enough that each
@@ -367,10 +392,13 @@ impl<E: Element> Job<'_, '_, E> {
                     feasible = false;
                     break;
                 }
+                // Row 0 takes its (at most two) states as they are; later rows compute a range
+                // padded downwards to whole vectors.
+                let lo_pad = if t == 0 { lo } else { pad_down(lo, hi) };
                 let row = Self::row(&log_probs, t, sc.row);
                 match row {
-                    Row::Direct(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi]),
-                    Row::Copied(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi]),
+                    Row::Direct(r) => gather(r, labels, blank, lo_pad, &mut sc.ext[lo_pad..hi]),
+                    Row::Copied(r) => gather(r, labels, blank, lo_pad, &mut sc.ext[lo_pad..hi]),
                 }
                 let cur_at = (t % rows) * width;
                 if t == 0 {
@@ -384,10 +412,10 @@ impl<E: Element> Job<'_, '_, E> {
                     cur[0] = ninf;
                     cur[1] = ninf;
                     alpha_step::<_, FMA>(
-                        &prev[lo..hi + 2],
-                        &sc.ext[lo..hi],
-                        &sc.skip[lo..hi],
-                        &mut cur[lo + 2..hi + 2],
+                        &prev[lo_pad..hi + 2],
+                        &sc.ext[lo_pad..hi],
+                        &sc.skip[lo_pad..hi],
+                        &mut cur[lo_pad + 2..hi + 2],
                     );
                 }
                 // The next frame reads states hi and hi + 1 of this one: they are unreachable.
@@ -458,10 +486,13 @@ impl<E: Element> Job<'_, '_, E> {
         }
         for t in (0..t_b).rev() {
             let (lo, hi) = window(t, t_b, s_prime);
+            // Beta, the gathered log-probs and the posteriors over a range padded upwards to
+            // whole vectors; only the window's posteriors are used.
+            let hi_pad = pad_up(lo, hi, s_prime);
             let row = Self::row(&log_probs, t, sc.row);
             match &row {
-                Row::Direct(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi]),
-                Row::Copied(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi]),
+                Row::Direct(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi_pad]),
+                Row::Copied(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi_pad]),
             }
             let cur_at = (t % 2) * width;
             if t == t_b - 1 {
@@ -470,10 +501,10 @@ impl<E: Element> Job<'_, '_, E> {
             } else {
                 let (next, cur) = rows_pair(sc.log_beta, (t + 1) % 2, t % 2, width);
                 beta_step::<_, FMA>(
-                    &next[lo..hi + 2],
-                    &sc.ext[lo..hi],
-                    &sc.skip[lo + 2..hi + 2],
-                    &mut cur[lo..hi],
+                    &next[lo..hi_pad + 2],
+                    &sc.ext[lo..hi_pad],
+                    &sc.skip[lo + 2..hi_pad + 2],
+                    &mut cur[lo..hi_pad],
                 );
             }
             // The previous frame reads states lo - 2 and lo - 1 of this one: they cannot finish.
@@ -482,13 +513,13 @@ impl<E: Element> Job<'_, '_, E> {
             }
 
             // Posteriors of the window's states, summed per class.
-            let alpha = &sc.log_alpha[t * width + 2..][lo..hi];
-            let beta = &sc.log_beta[cur_at..][lo..hi];
-            for (((p, &a), &b), &e) in sc.post[lo..hi]
+            let alpha = &sc.log_alpha[t * width + 2..][lo..hi_pad];
+            let beta = &sc.log_beta[cur_at..][lo..hi_pad];
+            for (((p, &a), &b), &e) in sc.post[lo..hi_pad]
                 .iter_mut()
                 .zip(alpha)
                 .zip(beta)
-                .zip(&sc.ext[lo..hi])
+                .zip(&sc.ext[lo..hi_pad])
             {
                 *p = (a + b + nll - e).fexp::<FMA>();
             }
