@@ -1,5 +1,6 @@
-//! The CPU backend: one task per sample on the library's own rayon pool, each running the
-//! vectorized kernel of `fast.rs` (with `reference.rs` as its scalar oracle).
+//! The CPU backend: one task per sample on the library's own rayon pool (or, with one thread or
+//! one sample, on the calling thread), each running the vectorized kernel of `fast.rs` (with
+//! `reference.rs` as its scalar oracle).
 //!
 //! Each sample is computed by one task from start to end, and the batch reduction runs serially
 //! in index order afterwards, so results are bitwise identical for every thread count.
@@ -75,48 +76,75 @@ pub(crate) fn run<E: Element>(
     let width = layout.width;
     let classes = p.classes;
 
-    let pool = pool::pool(p.options.num_threads)?;
-    pool.install(|| {
+    // One sample, start to end, in its own slices of the workspace.
+    let sample = |(b, (grad_b, log_alpha, log_beta, scratch, nll_b, labels, tp, skip)): (
+        usize,
         (
-            grad.axis_iter_mut(Axis(1)).into_par_iter(),
-            log_alpha.par_chunks_mut(layout.alpha_stride),
-            log_beta.par_chunks_mut(layout.beta_stride),
-            scratch.par_chunks_mut(layout.scratch_stride),
-            nll.par_iter_mut(),
-            labels.par_chunks(stride),
-            tp.par_chunks_mut(width),
-            skip.par_chunks_mut(width),
-        )
-            .into_par_iter()
+            ndarray::ArrayViewMut2<'_, E>,
+            &mut [E::Acc],
+            &mut [E::Acc],
+            &mut [E::Acc],
+            &mut E::Acc,
+            &[u32],
+            &mut [u32],
+            &mut [u8],
+        ),
+    )| {
+        let (ext, rest) = scratch.split_at_mut(width);
+        let (post, rest) = rest.split_at_mut(width);
+        let (acc, row) = rest.split_at_mut(classes);
+        let job = fast::Job {
+            log_probs: p.sample_log_probs(b),
+            labels: &labels[..p.target_length(b)],
+            blank: p.blank,
+            input_length: p.input_length(b),
+            width,
+            rows: if want_grad { layout.alpha_rows } else { 2 },
+            scratch: fast::Scratch {
+                log_alpha,
+                log_beta,
+                ext,
+                post,
+                acc: &mut acc[..classes],
+                row: &mut row[..classes],
+                target_prime: tp,
+                skip,
+            },
+            grad: want_grad.then(|| (grad_b, upstream(b), p.options.zero_infinity)),
+        };
+        *nll_b = fast::process(job, isa);
+    };
+
+    if pool::effective_threads(p.options.num_threads) == 1 || batch <= 1 {
+        // Nothing to share: run on the calling thread, sparing the hand-off to a worker.
+        grad.axis_iter_mut(Axis(1))
+            .zip(log_alpha.chunks_mut(layout.alpha_stride))
+            .zip(log_beta.chunks_mut(layout.beta_stride))
+            .zip(scratch.chunks_mut(layout.scratch_stride))
+            .zip(nll.iter_mut())
+            .zip(labels.chunks(stride))
+            .zip(tp.chunks_mut(width))
+            .zip(skip.chunks_mut(width))
+            .map(|(((((((g, a), be), sc), n), l), t), sk)| (g, a, be, sc, n, l, t, sk))
             .enumerate()
-            .for_each(
-                |(b, (grad_b, log_alpha, log_beta, scratch, nll_b, labels, tp, skip))| {
-                    let (ext, rest) = scratch.split_at_mut(width);
-                    let (post, rest) = rest.split_at_mut(width);
-                    let (acc, row) = rest.split_at_mut(classes);
-                    let job = fast::Job {
-                        log_probs: p.sample_log_probs(b),
-                        labels: &labels[..p.target_length(b)],
-                        blank: p.blank,
-                        input_length: p.input_length(b),
-                        width,
-                        rows: if want_grad { layout.alpha_rows } else { 2 },
-                        scratch: fast::Scratch {
-                            log_alpha,
-                            log_beta,
-                            ext,
-                            post,
-                            acc: &mut acc[..classes],
-                            row: &mut row[..classes],
-                            target_prime: tp,
-                            skip,
-                        },
-                        grad: want_grad.then(|| (grad_b, upstream(b), p.options.zero_infinity)),
-                    };
-                    *nll_b = fast::process(job, isa);
-                },
-            );
-    });
+            .for_each(sample);
+    } else {
+        pool::pool(p.options.num_threads)?.install(|| {
+            (
+                grad.axis_iter_mut(Axis(1)).into_par_iter(),
+                log_alpha.par_chunks_mut(layout.alpha_stride),
+                log_beta.par_chunks_mut(layout.beta_stride),
+                scratch.par_chunks_mut(layout.scratch_stride),
+                nll.par_iter_mut(),
+                labels.par_chunks(stride),
+                tp.par_chunks_mut(width),
+                skip.par_chunks_mut(width),
+            )
+                .into_par_iter()
+                .enumerate()
+                .for_each(sample);
+        });
+    }
 
     if let Some(mut loss) = out.loss {
         let value = |b: usize| -> E::Acc {
