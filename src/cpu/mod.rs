@@ -29,6 +29,18 @@ pub(crate) struct Outputs<'o, E> {
     pub grad_loss: Option<ArrayView1<'o, E>>,
 }
 
+/// What one sample works in: its gradient (T, C) and its slices of every workspace region.
+type SampleSlices<'a, E> = (
+    ndarray::ArrayViewMut2<'a, E>,
+    &'a mut [<E as Element>::Acc],
+    &'a mut [<E as Element>::Acc],
+    &'a mut [<E as Element>::Acc],
+    &'a mut <E as Element>::Acc,
+    &'a [u32],
+    &'a mut [u32],
+    &'a mut [u8],
+);
+
 /// Runs the problem on the CPU in the carved workspace `parts` (laid out by `layout`).
 pub(crate) fn run<E: Element>(
     p: &Problem<'_, '_, E>,
@@ -79,16 +91,7 @@ pub(crate) fn run<E: Element>(
     // One sample, start to end, in its own slices of the workspace.
     let sample = |(b, (grad_b, log_alpha, log_beta, scratch, nll_b, labels, tp, skip)): (
         usize,
-        (
-            ndarray::ArrayViewMut2<'_, E>,
-            &mut [E::Acc],
-            &mut [E::Acc],
-            &mut [E::Acc],
-            &mut E::Acc,
-            &[u32],
-            &mut [u32],
-            &mut [u8],
-        ),
+        SampleSlices<'_, E>,
     )| {
         let (ext, rest) = scratch.split_at_mut(width);
         let (post, rest) = rest.split_at_mut(width);
