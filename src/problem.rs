@@ -133,144 +133,193 @@ pub(crate) struct Problem<'v, 'a, E> {
     pub max_target_length: usize,
 }
 
-impl<'v, 'a, E: Element> Problem<'v, 'a, E> {
-    /// Checks every input rule of the contract. Reads each length once and each label once; reads
-    /// no padding.
-    pub fn new(inputs: &'v Inputs<'a, E>, options: &Options) -> Result<Self, Error> {
-        let (max_time, batch, classes) = inputs.log_probs.dim();
-        if classes == 0 {
-            return Err(invalid!(
-                "log_probs has C = 0 classes; at least one (the blank) is needed"
-            ));
-        }
-        if classes > u32::MAX as usize {
-            return Err(invalid!(
-                "log_probs has C = {classes} classes, more than the {} supported",
-                u32::MAX
-            ));
-        }
-        if options.blank < 0 || options.blank as u64 >= classes as u64 {
-            return Err(invalid!(
-                "options.blank = {} is out of range [0, {classes})",
-                options.blank
-            ));
-        }
-        let blank = options.blank as u32;
-        for (name, v) in [
-            ("input_lengths", &inputs.input_lengths),
-            ("target_lengths", &inputs.target_lengths),
-        ] {
-            if v.len() != batch {
-                return Err(invalid!(
-                    "{name} has {} elements but log_probs has batch size N = {batch}",
-                    v.len()
-                ));
-            }
-        }
-        let mut max_input_length = 0usize;
-        let mut max_target_length = 0usize;
-        let mut total_target_length = 0u64;
-        for b in 0..batch {
-            let il = inputs.input_lengths.get(b);
-            if il < 0 || il as u64 > max_time as u64 {
-                return Err(invalid!(
-                    "input_lengths[{b}] = {il} is out of range [0, T = {max_time}]"
-                ));
-            }
-            let tl = inputs.target_lengths.get(b);
-            if tl < 0 {
-                return Err(invalid!("target_lengths[{b}] = {tl} is negative"));
-            }
-            if let Targets::Padded(t) = &inputs.targets {
-                let s = t.dim().1;
-                if tl as u64 > s as u64 {
-                    return Err(invalid!(
-                        "target_lengths[{b}] = {tl} exceeds the padded targets' row length S = {s}"
-                    ));
-                }
-            }
-            // Labels are at most 2^63 in all and each is checked against a real tensor, so the
-            // sum cannot overflow before it is compared with the concatenated length.
-            total_target_length = total_target_length.saturating_add(tl as u64);
-            max_input_length = max_input_length.max(il as usize);
-            max_target_length = max_target_length.max(tl as usize);
-        }
-        match &inputs.targets {
-            Targets::Padded(t) => {
-                let (rows, _) = t.dim();
-                if rows != batch {
-                    return Err(invalid!(
-                        "targets has {rows} rows but log_probs has batch size N = {batch}"
-                    ));
-                }
-            }
-            Targets::Concatenated(t) => {
-                if t.len() as u64 != total_target_length {
-                    return Err(invalid!(
-                        "concatenated targets has {} labels but sum(target_lengths) = {total_target_length}",
-                        t.len()
-                    ));
-                }
-            }
-        }
-        let problem = Problem {
-            inputs,
-            options: *options,
-            batch,
-            classes,
-            blank,
-            max_input_length,
-            max_target_length,
-        };
-        problem.for_each_label(|b, j, offset, label| {
-            if label < 0 || label as u64 >= classes as u64 {
-                return Err(match problem.inputs.targets {
-                    Targets::Padded(_) => invalid!(
-                        "targets[{b}][{j}] = {label} is out of range [0, {classes})"
-                    ),
-                    Targets::Concatenated(_) => invalid!(
-                        "targets[{offset}] = {label} (label {j} of sample {b}) is out of range [0, {classes})"
-                    ),
-                });
-            }
-            if label == options.blank {
-                return Err(match problem.inputs.targets {
-                    Targets::Padded(_) => invalid!(
-                        "targets[{b}][{j}] = {label} is the blank class (options.blank = {label})"
-                    ),
-                    Targets::Concatenated(_) => invalid!(
-                        "targets[{offset}] = {label} (label {j} of sample {b}) is the blank class (options.blank = {label})"
-                    ),
-                });
-            }
-            Ok(())
-        })?;
-        Ok(problem)
-    }
+/// Sizes established by [`check_indices`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IndexCheck {
+    /// Batch size N.
+    pub batch: usize,
+    /// Classes C.
+    pub classes: usize,
+    /// The blank class.
+    pub blank: u32,
+    /// max over b of input_lengths[b].
+    pub max_input_length: usize,
+    /// max over b of target_lengths[b].
+    pub max_target_length: usize,
+}
 
-    /// Calls `f(b, j, offset, label)` for label `j` of every sample `b`, in order; `offset` is the
-    /// position in concatenated targets (`j` for padded ones).
-    pub fn for_each_label(
-        &self,
-        mut f: impl FnMut(usize, usize, usize, i64) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let mut offset = 0usize;
-        for b in 0..self.batch {
-            let len = self.target_length(b);
-            for j in 0..len {
-                let label = match &self.inputs.targets {
-                    Targets::Padded(t) => t.get(b, j),
-                    Targets::Concatenated(t) => t.get(offset + j),
-                };
-                let at = match self.inputs.targets {
-                    Targets::Padded(_) => j,
-                    Targets::Concatenated(_) => offset + j,
-                };
-                f(b, j, at, label)?;
+/// Checks every rule of the contract about targets, lengths and the blank against the sizes
+/// (T, N, C) of log_probs. Reads each length once and each label once; reads no padding (and no
+/// log-probability, so that it also serves device-resident log_probs).
+pub(crate) fn check_indices<'a>(
+    (max_time, batch, classes): (usize, usize, usize),
+    targets: &Targets<'a>,
+    input_lengths: &IntView1<'a>,
+    target_lengths: &IntView1<'a>,
+    options: &Options,
+) -> Result<IndexCheck, Error> {
+    if classes == 0 {
+        return Err(invalid!(
+            "log_probs has C = 0 classes; at least one (the blank) is needed"
+        ));
+    }
+    if classes > u32::MAX as usize {
+        return Err(invalid!(
+            "log_probs has C = {classes} classes, more than the {} supported",
+            u32::MAX
+        ));
+    }
+    if options.blank < 0 || options.blank as u64 >= classes as u64 {
+        return Err(invalid!(
+            "options.blank = {} is out of range [0, {classes})",
+            options.blank
+        ));
+    }
+    let blank = options.blank as u32;
+    for (name, v) in [
+        ("input_lengths", input_lengths),
+        ("target_lengths", target_lengths),
+    ] {
+        if v.len() != batch {
+            return Err(invalid!(
+                "{name} has {} elements but log_probs has batch size N = {batch}",
+                v.len()
+            ));
+        }
+    }
+    let mut max_input_length = 0usize;
+    let mut max_target_length = 0usize;
+    let mut total_target_length = 0u64;
+    for b in 0..batch {
+        let il = input_lengths.get(b);
+        if il < 0 || il as u64 > max_time as u64 {
+            return Err(invalid!(
+                "input_lengths[{b}] = {il} is out of range [0, T = {max_time}]"
+            ));
+        }
+        let tl = target_lengths.get(b);
+        if tl < 0 {
+            return Err(invalid!("target_lengths[{b}] = {tl} is negative"));
+        }
+        if let Targets::Padded(t) = targets {
+            let s = t.dim().1;
+            if tl as u64 > s as u64 {
+                return Err(invalid!(
+                    "target_lengths[{b}] = {tl} exceeds the padded targets' row length S = {s}"
+                ));
             }
-            offset += len;
+        }
+        // Each length is below 2^63, so the saturating sum is exact until it exceeds any real
+        // tensor's length, which is all the comparison below needs.
+        total_target_length = total_target_length.saturating_add(tl as u64);
+        max_input_length = max_input_length.max(il as usize);
+        max_target_length = max_target_length.max(tl as usize);
+    }
+    match targets {
+        Targets::Padded(t) => {
+            let (rows, _) = t.dim();
+            if rows != batch {
+                return Err(invalid!(
+                    "targets has {rows} rows but log_probs has batch size N = {batch}"
+                ));
+            }
+        }
+        Targets::Concatenated(t) => {
+            if t.len() as u64 != total_target_length {
+                return Err(invalid!(
+                    "concatenated targets has {} labels but sum(target_lengths) = {total_target_length}",
+                    t.len()
+                ));
+            }
+        }
+    }
+    for_each_label(targets, target_lengths, batch, |b, j, offset, label| {
+        if label < 0 || label as u64 >= classes as u64 {
+            return Err(match targets {
+                Targets::Padded(_) => {
+                    invalid!("targets[{b}][{j}] = {label} is out of range [0, {classes})")
+                }
+                Targets::Concatenated(_) => invalid!(
+                    "targets[{offset}] = {label} (label {j} of sample {b}) is out of range [0, {classes})"
+                ),
+            });
+        }
+        if label == options.blank {
+            return Err(match targets {
+                Targets::Padded(_) => invalid!(
+                    "targets[{b}][{j}] = {label} is the blank class (options.blank = {label})"
+                ),
+                Targets::Concatenated(_) => invalid!(
+                    "targets[{offset}] = {label} (label {j} of sample {b}) is the blank class (options.blank = {label})"
+                ),
+            });
         }
         Ok(())
+    })?;
+    Ok(IndexCheck {
+        batch,
+        classes,
+        blank,
+        max_input_length,
+        max_target_length,
+    })
+}
+
+/// Calls `f(b, j, offset, label)` for label `j` of every sample `b`, in order; `offset` is the
+/// position in concatenated targets (`j` for padded ones). Lengths must have been checked.
+pub(crate) fn for_each_label(
+    targets: &Targets<'_>,
+    target_lengths: &IntView1<'_>,
+    batch: usize,
+    mut f: impl FnMut(usize, usize, usize, i64) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut offset = 0usize;
+    for b in 0..batch {
+        let len = target_lengths.get(b) as usize;
+        for j in 0..len {
+            let (label, at) = match targets {
+                Targets::Padded(t) => (t.get(b, j), j),
+                Targets::Concatenated(t) => (t.get(offset + j), offset + j),
+            };
+            f(b, j, at, label)?;
+        }
+        offset += len;
+    }
+    Ok(())
+}
+
+impl<'v, 'a, E: Element> Problem<'v, 'a, E> {
+    /// Checks every input rule of the contract (see [`check_indices`]).
+    pub fn new(inputs: &'v Inputs<'a, E>, options: &Options) -> Result<Self, Error> {
+        let c = check_indices(
+            inputs.log_probs.dim(),
+            &inputs.targets,
+            &inputs.input_lengths,
+            &inputs.target_lengths,
+            options,
+        )?;
+        Ok(Problem {
+            inputs,
+            options: *options,
+            batch: c.batch,
+            classes: c.classes,
+            blank: c.blank,
+            max_input_length: c.max_input_length,
+            max_target_length: c.max_target_length,
+        })
+    }
+
+    /// Calls `f(b, j, offset, label)` for label `j` of every sample `b` (see [`for_each_label`]).
+    pub fn for_each_label(
+        &self,
+        f: impl FnMut(usize, usize, usize, i64) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        for_each_label(
+            &self.inputs.targets,
+            &self.inputs.target_lengths,
+            self.batch,
+            f,
+        )
     }
 
     /// `input_lengths[b]`, validated.
