@@ -8,20 +8,33 @@ use crate::types::Device;
 pub(crate) enum Backend {
     /// `src/cpu/`: rayon over the batch.
     Cpu,
+    /// `src/cuda/`: NVRTC-compiled kernels on the caller's stream.
+    Cuda,
 }
 
-/// The backend for tensors on `device` (`index` is the CUDA ordinal).
+/// The backend for tensors on `device` (`index`: the CUDA ordinal).
 pub(crate) fn backend(device: Device, index: i32) -> Result<Backend, Error> {
     match device {
         Device::Cpu => Ok(Backend::Cpu),
-        Device::Cuda => Err(Error::Unsupported(format!(
-            "log_probs is on CUDA device {index}, but libctc {} has no CUDA backend yet; pass CPU tensors",
-            env!("CARGO_PKG_VERSION")
-        ))),
+        Device::Cuda => {
+            crate::cuda::driver::init().map_err(|e| match e {
+                Error::Unsupported(why) => {
+                    Error::Unsupported(format!("log_probs is on CUDA device {index}, but {why}"))
+                }
+                other => other,
+            })?;
+            let count = crate::cuda::device_count();
+            if index < 0 || index >= count {
+                return Err(Error::InvalidArgument(format!(
+                    "log_probs.device_index = {index} but {count} CUDA device(s) are present"
+                )));
+            }
+            Ok(Backend::Cuda)
+        }
     }
 }
 
-/// CUDA devices the library can use: none until the CUDA backend exists.
+/// CUDA devices the library can use: 0 without a driver or a device.
 pub(crate) fn cuda_device_count() -> i32 {
-    0
+    crate::cuda::device_count()
 }

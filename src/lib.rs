@@ -38,6 +38,7 @@
 pub mod algorithm;
 mod api;
 mod cpu;
+mod cuda;
 mod dispatch;
 pub mod error;
 pub mod ffi;

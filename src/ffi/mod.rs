@@ -9,9 +9,10 @@
 pub(crate) mod guard;
 pub(crate) mod tensor;
 
+use crate::cuda;
 use crate::dispatch::{self, Backend};
 use crate::error::{invalid, Error, Status};
-use crate::problem::{Inputs, IntView1, IntView2, Targets};
+use crate::problem::{check_indices, Inputs, IntView1, IntView2, Targets};
 use crate::types::{enum_from_c, DType, Device, Element, Options, Reduction};
 use ndarray::{ArrayView1, ArrayView3};
 use std::ffi::{c_char, c_void};
@@ -150,6 +151,8 @@ const MAX_OPTIONS_SIZE: u32 = 4096;
 struct CallOptions {
     options: Options,
     workspace: Option<(*mut c_void, usize)>,
+    /// The caller's CUDA stream (NULL: the default stream); unused on the CPU.
+    cuda_stream: *mut c_void,
 }
 
 /// Reads and checks `*ptr` (module doc of [`CtcOptions`]).
@@ -228,6 +231,7 @@ unsafe fn read_options(ptr: *const CtcOptions) -> Result<CallOptions, Error> {
             num_threads: o.num_threads as usize,
         },
         workspace,
+        cuda_stream: o.cuda_stream,
     })
 }
 
@@ -457,25 +461,30 @@ impl Call {
                     "dtype {d:?} reached the CPU backend"
                 ))),
             },
+            // SAFETY: as above, with device memory for the device-resident tensors.
+            Backend::Cuda => unsafe { self.run_cuda(want) },
         }
     }
 
+    /// Whether the targets' padded (N, S) form applies (unbatched targets are one padded row).
+    fn padded(&self) -> bool {
+        !(self.targets.ndim == 1 && self.batched)
+    }
+
+    /// Views of the targets and lengths.
+    ///
     /// # Safety
-    /// Every tensor of the call describes live host memory of its dtype for the duration of the
-    /// call (outputs and workspace writable and touched by nobody else), as the entry points'
-    /// contracts require.
-    unsafe fn run_cpu<E: Element>(&self, want: Want) -> Result<Option<usize>, Error> {
-        let (shape, strides) = self.batched_dims(&self.log_probs);
-        // SAFETY (all views below): validated RawTensors of the right dtype, per this function's
-        // contract; the shapes and strides are the tensors' own (a unit dimension inserted).
-        let log_probs: ArrayView3<'_, E> = unsafe { self.log_probs.view3(shape, strides) };
+    /// The three tensors are live host memory of their dtype for the call.
+    unsafe fn index_views(&self) -> (Targets<'_>, IntView1<'_>, IntView1<'_>) {
+        // SAFETY (all views): validated RawTensors of the right dtype, per the contract; shapes
+        // and strides are the tensors' own (a unit dimension inserted for unbatched targets).
         let int1 = |t: &RawTensor| -> IntView1<'_> {
             match t.dtype {
                 DType::Int32 => IntView1::I32(unsafe { t.view1() }),
                 _ => IntView1::I64(unsafe { t.view1() }),
             }
         };
-        let targets = if self.targets.ndim == 1 && self.batched {
+        let targets = if !self.padded() {
             Targets::Concatenated(int1(&self.targets))
         } else {
             let t = &self.targets;
@@ -489,11 +498,117 @@ impl Call {
                 _ => IntView2::I64(unsafe { t.view2(shape, strides) }),
             })
         };
+        (
+            targets,
+            int1(&self.input_lengths),
+            int1(&self.target_lengths),
+        )
+    }
+
+    /// Runs the call on the CUDA backend.
+    ///
+    /// # Safety
+    /// Host-resident targets and lengths are live host memory for the call; device pointers are
+    /// the caller's device memory as described (the library cannot check them).
+    unsafe fn run_cuda(&self, want: Want) -> Result<Option<usize>, Error> {
+        let on_host = |t: &RawTensor| t.device == Device::Cpu;
+        let checked = if on_host(&self.targets)
+            && on_host(&self.input_lengths)
+            && on_host(&self.target_lengths)
+        {
+            // SAFETY: the three tensors are host memory (checked just above).
+            let (targets, il, tl) = unsafe { self.index_views() };
+            let (shape, _) = self.batched_dims(&self.log_probs);
+            Some(check_indices(
+                (shape[0], shape[1], shape[2]),
+                &targets,
+                &il,
+                &tl,
+                &self.options.options,
+            )?)
+        } else {
+            None
+        };
+        let int_arg = |t: &RawTensor, strides: [i64; 2]| cuda::launch::IntArg {
+            source: if on_host(t) {
+                if t.span == 0 {
+                    cuda::launch::IntSource::Host(&[])
+                } else {
+                    // SAFETY: a host tensor whose `span` bytes from `data` are readable for the
+                    // call (checked span, per the entry points' contract).
+                    cuda::launch::IntSource::Host(unsafe {
+                        std::slice::from_raw_parts(t.data.cast::<u8>(), t.span)
+                    })
+                }
+            } else {
+                cuda::launch::IntSource::Device(t.data as u64)
+            },
+            bytes: t.dtype.size() as i32,
+            strides,
+        };
+        let stride = |t: &RawTensor, i: usize| -> i64 {
+            if i < t.ndim {
+                t.strides[i] as i64
+            } else {
+                0
+            }
+        };
+        let t = &self.targets;
+        let (targets_strides, targets_size) = if !self.padded() {
+            ([0, stride(t, 0)], t.shape[0] as i64)
+        } else if self.batched {
+            ([stride(t, 0), stride(t, 1)], t.shape[1] as i64)
+        } else {
+            ([0, stride(t, 0)], t.shape[0] as i64)
+        };
+        let (shape, lp_strides) = self.batched_dims(&self.log_probs);
+        let request = cuda::launch::Request {
+            dtype: self.log_probs.dtype,
+            device_index: self.log_probs.device_index,
+            dims: (shape[0], shape[1], shape[2]),
+            log_probs: self.log_probs.data as u64,
+            log_probs_strides: lp_strides.map(|v| v as i64),
+            targets: int_arg(t, targets_strides),
+            padded: self.padded(),
+            targets_size,
+            input_lengths: int_arg(&self.input_lengths, [stride(&self.input_lengths, 0), 0]),
+            target_lengths: int_arg(&self.target_lengths, [stride(&self.target_lengths, 0), 0]),
+            checked,
+            loss: self.loss.as_ref().map(|l| (l.data as u64, stride(l, 0))),
+            grad: self.grad.as_ref().map(|g| {
+                let (_, s) = self.batched_dims(g);
+                (g.data as u64, s.map(|v| v as i64))
+            }),
+            grad_loss: self
+                .grad_loss
+                .as_ref()
+                .map(|g| (g.data as u64, stride(g, 0))),
+            options: self.options.options,
+            stream: self.options.cuda_stream,
+            workspace: self.options.workspace.map(|(p, n)| (p as u64, n)),
+        };
+        if want == Want::Size {
+            return cuda::launch::workspace_size(&request).map(Some);
+        }
+        cuda::launch::run(&request).map(|()| None)
+    }
+
+    /// # Safety
+    /// Every tensor of the call describes live host memory of its dtype for the duration of the
+    /// call (outputs and workspace writable and touched by nobody else), as the entry points'
+    /// contracts require.
+    unsafe fn run_cpu<E: Element>(&self, want: Want) -> Result<Option<usize>, Error> {
+        let (shape, strides) = self.batched_dims(&self.log_probs);
+        // SAFETY (all views below): validated RawTensors of the right dtype, per this function's
+        // contract; the shapes and strides are the tensors' own (a unit dimension inserted).
+        let log_probs: ArrayView3<'_, E> = unsafe { self.log_probs.view3(shape, strides) };
+        // SAFETY: host tensors per this function's contract.
+        let (targets, input_lengths, target_lengths) = unsafe { self.index_views() };
         let inputs = Inputs {
             log_probs,
             targets,
-            input_lengths: int1(&self.input_lengths),
-            target_lengths: int1(&self.target_lengths),
+            input_lengths,
+            target_lengths,
         };
         let options = &self.options.options;
         if want == Want::Size {

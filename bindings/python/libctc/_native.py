@@ -104,7 +104,25 @@ def candidate_paths():
     return paths
 
 
+def _preload_nvrtc():
+    """Loads libnvrtc from the PyPI wheel nvidia-cuda-nvrtc-cu12 when it is installed, so that
+    libctc's CUDA backend (which opens libnvrtc.so.12 by name) finds it. Optional."""
+    try:
+        import nvidia.cuda_nvrtc as wheel  # noqa: F401
+    except Exception:
+        return
+    for base in getattr(wheel, "__path__", []):
+        path = Path(base) / "lib" / "libnvrtc.so.12"
+        if path.is_file():
+            try:
+                ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                pass
+            return
+
+
 def load():
+    _preload_nvrtc()
     tried = []
     for path in candidate_paths():
         if path.is_file():
