@@ -84,8 +84,16 @@ impl RawTensor {
             )
         };
         let mut numel = 1usize;
+        // Even an empty tensor's other extents must multiply to a size a view can have.
+        let mut nonzero = 1usize;
         for &n in &shape[..ndim] {
             numel = numel.checked_mul(n).ok_or_else(too_big)?;
+            if n > 0 {
+                nonzero = nonzero.checked_mul(n).ok_or_else(too_big)?;
+            }
+        }
+        if nonzero > isize::MAX as usize {
+            return Err(too_big());
         }
         let span = if numel == 0 {
             0
@@ -159,6 +167,10 @@ impl RawTensor {
     /// Checks that no two distinct index tuples address the same element, so that a mutable view
     /// is sound: sorted by stride, every dimension must step over everything below it.
     pub fn expect_non_overlapping(&self) -> Result<(), Error> {
+        if self.numel == 0 {
+            // Nothing is written, whatever the strides (which the span check did not bound).
+            return Ok(());
+        }
         let mut dims: Vec<(usize, usize)> = (0..self.ndim)
             .filter(|&i| self.shape[i] > 1)
             .map(|i| (self.strides[i], self.shape[i]))
@@ -174,10 +186,35 @@ impl RawTensor {
                     &self.shape[..self.ndim]
                 ));
             }
-            // Cannot overflow: the span was checked to fit in isize.
-            reach += stride * (extent - 1);
+            // Cannot overflow for a non-empty tensor: its span was checked to fit in isize.
+            reach = stride
+                .checked_mul(extent - 1)
+                .and_then(|step| reach.checked_add(step))
+                .ok_or_else(|| {
+                    invalid!(
+                        "{} spans more bytes than the address space holds",
+                        self.name
+                    )
+                })?;
         }
         Ok(())
+    }
+
+    /// `strides`, or for an empty tensor row-major strides of `shape` (zero extents counted as
+    /// one): an empty tensor's own strides were never bounded (no element is addressed), but
+    /// ndarray wants every offset of a view to fit in isize and no two indices to alias.
+    fn view_strides<const D: usize>(&self, shape: [usize; D], strides: [usize; D]) -> [usize; D] {
+        if self.numel > 0 {
+            return strides;
+        }
+        let mut out = [0usize; D];
+        let mut step = 1usize;
+        for i in (0..D).rev() {
+            out[i] = step;
+            // Fits: the product of the non-zero extents was checked against isize::MAX.
+            step = step.saturating_mul(shape[i].max(1));
+        }
+        out
     }
 
     fn ptr<T>(&self) -> *mut T {
@@ -198,7 +235,12 @@ impl RawTensor {
     pub unsafe fn view3<'a, T>(&self, shape: [usize; 3], strides: [usize; 3]) -> ArrayView3<'a, T> {
         // SAFETY: per this function's contract every addressed element lies inside the checked,
         // aligned, non-wrapping span of a live allocation, and offsets fit in isize.
-        unsafe { ArrayView3::from_shape_ptr(shape.strides(strides), self.ptr::<T>()) }
+        unsafe {
+            ArrayView3::from_shape_ptr(
+                shape.strides(self.view_strides(shape, strides)),
+                self.ptr::<T>(),
+            )
+        }
     }
 
     /// A mutable 3-D view, as [`RawTensor::view3`].
@@ -212,7 +254,12 @@ impl RawTensor {
         strides: [usize; 3],
     ) -> ArrayViewMut3<'a, T> {
         // SAFETY: as view3, and no two elements alias (checked) and nothing else accesses them.
-        unsafe { ArrayViewMut3::from_shape_ptr(shape.strides(strides), self.ptr::<T>()) }
+        unsafe {
+            ArrayViewMut3::from_shape_ptr(
+                shape.strides(self.view_strides(shape, strides)),
+                self.ptr::<T>(),
+            )
+        }
     }
 
     /// A 2-D view over the first two dimensions.
@@ -221,7 +268,12 @@ impl RawTensor {
     /// As [`RawTensor::view3`].
     pub unsafe fn view2<'a, T>(&self, shape: [usize; 2], strides: [usize; 2]) -> ArrayView2<'a, T> {
         // SAFETY: as view3.
-        unsafe { ArrayView2::from_shape_ptr(shape.strides(strides), self.ptr::<T>()) }
+        unsafe {
+            ArrayView2::from_shape_ptr(
+                shape.strides(self.view_strides(shape, strides)),
+                self.ptr::<T>(),
+            )
+        }
     }
 
     /// A 1-D view: the tensor's single dimension, or its one element when `ndim` is 0.
@@ -231,7 +283,9 @@ impl RawTensor {
     pub unsafe fn view1<'a, T>(&self) -> ArrayView1<'a, T> {
         let (n, s) = self.dim1();
         // SAFETY: as view3.
-        unsafe { ArrayView1::from_shape_ptr([n].strides([s]), self.ptr::<T>()) }
+        unsafe {
+            ArrayView1::from_shape_ptr([n].strides(self.view_strides([n], [s])), self.ptr::<T>())
+        }
     }
 
     /// A mutable 1-D view, as [`RawTensor::view1`].
@@ -241,7 +295,9 @@ impl RawTensor {
     pub unsafe fn view1_mut<'a, T>(&self) -> ArrayViewMut1<'a, T> {
         let (n, s) = self.dim1();
         // SAFETY: as view3_mut.
-        unsafe { ArrayViewMut1::from_shape_ptr([n].strides([s]), self.ptr::<T>()) }
+        unsafe {
+            ArrayViewMut1::from_shape_ptr([n].strides(self.view_strides([n], [s])), self.ptr::<T>())
+        }
     }
 
     fn dim1(&self) -> (usize, usize) {
