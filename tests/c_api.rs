@@ -8,12 +8,11 @@
 
 mod common;
 
+use common::c_data::{golden_cases, write_data};
 use common::native::{
     available, library_dir, manifest_dir, run_ok, run_program, shared_link_args, summary, tool,
     STRICT,
 };
-use common::{golden_dir, load_golden, Golden};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -32,89 +31,6 @@ fn ldd(exe: &Path) -> Option<String> {
     cmd.arg(exe).env_remove("LD_LIBRARY_PATH");
     let out = run_ok(cmd);
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Appends one golden case in the format `tests/c/test_ctc.c` reads.
-fn write_case(out: &mut String, g: &Golden) {
-    assert!(g.batched, "{}: the C program takes batched cases", g.name);
-    assert_eq!(
-        g.reduction,
-        ctc::ffi::CTC_REDUCTION_MEAN,
-        "{}: mean reduction",
-        g.name
-    );
-    assert_eq!(g.blank, 0, "{}: blank 0", g.name);
-    assert!(!g.zero_infinity, "{}: zero_infinity false", g.name);
-    assert_eq!(g.grad_out, [1.0], "{}: upstream gradient 1", g.name);
-    assert_eq!(g.loss.len(), 1, "{}: one reduced loss", g.name);
-    let n = g.t * g.n * g.c;
-    assert_eq!(g.log_probs.len(), n);
-    assert_eq!(g.grad.len(), n);
-    let s = if g.padded { g.s } else { 0 };
-    writeln!(
-        out,
-        "{} {} {} {} {} {} {}",
-        g.name,
-        g.t,
-        g.n,
-        g.c,
-        u8::from(g.padded),
-        s,
-        g.targets.len()
-    )
-    .unwrap();
-    let ints = |out: &mut String, v: &[i64]| {
-        let line: Vec<String> = v.iter().map(i64::to_string).collect();
-        writeln!(out, "{}", line.join(" ")).unwrap();
-    };
-    // `{:e}` prints the shortest text that reads back as the same f64 (strtod rounds exactly).
-    let reals = |out: &mut String, v: &[f64]| {
-        for row in v.chunks(g.c.max(1)) {
-            let line: Vec<String> = row.iter().map(|x| format!("{x:e}")).collect();
-            writeln!(out, "{}", line.join(" ")).unwrap();
-        }
-    };
-    ints(out, &g.targets);
-    ints(out, &g.input_lengths);
-    ints(out, &g.target_lengths);
-    reals(out, &g.log_probs);
-    reals(out, &g.loss);
-    reals(out, &g.grad);
-}
-
-/// Writes the data file of the given cases and returns its path.
-fn write_data(name: &str, cases: &[Golden]) -> PathBuf {
-    let mut text = format!("ctc-c-test-data 1\n{}\n", cases.len());
-    for g in cases {
-        write_case(&mut text, g);
-    }
-    let path = tmp_dir().join(name);
-    std::fs::write(&path, text).expect("write the data file");
-    path
-}
-
-fn golden_cases() -> Vec<Golden> {
-    let cases: Vec<Golden> = ["seed_padded_mean.json", "seed_concat_mean.json"]
-        .iter()
-        .map(|f| load_golden(&golden_dir().join(f)))
-        .collect();
-    for g in &cases {
-        assert_eq!(
-            (g.t, g.n, g.c),
-            (50, 16, 20),
-            "{}: the torch documentation example",
-            g.name
-        );
-    }
-    assert!(
-        cases[0].padded && cases[0].s == 30,
-        "seed_padded_mean has (16, 30) targets"
-    );
-    assert!(
-        !cases[1].padded,
-        "seed_concat_mean has concatenated targets"
-    );
-    cases
 }
 
 /// Compiles the header on its own with `compiler` in `std`.
@@ -185,7 +101,7 @@ fn c_program_against_shared_and_static_library() {
         println!("SKIPPED the C++17 header check: `{cxx} --version` does not run (set CXX to one)");
     }
 
-    let data = write_data("seed_cases.txt", &golden_cases());
+    let data = write_data(&tmp_dir(), "seed_cases.txt", &golden_cases());
     let tmp = tmp_dir();
 
     // Against libctc.so, found through an rpath.
@@ -232,7 +148,7 @@ fn c_program_against_shared_and_static_library() {
     // The checks bite: a golden loss off by 1e-6 relative fails the float64 comparison (and only it).
     let mut wrong = golden_cases();
     wrong[1].loss[0] *= 1.0 + 1e-6;
-    let bad = write_data("seed_cases_wrong_loss.txt", &wrong);
+    let bad = write_data(&tmp_dir(), "seed_cases_wrong_loss.txt", &wrong);
     let (ok, stdout) = run_program(&shared, &[&bad]);
     let (_, failed) = summary(&stdout, "C tests");
     let fails: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();

@@ -2,6 +2,7 @@
 //! different ways.
 #![allow(dead_code)]
 
+pub mod c_data;
 pub mod native;
 
 use ctc::ffi::*;
