@@ -92,7 +92,11 @@ impl RawTensor {
                 nonzero = nonzero.checked_mul(n).ok_or_else(too_big)?;
             }
         }
-        if nonzero > isize::MAX as usize {
+        // ndarray wants that product's bytes to fit in isize too.
+        if nonzero
+            .checked_mul(dtype.size())
+            .is_none_or(|bytes| bytes > isize::MAX as usize)
+        {
             return Err(too_big());
         }
         let span = if numel == 0 {
