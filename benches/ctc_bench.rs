@@ -18,12 +18,18 @@
 //!
 //! Each measurement runs warm-up calls, then repeats until it has at least `--min-runs` runs and
 //! `--min-time` seconds, or `--max-time` seconds and 5 runs, and reports the median and the
-//! minimum. Inputs are deterministic (splitmix64): log-softmax of standard normal logits, labels
+//! minimum; every shape is measured `--rounds` times (interleaved with the other shapes) and each
+//! figure keeps its lowest median, so that a slow phase of a shared machine does not decide it.
+//! It also reports the share of the machine's CPU time that other processes took
+//! meanwhile (from /proc/stat and /proc/self/stat); above `--max-interference` it waits for a
+//! quiet moment and measures again (at most `--attempts` times, `--max-wait` seconds of waiting
+//! in all), keeping the least disturbed measurement. Inputs are deterministic (splitmix64): log-softmax of standard normal logits, labels
 //! uniform in [1, C), target lengths uniform in the shape's inclusive range, input length T for
 //! every sample, padded int64 targets.
 
 use ctc::ffi::*;
 use serde_json::{json, Value};
+use std::cell::Cell;
 use std::ffi::CStr;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -92,7 +98,14 @@ usage: cargo bench --bench ctc_bench -- [options]
   --min-time S     seconds each measurement runs at least (default 0.5)
   --min-runs K     timed runs each measurement has at least (default 20)
   --max-time S     stop a measurement after S seconds once it has 5 runs (default 2)
+  --rounds R       measure every shape R times, interleaved; each figure keeps its lowest
+                   median (default 2)
   --seed X         RNG seed of the inputs (default 1)
+  --max-interference F
+                   measure a figure again when other processes took more than this share of
+                   the CPUs while it was measured (default 0.05; 1 disables)
+  --attempts K     measurements of one figure at most; the least disturbed is kept (default 4)
+  --max-wait S     total seconds the benchmark may wait for a quiet machine (default 120)
   --list           print the shapes and exit";
 
 struct Config {
@@ -102,7 +115,16 @@ struct Config {
     min_time: Duration,
     min_runs: usize,
     max_time: Duration,
+    /// Times every shape is measured, interleaved; each figure keeps its lowest median.
+    rounds: usize,
     seed: u64,
+    /// Largest share of the CPUs other processes may take during a measurement before it is
+    /// measured again.
+    max_interference: f64,
+    /// Measurements of one figure at most (the first plus retries).
+    attempts: usize,
+    /// What is left of the total time the benchmark may spend waiting for a quiet machine.
+    wait_budget: Cell<Duration>,
 }
 
 fn fail(msg: &str) -> ! {
@@ -118,7 +140,11 @@ fn parse_args() -> Config {
         min_time: Duration::from_millis(500),
         min_runs: 20,
         max_time: Duration::from_secs(2),
+        rounds: 2,
         seed: 1,
+        max_interference: 0.05,
+        attempts: 4,
+        wait_budget: Cell::new(Duration::from_secs(120)),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -171,6 +197,33 @@ fn parse_args() -> Config {
                 cfg.min_runs = v
                     .parse()
                     .unwrap_or_else(|_| fail(&format!("--min-runs: {v:?} is not a count")));
+            }
+            "--max-interference" => {
+                let v = value();
+                cfg.max_interference = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| (0.0..=1.0).contains(x))
+                    .unwrap_or_else(|| {
+                        fail(&format!("--max-interference: {v:?} is not in [0, 1]"))
+                    });
+            }
+            "--attempts" => {
+                let v = value();
+                cfg.attempts = v
+                    .parse()
+                    .ok()
+                    .filter(|&a| a >= 1)
+                    .unwrap_or_else(|| fail(&format!("--attempts: {v:?} is not a count >= 1")));
+            }
+            "--max-wait" => cfg.wait_budget.set(seconds(value())),
+            "--rounds" => {
+                let v = value();
+                cfg.rounds = v
+                    .parse()
+                    .ok()
+                    .filter(|&r| r >= 1)
+                    .unwrap_or_else(|| fail(&format!("--rounds: {v:?} is not a count >= 1")));
             }
             "--seed" => {
                 let v = value();
@@ -313,22 +366,135 @@ fn check(status: CtcStatus, what: &str) {
     }
 }
 
-/// Median and minimum of one measurement, in milliseconds.
+/// Median and minimum of one measurement, in milliseconds, and how disturbed it was.
 #[derive(Clone, Copy)]
 struct Stats {
     median_ms: f64,
     min_ms: f64,
     runs: usize,
+    /// Share of the machine's CPU time that other processes took while this was measured (None
+    /// without /proc).
+    interference: Option<f64>,
+    /// Measurements made to get this one.
+    attempts: usize,
 }
 
 impl Stats {
     fn json(&self) -> Value {
-        json!({ "median_ms": self.median_ms, "min_ms": self.min_ms, "runs": self.runs })
+        json!({
+            "median_ms": self.median_ms,
+            "min_ms": self.min_ms,
+            "runs": self.runs,
+            "interference": self.interference,
+            "attempts": self.attempts,
+        })
+    }
+
+    fn disturbed(&self, cfg: &Config) -> bool {
+        self.interference.is_some_and(|i| i > cfg.max_interference)
     }
 }
 
-/// Warms up, then times `f` until the stopping rule of the module doc holds.
+/// CPU time counters, in clock ticks: the whole machine's busy and total time (/proc/stat) and
+/// this process's (all threads, /proc/self/stat).
+#[derive(Clone, Copy)]
+struct CpuTicks {
+    busy: u64,
+    total: u64,
+    own: u64,
+}
+
+impl CpuTicks {
+    fn now() -> Option<CpuTicks> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let cpu: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        if cpu.len() < 5 {
+            return None;
+        }
+        let total: u64 = cpu.iter().sum();
+        let busy = total - cpu[3] - cpu[4]; // less idle and iowait
+        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name in parentheses; utime and stime are fields 14 and 15.
+        let rest: Vec<&str> = me.rsplit_once(')')?.1.split_whitespace().collect();
+        let own = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
+        Some(CpuTicks { busy, total, own })
+    }
+
+    /// Share of all CPU time from `self` to `later` that other processes used.
+    fn interference(&self, later: &CpuTicks) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        if total == 0 {
+            return Some(0.0);
+        }
+        let busy = later.busy.saturating_sub(self.busy);
+        let own = later.own.saturating_sub(self.own);
+        Some((busy.saturating_sub(own) as f64 / total as f64).clamp(0.0, 1.0))
+    }
+}
+
+/// Sleeps in 250 ms windows until one has other processes below the threshold, spending at most
+/// what is left of the wait budget.
+fn wait_for_quiet(cfg: &Config) {
+    let started = Instant::now();
+    while started.elapsed() < cfg.wait_budget.get() {
+        let Some(a) = CpuTicks::now() else { break };
+        std::thread::sleep(Duration::from_millis(250));
+        let Some(b) = CpuTicks::now() else { break };
+        if a.interference(&b)
+            .is_some_and(|i| i <= cfg.max_interference)
+        {
+            break;
+        }
+    }
+    let spent = started.elapsed();
+    cfg.wait_budget
+        .set(cfg.wait_budget.get().saturating_sub(spent));
+}
+
+/// Measures `f` (see [`measure_once`]); when other processes took more than
+/// `--max-interference` of the machine meanwhile, waits for a quiet moment and measures again,
+/// up to `--attempts` times, and keeps the least disturbed measurement.
 fn measure(cfg: &Config, mut f: impl FnMut()) -> Stats {
+    let mut best: Option<Stats> = None;
+    for attempt in 1..=cfg.attempts {
+        if attempt > 1 {
+            if cfg.wait_budget.get().is_zero() {
+                break;
+            }
+            wait_for_quiet(cfg);
+        }
+        let before = CpuTicks::now();
+        let mut stats = measure_once(cfg, &mut f);
+        stats.interference = before
+            .zip(CpuTicks::now())
+            .and_then(|(a, b)| a.interference(&b));
+        stats.attempts = attempt;
+        let better = match &best {
+            None => true,
+            Some(b) => stats.interference.unwrap_or(0.0) < b.interference.unwrap_or(0.0),
+        };
+        if better {
+            best = Some(stats);
+        }
+        if !stats.disturbed(cfg) {
+            break;
+        }
+    }
+    let mut best = best.expect("at least one attempt");
+    best.attempts = best.attempts.max(1);
+    best
+}
+
+/// Warms up, then times `f` until it has `--min-runs` runs and `--min-time` seconds, or 5 runs
+/// and `--max-time` seconds.
+fn measure_once(cfg: &Config, f: &mut impl FnMut()) -> Stats {
     let warm = Instant::now();
     let mut k = 0;
     while k < 2 || (k < 1000 && warm.elapsed() < Duration::from_millis(50)) {
@@ -361,6 +527,8 @@ fn measure(cfg: &Config, mut f: impl FnMut()) -> Stats {
         median_ms: median,
         min_ms: times[0],
         runs: n,
+        interference: None,
+        attempts: 1,
     }
 }
 
@@ -457,12 +625,53 @@ struct Row {
     copy_1t: Stats,
 }
 
-fn bench_shape(cfg: &Config, shape: &'static Shape) -> Row {
+impl Row {
+    /// Per figure, the measurement with the lower median.
+    fn best(self, other: Row) -> Row {
+        let pick = |a: Stats, b: Stats| if b.median_ms < a.median_ms { b } else { a };
+        Row {
+            fused: pick(self.fused, other.fused),
+            fused_alloc: pick(self.fused_alloc, other.fused_alloc),
+            forward: pick(self.forward, other.forward),
+            copy: pick(self.copy, other.copy),
+            copy_1t: pick(self.copy_1t, other.copy_1t),
+            ..self
+        }
+    }
+
+    fn all(&self) -> [Stats; 5] {
+        [
+            self.fused,
+            self.fused_alloc,
+            self.forward,
+            self.copy,
+            self.copy_1t,
+        ]
+    }
+
+    fn worst_interference(&self) -> f64 {
+        self.all()
+            .iter()
+            .filter_map(|s| s.interference)
+            .fold(0.0, f64::max)
+    }
+}
+
+/// One shape's inputs and gradient buffer, kept across rounds.
+struct Case {
+    shape: &'static Shape,
+    data: Data,
+    grad: Vec<f32>,
+}
+
+/// Measures every figure of one shape once.
+fn bench_shape(cfg: &Config, case: &mut Case) -> Row {
+    let shape = case.shape;
     let (t, n, c) = (shape.t, shape.n, shape.c);
-    let mut d = make_data(shape, cfg.seed);
+    let d = &mut case.data;
+    let grad = &mut case.grad;
     let mut loss = 0f32;
     let mut loss_fwd = 0f32;
-    let mut grad = vec![0f32; t * n * c];
 
     let lp = tensor(d.log_probs.as_mut_ptr(), CTC_DTYPE_FLOAT32, &[t, n, c]);
     let tg = tensor(d.targets.as_mut_ptr(), CTC_DTYPE_INT64, &[n, d.s]);
@@ -550,9 +759,9 @@ fn bench_shape(cfg: &Config, shape: &'static Shape) -> Row {
     );
     drop(first_grad);
 
-    let src = d.log_probs.clone();
-    let copy = measure_copy(cfg, &src, &mut grad, cfg.threads);
-    let copy_1t = measure_copy(cfg, &src, &mut grad, 1);
+    // The anchor copies the real input into the real gradient buffer.
+    let copy = measure_copy(cfg, &d.log_probs, grad, cfg.threads);
+    let copy_1t = measure_copy(cfg, &d.log_probs, grad, 1);
     Row {
         shape,
         workspace_bytes,
@@ -600,14 +809,44 @@ fn main() {
         println!("load average {load} (another busy process makes every figure noisy)");
     }
     println!(
-        "each figure: median (min) of >= {} runs and >= {:.2} s, or >= 5 runs and {:.2} s",
+        "each figure: median (min) of >= {} runs and >= {:.2} s, or >= 5 runs and {:.2} s; \
+         lowest median of {} round(s)",
         cfg.min_runs,
         cfg.min_time.as_secs_f64(),
-        cfg.max_time.as_secs_f64()
+        cfg.max_time.as_secs_f64(),
+        cfg.rounds
     );
     println!();
+    let mut cases: Vec<Case> = cfg
+        .shapes
+        .iter()
+        .map(|&shape| Case {
+            shape,
+            data: make_data(shape, cfg.seed),
+            grad: vec![0f32; shape.t * shape.n * shape.c],
+        })
+        .collect();
+    let mut best: Vec<Option<Row>> = cases.iter().map(|_| None).collect();
+    for round in 1..=cfg.rounds {
+        if cfg.rounds > 1 {
+            eprint!("round {round}/{}:", cfg.rounds);
+        }
+        for (case, best) in cases.iter_mut().zip(best.iter_mut()) {
+            if cfg.rounds > 1 {
+                eprint!(" {}", case.shape.name);
+            }
+            let r = bench_shape(&cfg, case);
+            *best = Some(match best.take() {
+                Some(b) => b.best(r),
+                None => r,
+            });
+        }
+        if cfg.rounds > 1 {
+            eprintln!();
+        }
+    }
     let header = format!(
-        "{:<12} {:>5} {:>3} {:>5} {:>8} | {:>19} {:>9} {:>9} | {:>19} {:>9} | {:>7}",
+        "{:<12} {:>5} {:>3} {:>5} {:>8} | {:>19} {:>9} {:>9} | {:>19} {:>9} | {:>7} | {:>6}",
         "shape",
         "T",
         "N",
@@ -618,15 +857,16 @@ fn main() {
         "fwd ms",
         format!("copy {}T ms (min)", cfg.threads),
         "copy 1T",
-        "ratio"
+        "ratio",
+        "other%"
     );
     println!("{header}");
     println!("{}", "-".repeat(header.len()));
     let mut rows = Vec::new();
-    for &shape in &cfg.shapes {
-        let r = bench_shape(&cfg, shape);
+    for r in best.into_iter().flatten() {
+        let shape = r.shape;
         println!(
-            "{:<12} {:>5} {:>3} {:>5} {:>8} | {:>9.3} ({:>7.3}) {:>9.3} {:>9.3} | {:>9.4} ({:>7.4}) {:>9.4} | {:>7.1}",
+            "{:<12} {:>5} {:>3} {:>5} {:>8} | {:>9.3} ({:>7.3}) {:>9.3} {:>9.3} | {:>9.4} ({:>7.4}) {:>9.4} | {:>7.1} | {:>5.1}{}",
             shape.name,
             shape.t,
             shape.n,
@@ -640,6 +880,12 @@ fn main() {
             r.copy.min_ms,
             r.copy_1t.median_ms,
             r.fused.median_ms / r.copy.median_ms,
+            100.0 * r.worst_interference(),
+            if r.all().iter().any(|s| s.disturbed(&cfg)) {
+                "*"
+            } else {
+                ""
+            },
         );
         rows.push(r);
     }
@@ -647,8 +893,10 @@ fn main() {
     println!(
         "fused: ctc_loss_forward_backward with a caller workspace; no-ws: the same without one; \
          fwd: ctc_loss_forward;\ncopy: T*N*C float32 copied into another buffer; \
-         ratio = fused median / copy {}T median.",
-        cfg.threads
+         ratio = fused median / copy {}T median;\nother%: the largest share of the CPUs other \
+         processes took while a figure of the row was measured (* above {:.0}%: noisy).",
+        cfg.threads,
+        100.0 * cfg.max_interference
     );
 
     if let Some(path) = &cfg.json {
@@ -688,6 +936,8 @@ fn main() {
             "min_time_s": cfg.min_time.as_secs_f64(),
             "min_runs": cfg.min_runs,
             "max_time_s": cfg.max_time.as_secs_f64(),
+            "rounds": cfg.rounds,
+            "max_interference": cfg.max_interference,
             "shapes": shapes,
         });
         let text = serde_json::to_string_pretty(&doc).expect("serializable") + "\n";
