@@ -9,6 +9,9 @@
 //!   mean reduction, `options.num_threads = --threads`, output buffers reused across iterations
 //!   and a caller workspace of `ctc_workspace_size()` bytes, so that no allocation is timed;
 //! - `fused, no ws`: the same call with `options.workspace = NULL` (the library allocates);
+//! - `.so` (with `--dylib PATH`): `fused` through a libctc shared library opened at run time, the
+//!   code a C program links against (this binary links the rlib, built with different link-time
+//!   optimization, and the two can differ in speed by tens of percent);
 //! - `forward`: `ctc_loss_forward` (loss only) with the caller workspace;
 //! - `copy`: the memory-copy anchor, copying a T*N*C float32 buffer into another (the bytes the
 //!   fused call must at least read and write: log_probs in, gradient out), split over `--threads`
@@ -30,7 +33,7 @@
 use ctc::ffi::*;
 use serde_json::{json, Value};
 use std::cell::Cell;
-use std::ffi::CStr;
+use std::ffi::{c_char, CStr};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -95,6 +98,9 @@ usage: cargo bench --bench ctc_bench -- [options]
   --threads N      worker threads: options.num_threads and the copy anchor (default: all cores)
   --shapes a,b     shapes to run (default: all): seed, asr_char, asr_bpe, large_vocab, long
   --json PATH      also write every figure as JSON to PATH
+  --dylib PATH     also time the fused call through this libctc shared library (e.g.
+                   target/release/libctc.so after `cargo build --release --lib`), opened at
+                   run time: the code a C program gets, rather than the rlib linked in here
   --min-time S     seconds each measurement runs at least (default 0.5)
   --min-runs K     timed runs each measurement has at least (default 20)
   --max-time S     stop a measurement after S seconds once it has 5 runs (default 2)
@@ -105,13 +111,15 @@ usage: cargo bench --bench ctc_bench -- [options]
                    measure a figure again when other processes took more than this share of
                    the CPUs while it was measured (default 0.05; 1 disables)
   --attempts K     measurements of one figure at most; the least disturbed is kept (default 4)
-  --max-wait S     total seconds the benchmark may wait for a quiet machine (default 120)
+  --max-wait S     total seconds the benchmark may wait for a quiet machine (default 60)
   --list           print the shapes and exit";
 
 struct Config {
     threads: usize,
     shapes: Vec<&'static Shape>,
     json: Option<PathBuf>,
+    /// A libctc shared library to time the fused call through as well.
+    dylib: Option<PathBuf>,
     min_time: Duration,
     min_runs: usize,
     max_time: Duration,
@@ -137,6 +145,7 @@ fn parse_args() -> Config {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         shapes: SHAPES.iter().collect(),
         json: None,
+        dylib: None,
         min_time: Duration::from_millis(500),
         min_runs: 20,
         max_time: Duration::from_secs(2),
@@ -144,7 +153,7 @@ fn parse_args() -> Config {
         seed: 1,
         max_interference: 0.05,
         attempts: 4,
-        wait_budget: Cell::new(Duration::from_secs(120)),
+        wait_budget: Cell::new(Duration::from_secs(60)),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -190,6 +199,7 @@ fn parse_args() -> Config {
                     .collect();
             }
             "--json" => cfg.json = Some(PathBuf::from(value())),
+            "--dylib" => cfg.dylib = Some(PathBuf::from(value())),
             "--min-time" => cfg.min_time = seconds(value()),
             "--max-time" => cfg.max_time = seconds(value()),
             "--min-runs" => {
@@ -613,6 +623,64 @@ fn measure_copy(cfg: &Config, src: &[f32], dst: &mut [f32], threads: usize) -> S
     })
 }
 
+type ForwardBackwardFn = unsafe extern "C" fn(
+    *const CtcTensor,
+    *const CtcTensor,
+    *const CtcTensor,
+    *const CtcTensor,
+    *const CtcTensor,
+    *const CtcOptions,
+    *mut CtcTensor,
+    *mut CtcTensor,
+) -> CtcStatus;
+type MessageFn = unsafe extern "C" fn() -> *const c_char;
+
+/// The fused entry point of a libctc shared library opened at run time: what a C program linked
+/// against `libctc.so` calls (the code above is the rlib linked into this binary, built with
+/// different link-time optimization).
+struct Dylib {
+    path: PathBuf,
+    forward_backward: ForwardBackwardFn,
+    last_error_message: MessageFn,
+    /// Keeps the library mapped while the function pointers are used.
+    _lib: libloading::Library,
+}
+
+impl Dylib {
+    fn open(path: &std::path::Path) -> Result<Dylib, String> {
+        let err = |e: libloading::Error| format!("{}: {e}", path.display());
+        // SAFETY: loading libctc runs no initialisation code with preconditions; the symbols are
+        // the C ABI's functions, declared above with the header's signatures.
+        unsafe {
+            let lib = libloading::Library::new(path).map_err(err)?;
+            let forward_backward = *lib
+                .get::<ForwardBackwardFn>(b"ctc_loss_forward_backward\0")
+                .map_err(err)?;
+            let last_error_message = *lib
+                .get::<MessageFn>(b"ctc_last_error_message\0")
+                .map_err(err)?;
+            Ok(Dylib {
+                path: path.to_path_buf(),
+                forward_backward,
+                last_error_message,
+                _lib: lib,
+            })
+        }
+    }
+
+    fn check(&self, status: CtcStatus, what: &str) {
+        if status != CTC_STATUS_SUCCESS {
+            // SAFETY: the library returns a NUL-terminated thread-local string.
+            let msg = unsafe { CStr::from_ptr((self.last_error_message)()) };
+            panic!(
+                "{what} ({}) failed with status {status}: {}",
+                self.path.display(),
+                msg.to_string_lossy()
+            );
+        }
+    }
+}
+
 /// Everything measured on one shape.
 struct Row {
     shape: &'static Shape,
@@ -620,6 +688,10 @@ struct Row {
     loss: f32,
     fused: Stats,
     fused_alloc: Stats,
+    /// The fused call through the shared library (`--dylib`).
+    fused_dylib: Option<Stats>,
+    /// Whether the shared library's loss and gradient equal this binary's bit for bit.
+    dylib_identical: Option<bool>,
     forward: Stats,
     copy: Stats,
     copy_1t: Stats,
@@ -632,6 +704,10 @@ impl Row {
         Row {
             fused: pick(self.fused, other.fused),
             fused_alloc: pick(self.fused_alloc, other.fused_alloc),
+            fused_dylib: match (self.fused_dylib, other.fused_dylib) {
+                (Some(a), Some(b)) => Some(pick(a, b)),
+                (a, b) => a.or(b),
+            },
             forward: pick(self.forward, other.forward),
             copy: pick(self.copy, other.copy),
             copy_1t: pick(self.copy_1t, other.copy_1t),
@@ -639,14 +715,18 @@ impl Row {
         }
     }
 
-    fn all(&self) -> [Stats; 5] {
+    fn all(&self) -> Vec<Stats> {
         [
-            self.fused,
-            self.fused_alloc,
-            self.forward,
-            self.copy,
-            self.copy_1t,
+            Some(self.fused),
+            Some(self.fused_alloc),
+            self.fused_dylib,
+            Some(self.forward),
+            Some(self.copy),
+            Some(self.copy_1t),
         ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn worst_interference(&self) -> f64 {
@@ -665,7 +745,7 @@ struct Case {
 }
 
 /// Measures every figure of one shape once.
-fn bench_shape(cfg: &Config, case: &mut Case) -> Row {
+fn bench_shape(cfg: &Config, case: &mut Case, dylib: Option<&Dylib>) -> Row {
     let shape = case.shape;
     let (t, n, c) = (shape.t, shape.n, shape.c);
     let d = &mut case.data;
@@ -757,6 +837,37 @@ fn bench_shape(cfg: &Config, case: &mut Case) -> Row {
         "{}: gradient differs between runs",
         shape.name
     );
+
+    // The same call through the shared library, on the same buffers and workspace.
+    let (fused_dylib, dylib_identical) = match dylib {
+        None => (None, None),
+        Some(lib) => {
+            let mut call = || {
+                lib.check(
+                    unsafe {
+                        (lib.forward_backward)(
+                            &lp,
+                            &tg,
+                            &il,
+                            &tl,
+                            std::ptr::null(),
+                            &options,
+                            &mut loss_t,
+                            &mut grad_t,
+                        )
+                    },
+                    "ctc_loss_forward_backward",
+                )
+            };
+            call();
+            let identical = loss.to_bits() == first_loss.to_bits()
+                && grad
+                    .iter()
+                    .zip(&first_grad)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+            (Some(measure(cfg, call)), Some(identical))
+        }
+    };
     drop(first_grad);
 
     // The anchor copies the real input into the real gradient buffer.
@@ -768,6 +879,8 @@ fn bench_shape(cfg: &Config, case: &mut Case) -> Row {
         loss: first_loss,
         fused,
         fused_alloc,
+        fused_dylib,
+        dylib_identical,
         forward,
         copy,
         copy_1t,
@@ -806,7 +919,7 @@ fn main() {
         cpu_model()
     );
     if let Some(load) = load_average() {
-        println!("load average {load} (another busy process makes every figure noisy)");
+        println!("load average {load}");
     }
     println!(
         "each figure: median (min) of >= {} runs and >= {:.2} s, or >= 5 runs and {:.2} s; \
@@ -816,6 +929,15 @@ fn main() {
         cfg.max_time.as_secs_f64(),
         cfg.rounds
     );
+    let dylib = cfg.dylib.as_ref().map(|path| {
+        Dylib::open(path).unwrap_or_else(|e| {
+            eprintln!("ctc_bench: could not open --dylib {e}");
+            std::process::exit(1)
+        })
+    });
+    if let Some(lib) = &dylib {
+        println!("shared library: {}", lib.path.display());
+    }
     println!();
     let mut cases: Vec<Case> = cfg
         .shapes
@@ -835,7 +957,7 @@ fn main() {
             if cfg.rounds > 1 {
                 eprint!(" {}", case.shape.name);
             }
-            let r = bench_shape(&cfg, case);
+            let r = bench_shape(&cfg, case, dylib.as_ref());
             *best = Some(match best.take() {
                 Some(b) => b.best(r),
                 None => r,
@@ -846,7 +968,7 @@ fn main() {
         }
     }
     let header = format!(
-        "{:<12} {:>5} {:>3} {:>5} {:>8} | {:>19} {:>9} {:>9} | {:>19} {:>9} | {:>7} | {:>6}",
+        "{:<12} {:>5} {:>3} {:>5} {:>8} | {:>19} {:>9} {:>9} {:>9} | {:>19} {:>9} | {:>7} | {:>6}",
         "shape",
         "T",
         "N",
@@ -854,6 +976,7 @@ fn main() {
         "L",
         "fused ms (min)",
         "no-ws ms",
+        ".so ms",
         "fwd ms",
         format!("copy {}T ms (min)", cfg.threads),
         "copy 1T",
@@ -866,7 +989,7 @@ fn main() {
     for r in best.into_iter().flatten() {
         let shape = r.shape;
         println!(
-            "{:<12} {:>5} {:>3} {:>5} {:>8} | {:>9.3} ({:>7.3}) {:>9.3} {:>9.3} | {:>9.4} ({:>7.4}) {:>9.4} | {:>7.1} | {:>5.1}{}",
+            "{:<12} {:>5} {:>3} {:>5} {:>8} | {:>9.3} ({:>7.3}) {:>9.3} {:>9} {:>9.3} | {:>9.4} ({:>7.4}) {:>9.4} | {:>7.1} | {:>5.1}{}",
             shape.name,
             shape.t,
             shape.n,
@@ -875,6 +998,8 @@ fn main() {
             r.fused.median_ms,
             r.fused.min_ms,
             r.fused_alloc.median_ms,
+            r.fused_dylib
+                .map_or("-".to_string(), |s| format!("{:.3}", s.median_ms)),
             r.forward.median_ms,
             r.copy.median_ms,
             r.copy.min_ms,
@@ -887,12 +1012,18 @@ fn main() {
                 ""
             },
         );
+        if r.dylib_identical == Some(false) {
+            println!(
+                "  note: the shared library's loss or gradient differs from this binary's: \
+                 is it built from the same source?"
+            );
+        }
         rows.push(r);
     }
     println!();
     println!(
         "fused: ctc_loss_forward_backward with a caller workspace; no-ws: the same without one; \
-         fwd: ctc_loss_forward;\ncopy: T*N*C float32 copied into another buffer; \
+         .so: fused through --dylib;\nfwd: ctc_loss_forward; copy: T*N*C float32 copied into another buffer; \
          ratio = fused median / copy {}T median;\nother%: the largest share of the CPUs other \
          processes took while a figure of the row was measured (* above {:.0}%: noisy).",
         cfg.threads,
@@ -916,6 +1047,8 @@ fn main() {
                     "loss": r.loss,
                     "fused": r.fused.json(),
                     "fused_no_workspace": r.fused_alloc.json(),
+                    "fused_dylib": r.fused_dylib.map(|s| s.json()),
+                    "dylib_identical": r.dylib_identical,
                     "forward": r.forward.json(),
                     "copy": r.copy.json(),
                     "copy_1thread": r.copy_1t.json(),
@@ -931,6 +1064,7 @@ fn main() {
             "threads": cfg.threads,
             "cores": cores,
             "cpu": cpu_model(),
+            "dylib": cfg.dylib.as_ref().map(|p| p.display().to_string()),
             "load_average_at_end": load_average(),
             "seed": cfg.seed,
             "min_time_s": cfg.min_time.as_secs_f64(),
