@@ -23,7 +23,7 @@ mod common;
 use common::native::{
     manifest_dir, native_builds_possible, run_ok, show, summary, tmp_dir, tool, STRICT,
 };
-use common::{all_golden, golden_dir, load_golden, Golden};
+use common::{all_golden, check_golden_f32, check_golden_f64, golden_dir, load_golden, Golden};
 use ctc::ffi::{CTC_REDUCTION_MEAN, CTC_REDUCTION_NONE, CTC_REDUCTION_SUM};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -270,74 +270,6 @@ fn bits(v: &[f64]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-fn same_class(a: f64, b: f64) -> bool {
-    (a.is_nan() && b.is_nan()) || (a.is_infinite() && a == b) || (a.is_finite() && b.is_finite())
-}
-
-/// tests/golden.rs's float64 rule: losses within 1e-10 relative, gradients within 1e-10
-/// absolute, non-finite values exactly where torch has them.
-fn check_f64(g: &Golden, r: &Outcome, what: &str) {
-    assert_eq!(r.loss.len(), g.loss.len(), "{what}: loss count");
-    for (i, (&a, &e)) in r.loss.iter().zip(&g.loss).enumerate() {
-        assert!(same_class(a, e), "{what}: loss[{i}] = {a}, torch {e}");
-        if e.is_finite() {
-            assert!(
-                (a - e).abs() <= 1e-10 * e.abs().max(1.0),
-                "{what}: loss[{i}] = {a}, torch {e}"
-            );
-        }
-    }
-    assert_eq!(r.grad.len(), g.grad.len());
-    for (i, (&a, &e)) in r.grad.iter().zip(&g.grad).enumerate() {
-        assert!(same_class(a, e), "{what}: grad[{i}] = {a}, torch {e}");
-        if e.is_finite() {
-            assert!((a - e).abs() <= 1e-10, "{what}: grad[{i}] = {a}, torch {e}");
-        }
-    }
-}
-
-/// tests/golden.rs's float32 rule: the largest error at most twice torch's own float32 error,
-/// floors 1e-6 relative (loss) and 1e-5 absolute (gradient).
-fn check_f32(g: &Golden, r: &Outcome, what: &str) {
-    let (mut ours, mut torch) = (0.0f64, 0.0f64);
-    for (i, ((&a, &e), &t)) in r
-        .loss
-        .iter()
-        .zip(&g.loss)
-        .zip(&g.torch_f32_loss)
-        .enumerate()
-    {
-        assert!(same_class(a, e), "{what}: loss[{i}] = {a}, torch {e}");
-        if e.is_finite() {
-            let scale = e.abs().max(1.0);
-            ours = ours.max((a - e).abs() / scale);
-            torch = torch.max((t - e).abs() / scale);
-        }
-    }
-    assert!(
-        ours <= (2.0 * torch).max(1e-6),
-        "{what}: loss error {ours:e}, torch's float32 error {torch:e}"
-    );
-    let (mut ours, mut torch) = (0.0f64, 0.0f64);
-    for (i, ((&a, &e), &t)) in r
-        .grad
-        .iter()
-        .zip(&g.grad)
-        .zip(&g.torch_f32_grad)
-        .enumerate()
-    {
-        assert!(same_class(a, e), "{what}: grad[{i}] = {a}, torch {e}");
-        if e.is_finite() {
-            ours = ours.max((a - e).abs());
-            torch = torch.max((t - e).abs());
-        }
-    }
-    assert!(
-        ours <= (2.0 * torch).max(1e-5),
-        "{what}: grad error {ours:e}, torch's float32 error {torch:e}"
-    );
-}
-
 #[test]
 fn golden_cases_every_layout_and_block_size() {
     let Some(exe) = emulator() else { return };
@@ -349,9 +281,9 @@ fn golden_cases_every_layout_and_block_size() {
             for (&(block, layout), r) in GOLDEN_CONFIGS.iter().zip(runs) {
                 let what = format!("{} {dtype} block {block} layout {layout}", g.name);
                 if d == 0 {
-                    check_f64(g, r, &what);
+                    check_golden_f64(g, &r.loss, &r.grad, &what);
                 } else {
-                    check_f32(g, r, &what);
+                    check_golden_f32(g, &r.loss, &r.grad, &what);
                 }
                 // Layouts change addresses and block sizes the split of the work, never the
                 // arithmetic.

@@ -154,44 +154,6 @@ fn run_case<F: Float + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroB
     }
 }
 
-fn same_class(a: f64, b: f64) -> bool {
-    (a.is_nan() && b.is_nan()) || (a.is_infinite() && a == b) || (a.is_finite() && b.is_finite())
-}
-
-fn check(g: &Golden, r: &GpuRun, f64_case: bool, what: &str) {
-    for (i, (&a, &e)) in r.loss.iter().zip(&g.loss).enumerate() {
-        assert!(same_class(a, e), "{what}: loss[{i}] = {a}, torch {e}");
-        if e.is_finite() {
-            let tol = if f64_case { 1e-10 } else { 2e-5 };
-            assert!(
-                (a - e).abs() <= tol * e.abs().max(1.0),
-                "{what}: loss[{i}] = {a}, torch {e}"
-            );
-        }
-    }
-    let mut worst = 0.0f64;
-    let mut torch = 0.0f64;
-    for (i, ((&a, &e), &t)) in r
-        .grad
-        .iter()
-        .zip(&g.grad)
-        .zip(&g.torch_f32_grad)
-        .enumerate()
-    {
-        assert!(same_class(a, e), "{what}: grad[{i}] = {a}, torch {e}");
-        if e.is_finite() {
-            worst = worst.max((a - e).abs());
-            torch = torch.max((t - e).abs());
-        }
-    }
-    let tol = if f64_case {
-        1e-10
-    } else {
-        (2.0 * torch).max(1e-5)
-    };
-    assert!(worst <= tol, "{what}: grad error {worst:e} > {tol:e}");
-}
-
 #[test]
 fn golden_parity_on_the_gpu() {
     if !device_available() {
@@ -206,9 +168,9 @@ fn golden_parity_on_the_gpu() {
         {
             let device_ints = k == 1;
             let r = run_case::<f64>(&stream, &g, layout, device_ints, k == 0);
-            check(&g, &r, true, &format!("{} f64 {layout:?}", g.name));
+            check_golden_f64(&g, &r.loss, &r.grad, &format!("{} f64 {layout:?}", g.name));
             let r = run_case::<f32>(&stream, &g, layout, device_ints, k == 1);
-            check(&g, &r, false, &format!("{} f32 {layout:?}", g.name));
+            check_golden_f32(&g, &r.loss, &r.grad, &format!("{} f32 {layout:?}", g.name));
         }
     }
 }

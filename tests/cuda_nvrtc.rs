@@ -8,27 +8,14 @@
 //! Skipped, with the reason printed, when none runs or when libnvrtc is not found (install it
 //! with `pip install nvidia-cuda-nvrtc-cu12` into that Python's environment).
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::native::python_with;
+use std::path::Path;
 use std::process::Command;
-
-fn python() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("CTC_PYTHON").map(PathBuf::from),
-        Some(root.join(".venv/bin/python")),
-        Some(PathBuf::from("python3")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["-c", "import ctypes, re, site"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
 
 #[test]
 fn kernels_compile_with_nvrtc_without_spills() {
-    let Some(python) = python() else {
+    let Some(python) = python_with("ctypes, re, site") else {
         println!("SKIPPED cuda_nvrtc: no Python (set CTC_PYTHON or create .venv)");
         return;
     };

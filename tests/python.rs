@@ -4,28 +4,13 @@
 //! inside skip themselves (with a printed reason) when torch is absent.
 
 mod common;
-use common::native::library_dir;
-use std::path::{Path, PathBuf};
+use common::native::{library_dir, python_with};
+use std::path::Path;
 use std::process::Command;
-
-fn python() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("CTC_PYTHON").map(PathBuf::from),
-        Some(root.join(".venv/bin/python")),
-        Some(PathBuf::from("python3")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["-c", "import numpy, pytest"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
 
 #[test]
 fn python_binding_pytest_suite() {
-    let Some(python) = python() else {
+    let Some(python) = python_with("numpy, pytest") else {
         println!("SKIPPED python_binding_pytest_suite: no Python with numpy and pytest (set CTC_PYTHON or run .ci/run, which creates .venv)");
         return;
     };

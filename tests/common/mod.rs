@@ -474,3 +474,61 @@ pub fn log_softmax(x: &[f64], c: usize) -> Vec<f64> {
     }
     out
 }
+
+/// Whether `a` is in the same class as the expected `b`: both NaN, the same infinity, or both
+/// finite.
+pub fn same_class(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || (a.is_infinite() && a == b) || (a.is_finite() && b.is_finite())
+}
+
+/// The float64 rule of the golden cases: losses within 1e-10 relative, gradients within 1e-10
+/// absolute, non-finite values exactly where torch has them.
+pub fn check_golden_f64(g: &Golden, loss: &[f64], grad: &[f64], what: &str) {
+    for (i, (&a, &e)) in loss.iter().zip(&g.loss).enumerate() {
+        assert!(same_class(a, e), "{what}: loss[{i}] = {a}, torch {e}");
+        if e.is_finite() {
+            assert!(
+                (a - e).abs() <= 1e-10 * e.abs().max(1.0),
+                "{what}: loss[{i}] = {a}, torch {e}"
+            );
+        }
+    }
+    assert_eq!(grad.len(), g.grad.len(), "{what}: gradient length");
+    for (i, (&a, &e)) in grad.iter().zip(&g.grad).enumerate() {
+        assert!(same_class(a, e), "{what}: grad[{i}] = {a}, torch {e}");
+        if e.is_finite() {
+            assert!((a - e).abs() <= 1e-10, "{what}: grad[{i}] = {a}, torch {e}");
+        }
+    }
+}
+
+/// The float32 rule of the golden cases: on every case, the largest error is at most twice
+/// torch's own float32 error, with floors of 1e-6 relative (loss) and 1e-5 absolute (gradient).
+pub fn check_golden_f32(g: &Golden, loss: &[f64], grad: &[f64], what: &str) {
+    let (mut ours, mut torch) = (0.0f64, 0.0f64);
+    for (i, ((&a, &e), &t)) in loss.iter().zip(&g.loss).zip(&g.torch_f32_loss).enumerate() {
+        assert!(same_class(a, e), "{what}: loss[{i}] = {a}, torch {e}");
+        if e.is_finite() {
+            let scale = e.abs().max(1.0);
+            ours = ours.max((a - e).abs() / scale);
+            torch = torch.max((t - e).abs() / scale);
+        }
+    }
+    assert!(
+        ours <= (2.0 * torch).max(1e-6),
+        "{what}: loss error {ours:e}, torch's float32 error {torch:e}"
+    );
+    assert_eq!(grad.len(), g.grad.len(), "{what}: gradient length");
+    let (mut ours, mut torch) = (0.0f64, 0.0f64);
+    for (i, ((&a, &e), &t)) in grad.iter().zip(&g.grad).zip(&g.torch_f32_grad).enumerate() {
+        assert!(same_class(a, e), "{what}: grad[{i}] = {a}, torch {e}");
+        if e.is_finite() {
+            ours = ours.max((a - e).abs());
+            torch = torch.max((t - e).abs());
+        }
+    }
+    assert!(
+        ours <= (2.0 * torch).max(1e-5),
+        "{what}: grad error {ours:e}, torch's float32 error {torch:e}"
+    );
+}

@@ -140,3 +140,19 @@ pub fn run_program(exe: &Path, args: &[&Path]) -> (bool, String) {
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     (out.status.success(), stdout)
 }
+
+/// A Python that can `import modules` (e.g. "numpy, pytest"): `$CTC_PYTHON`, else the
+/// repository's `.venv` (which `.ci/run` creates), else `python3`.
+pub fn python_with(modules: &str) -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("CTC_PYTHON").map(PathBuf::from),
+        Some(manifest_dir().join(".venv/bin/python")),
+        Some(PathBuf::from("python3")),
+    ];
+    candidates.into_iter().flatten().find(|p| {
+        Command::new(p)
+            .args(["-c", &format!("import {modules}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
