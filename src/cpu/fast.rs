@@ -490,6 +490,23 @@ impl<E: Element> Job<'_, '_, E> {
             // whole vectors; only the window's posteriors are used.
             let hi_pad = pad_up(lo, hi, s_prime);
             let row = Self::row(&log_probs, t, sc.row);
+            let mut out = grad.row_mut(t);
+            // Many classes: stream `exp(lp) * g` through the gradient row first (it needs no
+            // posterior, and reading the row in order brings it into the cache for the gathers
+            // below); the few classes the window's states emit are corrected at the end.
+            let stream = hi - lo <= classes / 4;
+            if stream {
+                match (out.as_slice_mut(), &row) {
+                    (Some(o), Row::Direct(r)) => grad_row::<_, _, _, FMA>(r, upstream, o),
+                    (Some(o), Row::Copied(r)) => grad_row::<_, _, _, FMA>(r, upstream, o),
+                    (None, Row::Direct(r)) => {
+                        grad_row_strided::<_, _, _, FMA>(r, upstream, out.view_mut())
+                    }
+                    (None, Row::Copied(r)) => {
+                        grad_row_strided::<_, _, _, FMA>(r, upstream, out.view_mut())
+                    }
+                }
+            }
             match &row {
                 Row::Direct(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi_pad]),
                 Row::Copied(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi_pad]),
@@ -532,8 +549,7 @@ impl<E: Element> Job<'_, '_, E> {
             for (&p, &c) in odd.zip(&labels[first_label..]) {
                 sc.acc[c as usize] = sc.acc[c as usize] + p;
             }
-            let mut out = grad.row_mut(t);
-            if hi - lo > classes / 4 {
+            if !stream {
                 // Few classes for this many states: one pass over the row with the class
                 // posteriors (`acc`), which it clears.
                 match (out.as_slice_mut(), &row) {
@@ -551,18 +567,6 @@ impl<E: Element> Job<'_, '_, E> {
                     }
                 }
             } else {
-                // Many classes: stream `exp(lp) * g` through the row, then correct the few
-                // classes the window's states emit.
-                match (out.as_slice_mut(), &row) {
-                    (Some(o), Row::Direct(r)) => grad_row::<_, _, _, FMA>(r, upstream, o),
-                    (Some(o), Row::Copied(r)) => grad_row::<_, _, _, FMA>(r, upstream, o),
-                    (None, Row::Direct(r)) => {
-                        grad_row_strided::<_, _, _, FMA>(r, upstream, out.view_mut())
-                    }
-                    (None, Row::Copied(r)) => {
-                        grad_row_strided::<_, _, _, FMA>(r, upstream, out.view_mut())
-                    }
-                }
                 match &row {
                     Row::Direct(r) => fix_emitted_classes::<_, _, _, FMA>(
                         r, sc.acc, labels, blank, lo, hi, upstream, &mut out,
