@@ -98,6 +98,7 @@ fn run_case<F: Float + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroB
         opts.reduction = g.reduction;
         opts.zero_infinity = CBool(g.zero_infinity as u8);
         opts.cuda_stream = stream.cu_stream().cast();
+        let _ws_guard;
         if workspace {
             let mut bytes = 0usize;
             // SAFETY: valid tensors and out-pointer.
@@ -105,39 +106,25 @@ fn run_case<F: Float + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroB
             assert_eq!(s, CTC_STATUS_SUCCESS, "{}", last_error());
             drop((_a, _b, _c, _d, _e, _f, _g));
             ws = stream.alloc_zeros(bytes.max(1)).unwrap();
-            let (ws_p, _h) = ws.device_ptr_mut(stream);
+            let (ws_p, guard) = ws.device_ptr_mut(stream);
+            _ws_guard = guard;
             opts.workspace = ws_p as *mut std::ffi::c_void;
             opts.workspace_bytes = bytes;
-            // SAFETY: device tensors alive for the call; the stream orders everything.
-            let s = unsafe {
-                ctc_loss_forward_backward(
-                    &t_lp,
-                    &t_tg,
-                    &t_il,
-                    &t_tl,
-                    &t_go,
-                    &opts,
-                    &mut t_loss,
-                    &mut t_grad,
-                )
-            };
-            assert_eq!(s, CTC_STATUS_SUCCESS, "{}: {}", g.name, last_error());
-        } else {
-            // SAFETY: as above.
-            let s = unsafe {
-                ctc_loss_forward_backward(
-                    &t_lp,
-                    &t_tg,
-                    &t_il,
-                    &t_tl,
-                    &t_go,
-                    &opts,
-                    &mut t_loss,
-                    &mut t_grad,
-                )
-            };
-            assert_eq!(s, CTC_STATUS_SUCCESS, "{}: {}", g.name, last_error());
         }
+        // SAFETY: device tensors alive for the call; the stream orders everything.
+        let s = unsafe {
+            ctc_loss_forward_backward(
+                &t_lp,
+                &t_tg,
+                &t_il,
+                &t_tl,
+                &t_go,
+                &opts,
+                &mut t_loss,
+                &mut t_grad,
+            )
+        };
+        assert_eq!(s, CTC_STATUS_SUCCESS, "{}: {}", g.name, last_error());
     }
     stream.synchronize().unwrap();
     drop(ws);

@@ -60,6 +60,20 @@ def _loss_shape(lp, reduction):
     return (lp.shape[1],) if (lp.ndim == 3 and reduction == "none") else ()
 
 
+_OMIT = object()
+
+
+def _call(name, inputs, opts, outputs, grad_loss=_OMIT):
+    """Calls C function `name` with the four input tensors, the upstream gradient (left out for
+    the forward call; None for NULL), the options and the output tensors."""
+    args = [ctypes.byref(t) for t in inputs]
+    if grad_loss is not _OMIT:
+        args.append(ctypes.byref(grad_loss) if grad_loss is not None else None)
+    args.append(ctypes.byref(opts))
+    args += [ctypes.byref(t) for t in outputs]
+    N.check(getattr(N.lib(), name)(*args))
+
+
 def ctc_loss(
     log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False, num_threads=0
 ):
@@ -68,15 +82,10 @@ def ctc_loss(
     targets padded (N, S) or concatenated; lengths as arrays or lists. Returns the loss: shape
     (N,) for ``reduction="none"`` on a batch, () otherwise, in log_probs' dtype."""
     opts = N.options(blank, reduction, zero_infinity, num_threads)
-    arrays, (t_lp, t_tg, t_il, t_tl) = _prepare(log_probs, targets, input_lengths, target_lengths)
+    arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     loss = np.empty(_loss_shape(lp, reduction), dtype=lp.dtype)
-    t_loss = _tensor(loss, "loss")
-    N.check(
-        N.lib().ctc_loss_forward(
-            ctypes.byref(t_lp), ctypes.byref(t_tg), ctypes.byref(t_il), ctypes.byref(t_tl), ctypes.byref(opts), ctypes.byref(t_loss)
-        )
-    )
+    _call("ctc_loss_forward", inputs, opts, [_tensor(loss, "loss")])
     return loss
 
 
@@ -103,24 +112,12 @@ def ctc_loss_and_grad(
     convention ``exp(lp) - posterior``, scaled by ``grad_loss``, default ones). Returns
     ``(loss, grad)``; ``grad`` has log_probs' shape and dtype."""
     opts = N.options(blank, reduction, zero_infinity, num_threads)
-    arrays, (t_lp, t_tg, t_il, t_tl) = _prepare(log_probs, targets, input_lengths, target_lengths)
+    arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)
     loss = np.empty(_loss_shape(lp, reduction), dtype=lp.dtype)
     grad = np.empty(lp.shape, dtype=lp.dtype)
-    t_loss, t_grad = _tensor(loss, "loss"), _tensor(grad, "grad")
-    N.check(
-        N.lib().ctc_loss_forward_backward(
-            ctypes.byref(t_lp),
-            ctypes.byref(t_tg),
-            ctypes.byref(t_il),
-            ctypes.byref(t_tl),
-            ctypes.byref(t_g) if t_g is not None else None,
-            ctypes.byref(opts),
-            ctypes.byref(t_loss),
-            ctypes.byref(t_grad),
-        )
-    )
+    _call("ctc_loss_forward_backward", inputs, opts, [_tensor(loss, "loss"), _tensor(grad, "grad")], t_g)
     return loss, grad
 
 
@@ -139,7 +136,7 @@ def ctc_loss_grad(
     """The gradient alone (``ctc_loss_backward``). ``out``, if given, is a writable float array of
     log_probs' shape and dtype, any non-overlapping strides, written in place."""
     opts = N.options(blank, reduction, zero_infinity, num_threads)
-    arrays, (t_lp, t_tg, t_il, t_tl) = _prepare(log_probs, targets, input_lengths, target_lengths)
+    arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)
     grad = np.empty(lp.shape, dtype=lp.dtype) if out is None else out
@@ -149,16 +146,5 @@ def ctc_loss_grad(
             "invalid argument",
             f"out has shape {grad.shape} and dtype {grad.dtype}; log_probs has {lp.shape} and {lp.dtype}",
         )
-    t_grad = _tensor(grad, "out")
-    N.check(
-        N.lib().ctc_loss_backward(
-            ctypes.byref(t_lp),
-            ctypes.byref(t_tg),
-            ctypes.byref(t_il),
-            ctypes.byref(t_tl),
-            ctypes.byref(t_g) if t_g is not None else None,
-            ctypes.byref(opts),
-            ctypes.byref(t_grad),
-        )
-    )
+    _call("ctc_loss_backward", inputs, opts, [_tensor(grad, "out")], t_g)
     return grad
