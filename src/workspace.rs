@@ -14,7 +14,7 @@
 //! | `nll` | Acc | N | the negative log-likelihood of each sample |
 //! | `log_alpha` | Acc | N * rows * W | rows = max(Tmax, 1) with a gradient, 2 without |
 //! | `log_beta` | Acc | N * 2 * W | two rows of beta (1 element per sample without a gradient) |
-//! | `scratch` | Acc | N * (2 W + 2 C) | per frame: gathered log-probs, state posteriors, class posteriors, a row copy |
+//! | `scratch` | Acc | N * (3 W + 2 C) | per frame: gathered log-probs, their exponentials, state posteriors, class posteriors, a row copy |
 //!
 //! `Lmax` and `Tmax` are the largest target and input lengths of the batch (not S and T). A
 //! caller's workspace may have any alignment: the size includes `ALIGN - 1` bytes of slack.
@@ -101,7 +101,7 @@ impl Layout {
             Pass::Gradient => (d.max_input_length.max(1), mul(width, 2)?),
         };
         let alpha_stride = mul(alpha_rows, width)?;
-        let scratch_stride = mul(width, 2)?
+        let scratch_stride = mul(width, 3)?
             .checked_add(mul(classes, 2)?)
             .ok_or_else(overflow)?;
         let mut end = 0usize;

@@ -43,6 +43,8 @@ pub(crate) struct Scratch<'w, A> {
     pub ext: &'w mut [A],
     /// `width`: posteriors of the current frame's states.
     pub post: &'w mut [A],
+    /// `width`: `exp(ext)`, when the gradient row is streamed (wide rows).
+    pub emit: &'w mut [A],
     /// `C`: posterior mass per class of the current frame (kept at zero between frames).
     pub acc: &'w mut [A],
     /// `C`: a contiguous copy of a log_probs row whose class stride is not 1.
@@ -86,6 +88,14 @@ fn window(t: usize, t_b: usize, s_prime: usize) -> (usize, usize) {
         s_prime.min(2 * t + 2),
     )
 }
+
+/// Frames ahead whose log-probabilities the forward sweep asks the cache for.
+const PREFETCH: usize = 4;
+
+/// Rows of at least this many classes are prefetched: their emitted classes lie on many cache
+/// lines that the hardware prefetcher cannot predict. (Shorter rows are a line or two, read
+/// in order: prefetching them only costs instructions.)
+const PREFETCH_CLASSES: usize = 256;
 
 /// Vector lanes the padded ranges round to.
 const LANES: usize = 16;
@@ -213,6 +223,27 @@ fn gather<R: Element<Acc = A>, A: Real>(
     }
 }
 
+/// Asks the cache for the lines of `row` holding the classes that frame's states `lo..hi` emit.
+#[inline(always)]
+fn prefetch_classes<R>(row: &[R], labels: &[u32], blank: u32, lo: usize, hi: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let base = row.as_ptr();
+        let touch = |c: u32| {
+            // SAFETY: a prefetch never faults and changes no architectural state, whatever the
+            // address; `wrapping_add` computes it without claiming it is in bounds.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(c as usize) as *const i8) }
+        };
+        touch(blank);
+        for &c in &labels[(lo / 2).min(labels.len())..(hi / 2).min(labels.len())] {
+            touch(c);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (row, labels, blank, lo, hi);
+}
+
 /// The sum of `post[i]` over the even states `lo + i`, in 16 independent lanes.
 #[inline(always)]
 fn sum_even_states<A: Real>(post: &[A], lo: usize) -> A {
@@ -302,27 +333,45 @@ fn grad_row_acc_strided<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const
     }
 }
 
-/// Overwrites the gradient of every class emitted by a state of the window (the blank and the
-/// labels of the odd states in `lo..hi`) with `(exp(lp[c]) - acc[c]) * g`, then clears `acc`.
+/// After [`grad_row`]: overwrites the gradient of every class a state of the window `lo..hi`
+/// emits (the blank and the labels of the odd states) with `(exp(lp[c]) - acc[c]) * g`, then
+/// clears those `acc` entries. `ext[i]` and `emit[i]` are `lp[target_prime(lo + i)]` and its
+/// exponential, computed by the same `exp` as [`grad_row`], so that the result has the bits
+/// [`grad_row_acc`] would give.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn fix_emitted_classes<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
-    lp: &[R],
+fn fix_emitted_classes<E: Element<Acc = A>, A: Real>(
+    ext: &[A],
+    emit: &[A],
     acc: &mut [A],
     labels: &[u32],
     blank: u32,
     lo: usize,
-    hi: usize,
     g: A,
     out: &mut ArrayViewMut1<'_, E>,
 ) {
-    let classes = std::iter::once(blank).chain((lo | 1..hi).step_by(2).map(|s| labels[s / 2]));
-    // A label may repeat: compute every value before clearing any accumulator.
-    for c in classes.clone() {
-        let c = c as usize;
-        out[c] = E::from_acc(grad_value::<A, FMA>(lp[c].to_acc(), acc[c], g));
+    let value = |e: A, x: A, p: A| {
+        if x == A::neg_infinity() {
+            A::nan()
+        } else {
+            (e - p) * g
+        }
+    };
+    // State lo + i emits label (lo + i) / 2 when lo + i is odd; its blank state is lo or lo + 1.
+    let first_odd = (lo | 1) - lo;
+    let even = first_odd ^ 1;
+    let emitted = &labels[lo / 2..(lo + ext.len()) / 2];
+    let b = blank as usize;
+    if even < ext.len() {
+        out[b] = E::from_acc(value(emit[even], ext[even], acc[b]));
     }
-    for c in classes {
+    // A label may repeat: compute every value before clearing any accumulator.
+    for (j, &c) in emitted.iter().enumerate() {
+        let (i, c) = (first_odd + 2 * j, c as usize);
+        out[c] = E::from_acc(value(emit[i], ext[i], acc[c]));
+    }
+    acc[b] = A::zero();
+    for &c in emitted {
         acc[c as usize] = A::zero();
     }
 }
@@ -395,6 +444,12 @@ impl<E: Element> Job<'_, '_, E> {
                 // Row 0 takes its (at most two) states as they are; later rows compute a range
                 // padded downwards to whole vectors.
                 let lo_pad = if t == 0 { lo } else { pad_down(lo, hi) };
+                if classes >= PREFETCH_CLASSES && t + PREFETCH < t_b {
+                    if let Some(r) = log_probs.row(t + PREFETCH).to_slice() {
+                        let (plo, phi) = window(t + PREFETCH, t_b, s_prime);
+                        prefetch_classes(r, labels, blank, plo, phi);
+                    }
+                }
                 let row = Self::row(&log_probs, t, sc.row);
                 match row {
                     Row::Direct(r) => gather(r, labels, blank, lo_pad, &mut sc.ext[lo_pad..hi]),
@@ -567,14 +622,11 @@ impl<E: Element> Job<'_, '_, E> {
                     }
                 }
             } else {
-                match &row {
-                    Row::Direct(r) => fix_emitted_classes::<_, _, _, FMA>(
-                        r, sc.acc, labels, blank, lo, hi, upstream, &mut out,
-                    ),
-                    Row::Copied(r) => fix_emitted_classes::<_, _, _, FMA>(
-                        r, sc.acc, labels, blank, lo, hi, upstream, &mut out,
-                    ),
+                let (ext, emit) = (&sc.ext[lo..hi], &mut sc.emit[lo..hi]);
+                for (m, &e) in emit.iter_mut().zip(ext) {
+                    *m = e.fexp::<FMA>();
                 }
+                fix_emitted_classes(ext, emit, sc.acc, labels, blank, lo, upstream, &mut out);
             }
         }
         grad.slice_mut(ndarray::s![t_b.., ..]).fill(zero);

@@ -95,6 +95,7 @@ pub(crate) fn run<E: Element>(
     )| {
         let (ext, rest) = scratch.split_at_mut(width);
         let (post, rest) = rest.split_at_mut(width);
+        let (emit, rest) = rest.split_at_mut(width);
         let (acc, row) = rest.split_at_mut(classes);
         let job = fast::Job {
             log_probs: p.sample_log_probs(b),
@@ -108,6 +109,7 @@ pub(crate) fn run<E: Element>(
                 log_beta,
                 ext,
                 post,
+                emit,
                 acc: &mut acc[..classes],
                 row: &mut row[..classes],
                 target_prime: tp,
@@ -249,17 +251,21 @@ mod tests {
     fn fast_kernel_equals_reference_for_every_instruction_set() {
         for isa in super::fast::supported() {
             super::fast::FORCED.with(|f| f.set(Some(isa)));
-            fast_kernel_equals_reference();
+            // Few classes: every row takes the pass with the class posteriors; many: most rows
+            // are streamed and the emitted classes corrected.
+            fast_kernel_equals_reference(9, 400, 2e-5);
+            // (more classes: log-likelihoods of ~ -200, whose float32 ulp is 1.5e-5)
+            fast_kernel_equals_reference(300, 100, 1e-4);
         }
         super::fast::FORCED.with(|f| f.set(None));
     }
 
-    fn fast_kernel_equals_reference() {
+    fn fast_kernel_equals_reference(max_classes: usize, cases: usize, f32_tolerance: f64) {
         let mut rng = Rng(7);
-        for case in 0..400 {
+        for case in 0..cases {
             let t = 1 + rng.below(40);
             let n = 1 + rng.below(4);
-            let c = 1 + rng.below(9);
+            let c = 1 + rng.below(max_classes);
             let blank = rng.below(c) as u32;
             let s_max = 12;
             let mut lp = Array3::from_shape_fn((t, n, c), |_| -4.0 * rng.unit());
@@ -348,7 +354,7 @@ mod tests {
                 );
                 for ((i, &w), &got) in want.indexed_iter().zip(grad32.slice(s![.., b, ..]).iter()) {
                     let ok = (w.is_nan() && got.is_nan())
-                        || (got as f64 - w).abs() <= 2e-5 * w.abs().max(1.0);
+                        || (got as f64 - w).abs() <= f32_tolerance * w.abs().max(1.0);
                     assert!(
                         ok,
                         "case {case} sample {b} f32 grad {i:?}: {got} vs reference {w}"
