@@ -166,7 +166,7 @@ impl Real for f32 {
     }
     #[inline(always)]
     fn fln_1_3<const FMA: bool>(self) -> f32 {
-        crate::cpu::math::ln_normal_f32::<FMA>(self)
+        crate::cpu::math::ln_1_3_f32::<FMA>(self)
     }
 }
 

@@ -1,12 +1,14 @@
 //! Elementary functions for the vectorized CPU kernel.
 //!
-//! The float32 `exp` and `ln` are branch-free (selects only) versions of Cephes' `expf` and
-//! `logf` (about 1 ulp), written so that LLVM vectorizes loops over them with whatever SIMD
-//! instructions the calling function is compiled for (see `fast.rs`). No `floor` or float-to-int
-//! conversion is used, so that even the baseline x86-64 (SSE2) build vectorizes. `FMA` selects
-//! fused multiply-adds for the polynomials: only for code compiled with the `fma` target feature
-//! (elsewhere `mul_add` would be a library call). float64 uses the
-//! standard library's `exp` and `ln`. `Real::fexp` and `Real::fln` dispatch to these.
+//! The float32 `exp` is a branch-free (selects only) version of Cephes' `expf` (about 1 ulp);
+//! `ln` is needed only on [1, 3] (the `ln(1 + p + q)` of a three-term log-add-exp) and is a short
+//! atanh series there (at most 2 ulps, exact at 1). Both are written so that LLVM vectorizes
+//! loops over them with whatever SIMD instructions the calling function is compiled for (see
+//! `fast.rs`). No `floor` or float-to-int conversion is used, so that even the baseline x86-64
+//! (SSE2) build vectorizes. `FMA` selects fused multiply-adds for the polynomials: only for code
+//! compiled with the `fma` target feature (elsewhere `mul_add` would be a library call). float64
+//! uses the standard library's `exp` and `ln`. `Real::fexp`, `Real::fexp_nonpositive` and
+//! `Real::fln_1_3` dispatch to these.
 
 /// `a * b + c`, fused when `FMA`.
 #[inline(always)]
@@ -84,43 +86,26 @@ pub(crate) fn exp_nonpositive_f32<const FMA: bool>(x: f32) -> f32 {
     y * f32::from_bits(((ni + 127) as u32) << 23)
 }
 
-/// Cephes `logf` for a positive normal `x`: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m by a
-/// degree-9 polynomial. Other inputs give unspecified values.
+/// `ln x` for x in [1, 3] (other inputs give unspecified values; NaN gives NaN), with the
+/// relative accuracy of float32 near x = 1 (ln 1 = 0 exactly): `ln x = ln c + 2 atanh(u)`,
+/// `u = (x - c) / (x + c)`, with c = 1 below 1.75 and c = 2.25 above, so that `|u| <= 0.27`
+/// and the odd series of atanh can stop after `u^11 / 11` (the next term is below 1e-8 of
+/// the result). `x - c` is exact (Sterbenz: x is within a factor 2 of c).
 #[inline(always)]
-pub(crate) fn ln_normal_f32<const FMA: bool>(x: f32) -> f32 {
-    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
-    let bits = x.to_bits();
-    let mut e = ((bits >> 23) & 0xff) as i32 - 126;
-    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000); // [0.5, 1)
-    let small = m < SQRT_HALF;
-    e -= small as i32;
-    m = select(small, m + m - 1.0, m - 1.0);
-    let ef = e as f32;
-    let z = m * m;
-    let mut y = 7.037_683_6e-2f32;
-    y = mad::<FMA>(y, m, -1.151_461e-1);
-    y = mad::<FMA>(y, m, 1.167_699_9e-1);
-    y = mad::<FMA>(y, m, -1.242_014_1e-1);
-    y = mad::<FMA>(y, m, 1.424_932_3e-1);
-    y = mad::<FMA>(y, m, -1.666_805_8e-1);
-    y = mad::<FMA>(y, m, 2.000_071_4e-1);
-    y = mad::<FMA>(y, m, -2.499_999_4e-1);
-    y = mad::<FMA>(y, m, 0.333_333_3);
-    y = y * m * z;
-    y = mad::<FMA>(-2.121_944_4e-4, ef, y);
-    y = mad::<FMA>(-0.5, z, y);
-    mad::<FMA>(0.693_359_4, ef, m + y)
-}
-
-/// `ln x` for x >= 0: -inf for 0, +inf for +inf, NaN for NaN, negative and subnormal x (the
-/// kernel only needs [`ln_normal_f32`]; this is its checked form, kept for the tests).
-#[cfg(test)]
-#[inline(always)]
-pub(crate) fn ln_f32<const FMA: bool>(x: f32) -> f32 {
-    let r = ln_normal_f32::<FMA>(x);
-    let r = select(x == 0.0, f32::NEG_INFINITY, r);
-    let r = select(x == f32::INFINITY, f32::INFINITY, r);
-    select(x >= f32::MIN_POSITIVE || x == 0.0, r, f32::NAN)
+pub(crate) fn ln_1_3_f32<const FMA: bool>(x: f32) -> f32 {
+    const LN_2_25: f32 = 0.810_930_2;
+    let high = x >= 1.75;
+    let c = select(high, 2.25, 1.0);
+    let u = (x - c) / (x + c);
+    let w = u * u;
+    let mut p = 1.0 / 11.0;
+    p = mad::<FMA>(p, w, 1.0 / 9.0);
+    p = mad::<FMA>(p, w, 1.0 / 7.0);
+    p = mad::<FMA>(p, w, 1.0 / 5.0);
+    p = mad::<FMA>(p, w, 1.0 / 3.0);
+    p *= w;
+    let v = mad::<FMA>(u + u, p, u + u);
+    v + select(high, LN_2_25, 0.0)
 }
 
 #[cfg(test)]
@@ -137,15 +122,6 @@ mod tests {
         assert!(
             ulps(a, want) <= 2 && ulps(b, want) <= 2 || a == b || !want.is_finite(),
             "{x}"
-        );
-        b
-    }
-
-    fn ln_f32(x: f32) -> f32 {
-        let (a, b) = (super::ln_f32::<false>(x), super::ln_f32::<true>(x));
-        assert!(
-            a.to_bits() == b.to_bits() || ulps(a, b) <= 2,
-            "{x}: {a} {b}"
         );
         b
     }
@@ -187,22 +163,18 @@ mod tests {
     }
 
     #[test]
-    fn ln_is_accurate_and_handles_specials() {
+    fn ln_on_1_to_3_is_accurate() {
         let mut worst = 0;
-        let mut x = 1e-30f32;
-        while x < 1e30 {
+        let mut x = 1.0f32;
+        while x <= 3.0 {
             let want = (x as f64).ln() as f32;
-            worst = worst.max(ulps(ln_f32(x), want));
-            x *= 1.0137;
+            for got in [ln_1_3_f32::<false>(x), ln_1_3_f32::<true>(x)] {
+                worst = worst.max(ulps(got, want));
+            }
+            x = f32::from_bits(x.to_bits() + 97);
         }
-        assert!(worst <= 2, "ln worst error {worst} ulps");
-        for x in [1.0f32, 1.5, 2.0, 2.999, 3.0] {
-            assert!(ulps(ln_f32(x), (x as f64).ln() as f32) <= 1, "{x}");
-        }
-        assert_eq!(ln_f32(1.0), 0.0);
-        assert_eq!(ln_f32(0.0), f32::NEG_INFINITY);
-        assert_eq!(ln_f32(f32::INFINITY), f32::INFINITY);
-        assert!(ln_f32(-1.0).is_nan());
-        assert!(ln_f32(f32::NAN).is_nan());
+        assert!(worst <= 2, "ln on [1, 3] worst error {worst} ulps");
+        assert_eq!(ln_1_3_f32::<true>(1.0).abs(), 0.0, "ln 1");
+        assert!(ln_1_3_f32::<true>(f32::NAN).is_nan());
     }
 }
