@@ -3,14 +3,15 @@
 //! [`crate::workspace_size`]) and by the carve-up of the workspace a computation runs in, so the
 //! two can never disagree.
 //!
-//! Regions, each starting on a [`ALIGN`]-byte boundary of an aligned base (W = 2 Lmax + 3, the
-//! row width of the kernel: 2 Lmax + 1 states and two -inf pads):
+//! Regions, each starting on a [`ALIGN`]-byte boundary of an aligned base (W = 2 (Lmax + 19), the
+//! row width of the kernel: a plane of Lmax + 1 blank states and a plane of Lmax label states
+//! between two -inf pads, each plane with 16 spare entries for rounding to whole vectors; see
+//! `cpu/fast.rs`):
 //!
 //! | region | element | count | holds |
 //! |---|---|---|---|
 //! | `labels` | u32 | N * max(Lmax, 1) | the validated labels of each sample |
-//! | `target_prime` | u32 | N * W | `target_prime(s)` of each sample |
-//! | `skip` | u8 | N * W | whether the skip rule allows s - 2 -> s |
+//! | `skip` | u8 | N * W | whether the skip rule allows label k - 1 -> label k |
 //! | `nll` | Acc | N | the negative log-likelihood of each sample |
 //! | `log_alpha` | Acc | N * rows * W | rows = max(Tmax, 1) with a gradient, 2 without |
 //! | `log_beta` | Acc | N * 2 * W | two rows of beta (1 element per sample without a gradient) |
@@ -48,7 +49,6 @@ pub(crate) struct Dims {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub labels: Range<usize>,
-    pub target_prime: Range<usize>,
     pub skip: Range<usize>,
     pub nll: Range<usize>,
     pub log_alpha: Range<usize>,
@@ -56,7 +56,7 @@ pub(crate) struct Layout {
     pub scratch: Range<usize>,
     /// Labels per sample.
     pub labels_stride: usize,
-    /// Row width W = 2 Lmax + 3 (also the per-sample stride of target_prime and skip).
+    /// Row width W = 2 (Lmax + 19) (also the per-sample stride of skip).
     pub width: usize,
     /// Rows of alpha kept per sample.
     pub alpha_rows: usize,
@@ -91,9 +91,7 @@ impl Layout {
     /// `OutOfMemory` when the size does not fit in `usize` (or in `isize`, the most Rust can
     /// allocate).
     pub fn new(d: Dims, acc: usize, pass: Pass) -> Result<Layout, Error> {
-        let width = mul(d.max_target_length, 2)?
-            .checked_add(3)
-            .ok_or_else(overflow)?;
+        let width = mul(d.max_target_length.checked_add(19).ok_or_else(overflow)?, 2)?;
         let labels_stride = d.max_target_length.max(1);
         let classes = d.classes.max(1);
         let (alpha_rows, beta_stride) = match pass {
@@ -106,7 +104,6 @@ impl Layout {
             .ok_or_else(overflow)?;
         let mut end = 0usize;
         let labels = region(&mut end, mul(d.batch, labels_stride)?, 4)?;
-        let target_prime = region(&mut end, mul(d.batch, width)?, 4)?;
         let skip = region(&mut end, mul(d.batch, width)?, 1)?;
         let nll = region(&mut end, d.batch, acc)?;
         let log_alpha = region(&mut end, mul(d.batch, alpha_stride)?, acc)?;
@@ -118,7 +115,6 @@ impl Layout {
         }
         Ok(Layout {
             labels,
-            target_prime,
             skip,
             nll,
             log_alpha,
@@ -138,7 +134,6 @@ impl Layout {
 /// The typed regions of a carved workspace.
 pub(crate) struct Parts<'w, A> {
     pub labels: &'w mut [u32],
-    pub target_prime: &'w mut [u32],
     pub skip: &'w mut [u8],
     pub nll: &'w mut [A],
     pub log_alpha: &'w mut [A],
@@ -177,7 +172,6 @@ pub(crate) fn carve<'w, A: bytemuck::Pod>(
     }
     Ok(Parts {
         labels: cast(cut(&layout.labels))?,
-        target_prime: cast(cut(&layout.target_prime))?,
         skip: cut(&layout.skip),
         nll: cast(cut(&layout.nll))?,
         log_alpha: cast(cut(&layout.log_alpha))?,

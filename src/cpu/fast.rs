@@ -3,9 +3,19 @@
 //! with the best one picked at run time.
 //!
 //! Compared with the scalar reference (`reference.rs`, torch's loop structure), it:
-//! - vectorizes across the extended-label dimension: a row of `log_alpha` (or `log_beta`) depends
-//!   only on the previous row, so all states of a frame are computed together, with the
-//!   branch-free `exp`/`ln` of `math.rs`;
+//! - keeps the blank states and the label states of the extended sequence in two separate planes
+//!   of each row: blank state `2k` as `b_k` (k = 0..=L), label state `2k + 1` as `l_k`
+//!   (k = 0..L). In that form the recurrence of `crate::algorithm` reads
+//!   `b_k(t) = lae(b_k(t-1), l_{k-1}(t-1)) + lp[t][blank]` (a blank state never skips) and
+//!   `l_k(t) = lae(l_k(t-1), b_k(t-1), skip_k ? l_{k-1}(t-1) : -inf) + lp[t][labels[k]]`, and
+//!   backwards `b_k(t) = lae(b_k(t+1), l_k(t+1)) + lp[t][blank]`,
+//!   `l_k(t) = lae(l_k(t+1), b_{k+1}(t+1), skip_{k+1} ? l_{k+1}(t+1) : -inf) + lp[t][labels[k]]`.
+//!   Half the states then take a two-term log-add-exp (one `exp`, one `ln`), the blank's
+//!   log-probability is one scalar per frame, the label log-probabilities are gathered in label
+//!   order, and the blank posteriors are summed over a contiguous range;
+//! - vectorizes across each plane: a row of `log_alpha` (or `log_beta`) depends only on the
+//!   previous row, so all states of a frame are computed together, with the branch-free
+//!   `exp`/`ln` of `math.rs`;
 //! - computes only the states that can both be reached from the start and still complete the
 //!   target in the remaining frames (warp-ctc and torchaudio prune the same way): at frame t of
 //!   T_b, states `[S' - 2 (T_b - t), 2 t + 2)`; every other state has alpha or beta = -inf;
@@ -15,20 +25,22 @@
 //!   formula gives;
 //! - keeps the beta recursion in two rows and writes the gradient during the beta sweep.
 //!
-//! Rows of `log_alpha` are `width = 2 Lmax + 3` wide with state s at offset s + 2 (two -inf pads
-//! in front, so that s - 1 and s - 2 never need a branch); rows of `log_beta` hold state s at
-//! offset s with two -inf pads behind it.
+//! A row is `width = 2 P` wide (P = Lmax + 3 + 16): `b_k` at offset k, `l_k` at offset P + 1 + k,
+//! so that `l_{-1}` (offset P, read by `b_0` and by the skip term of `l_0` in the forward sweep)
+//! and `l_L` (offset P + 1 + L, read by `b_L` and `l_{L-1}` in the backward sweep) are -inf pads,
+//! and every computed range can be rounded up to whole vectors of 16 inside its plane.
 //!
 //! Which entries hold meaningful values: row t of alpha is exact on the window `[lo_t, hi_t)`
-//! and -inf on states `hi_t` and `hi_t + 1`; row t of beta is exact on the window and -inf on
-//! states `lo_t - 2` and `lo_t - 1`. A valid state of frame t + 1 (alpha) or t - 1 (beta) reads
-//! only those entries, since the window moves by at most two states a frame. Everything else
-//! (what earlier frames, samples or calls left, and the padding that rounds each computed range
-//! to whole vectors) may hold any value and is never read by a valid state, nor used for a
-//! posterior.
+//! and -inf on states `hi_t` and `hi_t + 1` (one blank and one label); row t of beta is exact on
+//! the window and -inf on states `lo_t - 2` and `lo_t - 1`. A valid state of frame t + 1 (alpha)
+//! or t - 1 (beta) reads only those entries, since the window moves by at most two states a
+//! frame. Everything else (what earlier frames, samples or calls left, and the padding that
+//! rounds each computed range to whole vectors) may hold any value and is never read by a valid
+//! state, nor used for a posterior. In a plane the window of states `[lo, hi)` is the blanks
+//! `[(lo + 1) / 2, (hi + 1) / 2)` and the labels `[lo / 2, hi / 2)`.
 
 use super::{reference, rows_pair};
-use crate::algorithm::{can_skip, log_add_exp, target_prime};
+use crate::algorithm::{can_skip, log_add_exp};
 use crate::types::{Element, Real};
 use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use num_traits::{Float, Zero};
@@ -39,9 +51,9 @@ pub(crate) struct Scratch<'w, A> {
     pub log_alpha: &'w mut [A],
     /// `2 * width`: two rows of beta (gradient only).
     pub log_beta: &'w mut [A],
-    /// `width`: `lp[t][target_prime(s)]` of the current frame.
+    /// `width`: `lp[t][labels[k]]` of the current frame, at k.
     pub ext: &'w mut [A],
-    /// `width`: posteriors of the current frame's states.
+    /// `width`: posteriors of the current frame's states (blanks at k, labels at P + k).
     pub post: &'w mut [A],
     /// `width`: `exp(ext)`, when the gradient row is streamed (wide rows).
     pub emit: &'w mut [A],
@@ -49,9 +61,8 @@ pub(crate) struct Scratch<'w, A> {
     pub acc: &'w mut [A],
     /// `C`: a contiguous copy of a log_probs row whose class stride is not 1.
     pub row: &'w mut [A],
-    /// `width`: `target_prime(s)`.
-    pub target_prime: &'w mut [u32],
-    /// `width`: 1 where the skip rule allows s - 2 -> s.
+    /// `width`: at k, 1 where the skip rule allows label k - 1 -> label k (state 2k - 1 ->
+    /// 2k + 1).
     pub skip: &'w mut [u8],
 }
 
@@ -64,7 +75,7 @@ pub(crate) struct Job<'j, 'w, E: Element> {
     pub blank: u32,
     /// T_b.
     pub input_length: usize,
-    /// Row width of the alpha table and of the other per-state buffers.
+    /// Row width of the alpha table and of the other per-state buffers (2 (Lmax + 19)).
     pub width: usize,
     /// Rows of the alpha table (ring of 2 for the loss only).
     pub rows: usize,
@@ -89,6 +100,25 @@ fn window(t: usize, t_b: usize, s_prime: usize) -> (usize, usize) {
     )
 }
 
+/// The window `[lo, hi)` as ranges of the two planes: blanks `[bl, bh)`, labels `[ll, lh)`.
+#[derive(Clone, Copy)]
+struct Planes {
+    bl: usize,
+    bh: usize,
+    ll: usize,
+    lh: usize,
+}
+
+#[inline(always)]
+fn planes(lo: usize, hi: usize) -> Planes {
+    Planes {
+        bl: lo.div_ceil(2),
+        bh: hi.div_ceil(2),
+        ll: lo / 2,
+        lh: hi / 2,
+    }
+}
+
 /// Frames ahead whose log-probabilities the forward sweep asks the cache for.
 const PREFETCH: usize = 4;
 
@@ -100,23 +130,54 @@ const PREFETCH_CLASSES: usize = 256;
 /// Vector lanes the padded ranges round to.
 const LANES: usize = 16;
 
-/// `lo` moved down (not below 0) so that `hi - lo` is a whole number of vectors where possible.
-/// The extra states are computed from values nothing valid reads and are never read themselves
-/// (see the module doc): they only spare the vector loops their scalar remainders.
+/// `hi` moved up so that `hi - lo` is a whole number of vectors. The extra states are computed
+/// from values nothing valid reads and are never read themselves (see the module doc): they only
+/// spare the vector loops their scalar remainders. Each plane has `LANES` spare entries for them.
 #[inline(always)]
-fn pad_down(lo: usize, hi: usize) -> usize {
-    hi.saturating_sub((hi - lo).next_multiple_of(LANES))
-}
-
-/// `hi` moved up (not past `s_prime`), as [`pad_down`].
-#[inline(always)]
-fn pad_up(lo: usize, hi: usize, s_prime: usize) -> usize {
-    s_prime.min(lo + (hi - lo).next_multiple_of(LANES))
+fn pad(lo: usize, hi: usize) -> usize {
+    lo + (hi - lo).next_multiple_of(LANES)
 }
 
 /// States per block of [`log_add_exp3_rows`]: small enough for the stack, large enough that each
 /// pass is a long vector loop.
 const BLOCK: usize = 64;
+
+/// `out[i] = log_add_exp(x[i], y[i]) + e`, as `algorithm::log_add_exp3` with a third term of
+/// -inf (so that its bits are those [`log_add_exp3_rows`] gives with `skip` = 0): with
+/// `m >= lo` the two sorted, `m + ln(1 + exp(lo - m))`. Both -inf gives -inf; a NaN or a +inf
+/// gives NaN (torch's formula computes `inf - inf` there).
+#[inline(always)]
+fn log_add_exp2_rows<A: Real, const FMA: bool>(x: &[A], y: &[A], e: A, out: &mut [A]) {
+    let n = out.len();
+    let (x, y) = (&x[..n], &y[..n]);
+    let ninf = A::neg_infinity();
+    let mut m = [A::zero(); BLOCK];
+    let mut d = [A::zero(); BLOCK];
+    let mut start = 0;
+    while start < n {
+        let len = BLOCK.min(n - start);
+        let r = start..start + len;
+        let (m, d) = (&mut m[..len], &mut d[..len]);
+        for ((mi, di), (&a, &b)) in m
+            .iter_mut()
+            .zip(d.iter_mut())
+            .zip(x[r.clone()].iter().zip(&y[r.clone()]))
+        {
+            let poison = (a + b + ninf).is_nan();
+            let (hi, lo) = if a > b { (a, b) } else { (b, a) };
+            *di = lo - hi;
+            *mi = if poison { A::nan() } else { hi };
+        }
+        for v in d.iter_mut() {
+            *v = v.fexp_nonpositive::<FMA>();
+        }
+        for ((o, &mi), &p) in out[r].iter_mut().zip(m.iter()).zip(d.iter()) {
+            let v = (A::one() + p).fln_1_3::<FMA>() + mi;
+            *o = if mi == ninf { ninf } else { v } + e;
+        }
+        start += len;
+    }
+}
 
 /// `out[i] = log_add_exp3(x[i], y[i], skip[i] ? z[i] : -inf) + e[i]`, `log_add_exp3` as
 /// `algorithm::log_add_exp3` but with two `exp` instead of three: with `m >= mid >= lo` the three
@@ -188,39 +249,20 @@ fn log_add_exp3_rows<A: Real, const FMA: bool>(
     }
 }
 
-/// One row of alpha: `out[i] = log_add_exp3(x[i + 2], x[i + 1], skip[i] ? x[i] : -inf) + e[i]`
-/// (x = the previous row from state lo - 2 on).
-#[inline(always)]
-fn alpha_step<A: Real, const FMA: bool>(prev: &[A], e: &[A], skip: &[u8], out: &mut [A]) {
-    let n = out.len();
-    log_add_exp3_rows::<A, FMA>(&prev[2..n + 2], &prev[1..n + 1], &prev[..n], skip, e, out);
-}
-
-/// One row of beta: `out[i] = log_add_exp3(x[i], x[i + 1], skip[i] ? x[i + 2] : -inf) + e[i]`
-/// (x = the next row from state lo on; `skip` from state lo + 2 on).
-#[inline(always)]
-fn beta_step<A: Real, const FMA: bool>(next: &[A], e: &[A], skip: &[u8], out: &mut [A]) {
-    let n = out.len();
-    log_add_exp3_rows::<A, FMA>(&next[..n], &next[1..n + 1], &next[2..n + 2], skip, e, out);
-}
-
-/// `e[s] = row[target_prime(s)]` for the states `lo..lo + e.len()`: the blank's value on even
-/// states, one scalar load per label state (a vector gather is slower than that on current x86).
+/// `e[i] = row[labels[first + i]]`; returns `row[blank]`. One scalar load per label (a vector
+/// gather is slower than that on current x86).
 #[inline(always)]
 fn gather<R: Element<Acc = A>, A: Real>(
     row: &[R],
     labels: &[u32],
     blank: u32,
-    lo: usize,
+    first: usize,
     e: &mut [A],
-) {
-    e.fill(row[blank as usize].to_acc());
-    let first_odd = lo | 1;
-    let first_label = (first_odd - 1) / 2;
-    let odd = e.iter_mut().skip(first_odd - lo).step_by(2);
-    for (d, &c) in odd.zip(&labels[first_label.min(labels.len())..]) {
+) -> A {
+    for (d, &c) in e.iter_mut().zip(&labels[first.min(labels.len())..]) {
         *d = row[c as usize].to_acc();
     }
+    row[blank as usize].to_acc()
 }
 
 /// Asks the cache for the lines of `row` holding the classes that frame's states `lo..hi` emit.
@@ -244,25 +286,19 @@ fn prefetch_classes<R>(row: &[R], labels: &[u32], blank: u32, lo: usize, hi: usi
     let _ = (row, labels, blank, lo, hi);
 }
 
-/// The sum of `post[i]` over the even states `lo + i`, in 16 independent lanes.
+/// The sum of `post`, in 16 independent lanes (a fixed order, whatever the range).
 #[inline(always)]
-fn sum_even_states<A: Real>(post: &[A], lo: usize) -> A {
-    const LANES: usize = 16;
-    let parity = lo % 2;
+fn sum_lanes<A: Real>(post: &[A]) -> A {
     let mut lanes = [A::zero(); LANES];
     let chunks = post.chunks_exact(LANES);
     let rest = chunks.remainder();
     for chunk in chunks {
-        for (k, (l, &p)) in lanes.iter_mut().zip(chunk).enumerate() {
-            if (k + parity) % 2 == 0 {
-                *l = *l + p;
-            }
-        }
-    }
-    for (k, (l, &p)) in lanes.iter_mut().zip(rest).enumerate() {
-        if (k + parity) % 2 == 0 {
+        for (l, &p) in lanes.iter_mut().zip(chunk) {
             *l = *l + p;
         }
+    }
+    for (l, &p) in lanes.iter_mut().zip(rest) {
+        *l = *l + p;
     }
     lanes.iter().fold(A::zero(), |a, &b| a + b)
 }
@@ -333,20 +369,21 @@ fn grad_row_acc_strided<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const
     }
 }
 
-/// After [`grad_row`]: overwrites the gradient of every class a state of the window `lo..hi`
-/// emits (the blank and the labels of the odd states) with `(exp(lp[c]) - acc[c]) * g`, then
-/// clears those `acc` entries. `ext[i]` and `emit[i]` are `lp[target_prime(lo + i)]` and its
-/// exponential, computed by the same `exp` as [`grad_row`], so that the result has the bits
-/// [`grad_row_acc`] would give.
+/// After [`grad_row`]: overwrites the gradient of every class a state of the window emits (the
+/// blank when `blank_state`, and `labels`) with `(exp(lp[c]) - acc[c]) * g`, then clears those
+/// `acc` entries. `eb` is the blank's log-probability; `ext[k]` and `emit[k]` are
+/// `lp[labels[k]]` and its exponential, computed by the same `exp` as [`grad_row`], so that the
+/// result has the bits [`grad_row_acc`] would give.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn fix_emitted_classes<E: Element<Acc = A>, A: Real>(
+fn fix_emitted_classes<E: Element<Acc = A>, A: Real, const FMA: bool>(
+    eb: A,
+    blank_state: bool,
     ext: &[A],
     emit: &[A],
     acc: &mut [A],
     labels: &[u32],
     blank: u32,
-    lo: usize,
     g: A,
     out: &mut ArrayViewMut1<'_, E>,
 ) {
@@ -357,21 +394,17 @@ fn fix_emitted_classes<E: Element<Acc = A>, A: Real>(
             (e - p) * g
         }
     };
-    // State lo + i emits label (lo + i) / 2 when lo + i is odd; its blank state is lo or lo + 1.
-    let first_odd = (lo | 1) - lo;
-    let even = first_odd ^ 1;
-    let emitted = &labels[lo / 2..(lo + ext.len()) / 2];
     let b = blank as usize;
-    if even < ext.len() {
-        out[b] = E::from_acc(value(emit[even], ext[even], acc[b]));
+    if blank_state {
+        out[b] = E::from_acc(value(eb.fexp::<FMA>(), eb, acc[b]));
     }
     // A label may repeat: compute every value before clearing any accumulator.
-    for (j, &c) in emitted.iter().enumerate() {
-        let (i, c) = (first_odd + 2 * j, c as usize);
-        out[c] = E::from_acc(value(emit[i], ext[i], acc[c]));
+    for ((&c, &m), &x) in labels.iter().zip(emit).zip(ext) {
+        let c = c as usize;
+        out[c] = E::from_acc(value(m, x, acc[c]));
     }
     acc[b] = A::zero();
-    for &c in emitted {
+    for &c in labels {
         acc[c as usize] = A::zero();
     }
 }
@@ -413,17 +446,13 @@ impl<E: Element> Job<'_, '_, E> {
         let len = labels.len();
         let s_prime = 2 * len + 1;
         let classes = log_probs.dim().1;
-        for s in 0..width {
-            let inside = s < s_prime;
-            sc.target_prime[s] = if inside {
-                target_prime(labels, s, blank)
-            } else {
-                blank
-            };
-            sc.skip[s] = (inside && can_skip(labels, s)) as u8;
+        // Plane width: b_k at k, l_k at plane + 1 + k.
+        let plane = width / 2;
+        for k in 0..plane {
+            sc.skip[k] = (k < len && can_skip(labels, 2 * k + 1)) as u8;
         }
 
-        // Forward: alpha, row t at (t % rows) * width, state s at offset s + 2.
+        // Forward: alpha, row t at (t % rows) * width.
         let mut nll = if t_b == 0 {
             if len == 0 {
                 E::Acc::zero()
@@ -441,42 +470,62 @@ impl<E: Element> Job<'_, '_, E> {
                     feasible = false;
                     break;
                 }
-                // Row 0 takes its (at most two) states as they are; later rows compute a range
-                // padded downwards to whole vectors.
-                let lo_pad = if t == 0 { lo } else { pad_down(lo, hi) };
+                let Planes { bl, bh, ll, lh } = planes(lo, hi);
+                // Row 0 takes its (at most two) states as they are; later rows compute ranges
+                // padded upwards to whole vectors.
+                let (bh_pad, lh_pad) = (pad(bl, bh), pad(ll, lh));
                 if classes >= PREFETCH_CLASSES && t + PREFETCH < t_b {
                     if let Some(r) = log_probs.row(t + PREFETCH).to_slice() {
                         let (plo, phi) = window(t + PREFETCH, t_b, s_prime);
                         prefetch_classes(r, labels, blank, plo, phi);
                     }
                 }
-                let row = Self::row(&log_probs, t, sc.row);
-                match row {
-                    Row::Direct(r) => gather(r, labels, blank, lo_pad, &mut sc.ext[lo_pad..hi]),
-                    Row::Copied(r) => gather(r, labels, blank, lo_pad, &mut sc.ext[lo_pad..hi]),
-                }
+                let ext = &mut sc.ext[ll..lh];
+                let eb = match Self::row(&log_probs, t, sc.row) {
+                    Row::Direct(r) => gather(r, labels, blank, ll, ext),
+                    Row::Copied(r) => gather(r, labels, blank, ll, ext),
+                };
                 let cur_at = (t % rows) * width;
                 if t == 0 {
-                    let cur = &mut sc.log_alpha[..width];
-                    cur[0] = ninf;
-                    cur[1] = ninf;
                     // Only states 0 and 1 start a path; the window at t = 0 lies within [0, 2).
-                    cur[lo + 2..hi + 2].copy_from_slice(&sc.ext[lo..hi]);
+                    let cur = &mut sc.log_alpha[..width];
+                    cur[plane] = ninf;
+                    if bl < bh {
+                        cur[0] = eb;
+                    }
+                    if ll < lh {
+                        cur[plane + 1] = sc.ext[0];
+                    }
                 } else {
                     let (prev, cur) = rows_pair(sc.log_alpha, (t - 1) % rows, t % rows, width);
-                    cur[0] = ninf;
-                    cur[1] = ninf;
-                    alpha_step::<_, FMA>(
-                        &prev[lo_pad..hi + 2],
-                        &sc.ext[lo_pad..hi],
-                        &sc.skip[lo_pad..hi],
-                        &mut cur[lo_pad + 2..hi + 2],
+                    let (pb, pl) = prev.split_at(plane);
+                    let (cb, cl) = cur.split_at_mut(plane);
+                    cl[0] = ninf;
+                    // b_k from b_k and l_{k-1} (at pl[k]).
+                    log_add_exp2_rows::<_, FMA>(
+                        &pb[bl..bh_pad],
+                        &pl[bl..bh_pad],
+                        eb,
+                        &mut cb[bl..bh_pad],
+                    );
+                    // l_k (at cl[k + 1]) from l_k, b_k and l_{k-1}.
+                    log_add_exp3_rows::<_, FMA>(
+                        &pl[ll + 1..lh_pad + 1],
+                        &pb[ll..lh_pad],
+                        &pl[ll..lh_pad],
+                        &sc.skip[ll..lh_pad],
+                        &sc.ext[ll..lh_pad],
+                        &mut cl[ll + 1..lh_pad + 1],
                     );
                 }
-                // The next frame reads states hi and hi + 1 of this one: they are unreachable.
+                // The next frame reads states hi and hi + 1 of this one (the next blank and the
+                // next label): they are unreachable.
                 let cur = &mut sc.log_alpha[cur_at..cur_at + width];
-                for s in hi..(hi + 2).min(s_prime) {
-                    cur[s + 2] = ninf;
+                if bh <= len {
+                    cur[bh] = ninf;
+                }
+                if lh < len {
+                    cur[plane + 1 + lh] = ninf;
                 }
             }
             nll = if !feasible {
@@ -485,11 +534,19 @@ impl<E: Element> Job<'_, '_, E> {
                 let t = t_b - 1;
                 let (lo, hi) = window(t, t_b, s_prime);
                 let last = &sc.log_alpha[(t % rows) * width..][..width];
-                let get = |s: usize| if s >= lo && s < hi { last[s + 2] } else { ninf };
+                let inside = |s: usize| s >= lo && s < hi;
+                let b = |k: usize| if inside(2 * k) { last[k] } else { ninf };
+                let l = |k: usize| {
+                    if inside(2 * k + 1) {
+                        last[plane + 1 + k]
+                    } else {
+                        ninf
+                    }
+                };
                 if len == 0 {
-                    -get(0)
+                    -b(0)
                 } else {
-                    -log_add_exp(get(s_prime - 1), get(s_prime - 2))
+                    -log_add_exp(b(len), l(len - 1))
                 }
             };
         }
@@ -532,18 +589,18 @@ impl<E: Element> Job<'_, '_, E> {
             return nll;
         }
 
-        // Backward: beta in two rows (state s at offset s, pads behind), gradient row by row.
-        // The class posteriors start at zero (the workspace holds whatever the last call left).
+        // Backward: beta in two rows, gradient row by row. The class posteriors start at zero
+        // (the workspace holds whatever the last call left).
         sc.acc.fill(E::Acc::zero());
         for r in 0..2 {
-            sc.log_beta[r * width + s_prime] = ninf;
-            sc.log_beta[r * width + s_prime + 1] = ninf;
+            sc.log_beta[r * width + plane + 1 + len] = ninf; // l_L
         }
         for t in (0..t_b).rev() {
             let (lo, hi) = window(t, t_b, s_prime);
-            // Beta, the gathered log-probs and the posteriors over a range padded upwards to
+            let Planes { bl, bh, ll, lh } = planes(lo, hi);
+            // Beta, the gathered log-probs and the posteriors over ranges padded upwards to
             // whole vectors; only the window's posteriors are used.
-            let hi_pad = pad_up(lo, hi, s_prime);
+            let (bh_pad, lh_pad) = (pad(bl, bh), pad(ll, lh));
             let row = Self::row(&log_probs, t, sc.row);
             let mut out = grad.row_mut(t);
             // Many classes: stream `exp(lp) * g` through the gradient row first (it needs no
@@ -562,46 +619,78 @@ impl<E: Element> Job<'_, '_, E> {
                     }
                 }
             }
-            match &row {
-                Row::Direct(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi_pad]),
-                Row::Copied(r) => gather(r, labels, blank, lo, &mut sc.ext[lo..hi_pad]),
-            }
+            let ext = &mut sc.ext[ll..lh_pad];
+            let eb = match &row {
+                Row::Direct(r) => gather(r, labels, blank, ll, ext),
+                Row::Copied(r) => gather(r, labels, blank, ll, ext),
+            };
             let cur_at = (t % 2) * width;
             if t == t_b - 1 {
                 // The window is [S' - 2, S'): the final label and the final blank.
-                sc.log_beta[cur_at + lo..cur_at + hi].copy_from_slice(&sc.ext[lo..hi]);
+                let cur = &mut sc.log_beta[cur_at..cur_at + width];
+                if bl < bh {
+                    cur[len] = eb;
+                }
+                if ll < lh {
+                    cur[plane + 1 + ll] = sc.ext[ll];
+                }
             } else {
                 let (next, cur) = rows_pair(sc.log_beta, (t + 1) % 2, t % 2, width);
-                beta_step::<_, FMA>(
-                    &next[lo..hi_pad + 2],
-                    &sc.ext[lo..hi_pad],
-                    &sc.skip[lo + 2..hi_pad + 2],
-                    &mut cur[lo..hi_pad],
+                let (nb, nl) = next.split_at(plane);
+                let (cb, cl) = cur.split_at_mut(plane);
+                // b_k from b_k and l_k (at nl[k + 1]).
+                log_add_exp2_rows::<_, FMA>(
+                    &nb[bl..bh_pad],
+                    &nl[bl + 1..bh_pad + 1],
+                    eb,
+                    &mut cb[bl..bh_pad],
                 );
+                // l_k (at cl[k + 1]) from l_k, b_{k+1} and l_{k+1}.
+                log_add_exp3_rows::<_, FMA>(
+                    &nl[ll + 1..lh_pad + 1],
+                    &nb[ll + 1..lh_pad + 1],
+                    &nl[ll + 2..lh_pad + 2],
+                    &sc.skip[ll + 1..lh_pad + 1],
+                    &sc.ext[ll..lh_pad],
+                    &mut cl[ll + 1..lh_pad + 1],
+                );
+                // The padding may have overwritten the pad l_L.
+                cl[len + 1] = ninf;
             }
-            // The previous frame reads states lo - 2 and lo - 1 of this one: they cannot finish.
-            for s in lo.saturating_sub(2)..lo {
-                sc.log_beta[cur_at + s] = ninf;
+            // The previous frame reads states lo - 2 and lo - 1 of this one (the blank and the
+            // label below the window): they cannot finish.
+            if bl > 0 {
+                sc.log_beta[cur_at + bl - 1] = ninf;
+            }
+            if ll > 0 {
+                sc.log_beta[cur_at + plane + ll] = ninf;
             }
 
             // Posteriors of the window's states, summed per class.
-            let alpha = &sc.log_alpha[t * width + 2..][lo..hi_pad];
-            let beta = &sc.log_beta[cur_at..][lo..hi_pad];
-            for (((p, &a), &b), &e) in sc.post[lo..hi_pad]
+            let alpha = &sc.log_alpha[t * width..][..width];
+            let beta = &sc.log_beta[cur_at..][..width];
+            let (post_b, post_l) = sc.post.split_at_mut(plane);
+            for ((p, &a), &b) in post_b[bl..bh_pad]
                 .iter_mut()
-                .zip(alpha)
-                .zip(beta)
-                .zip(&sc.ext[lo..hi_pad])
+                .zip(&alpha[bl..bh_pad])
+                .zip(&beta[bl..bh_pad])
+            {
+                *p = (a + b + nll - eb).fexp::<FMA>();
+            }
+            let al = &alpha[plane + 1..];
+            let be = &beta[plane + 1..];
+            for (((p, &a), &b), &e) in post_l[ll..lh_pad]
+                .iter_mut()
+                .zip(&al[ll..lh_pad])
+                .zip(&be[ll..lh_pad])
+                .zip(&sc.ext[ll..lh_pad])
             {
                 *p = (a + b + nll - e).fexp::<FMA>();
             }
-            // The blank states (every other one) all feed one class: a lane-wise sum, not a
-            // chain of read-modify-writes of the same slot.
-            sc.acc[blank as usize] = sc.acc[blank as usize] + sum_even_states(&sc.post[lo..hi], lo);
-            let first_odd = lo | 1;
-            let first_label = ((first_odd - 1) / 2).min(labels.len());
-            let odd = sc.post[lo..hi].iter().skip(first_odd - lo).step_by(2);
-            for (&p, &c) in odd.zip(&labels[first_label..]) {
+            // The blank states all feed one class: a lane-wise sum, not a chain of
+            // read-modify-writes of the same slot.
+            sc.acc[blank as usize] = sc.acc[blank as usize] + sum_lanes(&post_b[bl..bh]);
+            for (&p, &c) in post_l[ll..lh].iter().zip(&labels[ll..lh]) {
                 sc.acc[c as usize] = sc.acc[c as usize] + p;
             }
             if !stream {
@@ -622,11 +711,21 @@ impl<E: Element> Job<'_, '_, E> {
                     }
                 }
             } else {
-                let (ext, emit) = (&sc.ext[lo..hi], &mut sc.emit[lo..hi]);
+                let (ext, emit) = (&sc.ext[ll..lh], &mut sc.emit[ll..lh]);
                 for (m, &e) in emit.iter_mut().zip(ext) {
                     *m = e.fexp::<FMA>();
                 }
-                fix_emitted_classes(ext, emit, sc.acc, labels, blank, lo, upstream, &mut out);
+                fix_emitted_classes::<_, _, FMA>(
+                    eb,
+                    bl < bh,
+                    ext,
+                    emit,
+                    sc.acc,
+                    &labels[ll..lh],
+                    blank,
+                    upstream,
+                    &mut out,
+                );
             }
         }
         grad.slice_mut(ndarray::s![t_b.., ..]).fill(zero);

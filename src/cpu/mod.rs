@@ -37,7 +37,6 @@ type SampleSlices<'a, E> = (
     &'a mut [<E as Element>::Acc],
     &'a mut <E as Element>::Acc,
     &'a [u32],
-    &'a mut [u32],
     &'a mut [u8],
 );
 
@@ -50,7 +49,6 @@ pub(crate) fn run<E: Element>(
 ) -> Result<(), Error> {
     let Parts {
         labels,
-        target_prime: tp,
         skip,
         nll,
         log_alpha,
@@ -89,7 +87,7 @@ pub(crate) fn run<E: Element>(
     let classes = p.classes;
 
     // One sample, start to end, in its own slices of the workspace.
-    let sample = |(b, (grad_b, log_alpha, log_beta, scratch, nll_b, labels, tp, skip)): (
+    let sample = |(b, (grad_b, log_alpha, log_beta, scratch, nll_b, labels, skip)): (
         usize,
         SampleSlices<'_, E>,
     )| {
@@ -112,7 +110,6 @@ pub(crate) fn run<E: Element>(
                 emit,
                 acc: &mut acc[..classes],
                 row: &mut row[..classes],
-                target_prime: tp,
                 skip,
             },
             grad: want_grad.then(|| (grad_b, upstream(b), p.options.zero_infinity)),
@@ -128,9 +125,8 @@ pub(crate) fn run<E: Element>(
             .zip(scratch.chunks_mut(layout.scratch_stride))
             .zip(nll.iter_mut())
             .zip(labels.chunks(stride))
-            .zip(tp.chunks_mut(width))
             .zip(skip.chunks_mut(width))
-            .map(|(((((((g, a), be), sc), n), l), t), sk)| (g, a, be, sc, n, l, t, sk))
+            .map(|((((((g, a), be), sc), n), l), sk)| (g, a, be, sc, n, l, sk))
             .enumerate()
             .for_each(sample);
     } else {
@@ -142,7 +138,6 @@ pub(crate) fn run<E: Element>(
                 scratch.par_chunks_mut(layout.scratch_stride),
                 nll.par_iter_mut(),
                 labels.par_chunks(stride),
-                tp.par_chunks_mut(width),
                 skip.par_chunks_mut(width),
             )
                 .into_par_iter()
