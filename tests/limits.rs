@@ -514,7 +514,7 @@ fn workspace_beyond_ram_and_swap_is_out_of_memory() {
         return;
     }
     let want = (4 * (ram + swap) * 1024).max(256 << 30);
-    // N = 2^12, T = 64: the alpha table is 2^18 x (2L + 3) accumulators of at least 4 bytes.
+    // N = 2^12, T = 64: the alpha table is 2^18 x 2 (L + 19) accumulators of at least 4 bytes.
     let l = (want / ((1 << 18) * 2 * 4)) as i64 + 1;
     let mut b = Batch::new(64, 1 << 12, l, true);
     expect_out_of_memory(&mut b, want, "beyond RAM + swap");
@@ -527,7 +527,7 @@ fn workspace_beyond_ram_and_swap_is_out_of_memory() {
 fn workspace_beyond_an_address_space_limit_is_out_of_memory() {
     let name = "workspace_beyond_an_address_space_limit_is_out_of_memory";
     if std::env::var_os("CTC_LIMITS_CHILD").is_some() {
-        // N = 2^10, T = 64, L = 2^15: 2^16 x (2^16 + 3) accumulators, 16 GiB at 4 bytes each.
+        // N = 2^10, T = 64, L = 2^15: 2^16 x (2^16 + 38) accumulators, 16 GiB at 4 bytes each.
         let mut b = Batch::new(64, 1 << 10, 1 << 15, true);
         expect_out_of_memory(&mut b, 16 << 30, "beyond ulimit -v 4 GiB");
         println!("child: out of memory as expected");
