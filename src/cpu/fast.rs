@@ -266,24 +266,12 @@ fn grad_value<A: Real, const FMA: bool>(lp: A, p: A, g: A) -> A {
 /// A gradient row for the classes no state emits: `out[c] = exp(lp[c]) * g` (NaN where
 /// lp = -inf). One streaming pass: read log_probs, write the gradient.
 #[inline(always)]
-fn grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+fn grad_row<'o, R: Element<Acc = A>, E: Element<Acc = A> + 'o, A: Real, const FMA: bool>(
     lp: &[R],
     g: A,
-    out: &mut [E],
+    out: impl Iterator<Item = &'o mut E>,
 ) {
-    for (o, &x) in out.iter_mut().zip(lp) {
-        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), A::zero(), g));
-    }
-}
-
-/// [`grad_row`] for an output row whose class stride is not 1.
-#[inline(always)]
-fn grad_row_strided<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
-    lp: &[R],
-    g: A,
-    mut out: ArrayViewMut1<'_, E>,
-) {
-    for (o, &x) in out.iter_mut().zip(lp) {
+    for (o, &x) in out.zip(lp) {
         *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), A::zero(), g));
     }
 }
@@ -291,29 +279,32 @@ fn grad_row_strided<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA
 /// A whole gradient row from the class posteriors: `out[c] = (exp(lp[c]) - acc[c]) * g` (NaN
 /// where lp = -inf), then `acc[c] = 0`.
 #[inline(always)]
-fn grad_row_acc<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+fn grad_row_acc<'o, R: Element<Acc = A>, E: Element<Acc = A> + 'o, A: Real, const FMA: bool>(
     lp: &[R],
     acc: &mut [A],
     g: A,
-    out: &mut [E],
+    out: impl Iterator<Item = &'o mut E>,
 ) {
-    for ((o, &x), a) in out.iter_mut().zip(lp).zip(acc.iter_mut()) {
+    for ((o, &x), a) in out.zip(lp).zip(acc.iter_mut()) {
         *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), *a, g));
         *a = A::zero();
     }
 }
 
-/// [`grad_row_acc`] for an output row whose class stride is not 1.
+/// [`grad_row_acc`] with the class posteriors `acc`, else [`grad_row`], into a gradient row of
+/// any class stride (a contiguous one takes the slice loop, which vectorizes).
 #[inline(always)]
-fn grad_row_acc_strided<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+fn write_grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
     lp: &[R],
-    acc: &mut [A],
+    acc: Option<&mut [A]>,
     g: A,
-    mut out: ArrayViewMut1<'_, E>,
+    out: &mut ArrayViewMut1<'_, E>,
 ) {
-    for ((o, &x), a) in out.iter_mut().zip(lp).zip(acc.iter_mut()) {
-        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), *a, g));
-        *a = A::zero();
+    match (out.as_slice_mut(), acc) {
+        (Some(o), None) => grad_row::<_, _, _, FMA>(lp, g, o.iter_mut()),
+        (Some(o), Some(acc)) => grad_row_acc::<_, _, _, FMA>(lp, acc, g, o.iter_mut()),
+        (None, None) => grad_row::<_, _, _, FMA>(lp, g, out.iter_mut()),
+        (None, Some(acc)) => grad_row_acc::<_, _, _, FMA>(lp, acc, g, out.iter_mut()),
     }
 }
 
@@ -556,15 +547,9 @@ impl<E: Element> Job<'_, '_, E> {
             // below); the few classes the window's states emit are corrected at the end.
             let stream = hi - lo <= classes / 4;
             if stream {
-                match (out.as_slice_mut(), &row) {
-                    (Some(o), Row::Direct(r)) => grad_row::<_, _, _, FMA>(r, upstream, o),
-                    (Some(o), Row::Copied(r)) => grad_row::<_, _, _, FMA>(r, upstream, o),
-                    (None, Row::Direct(r)) => {
-                        grad_row_strided::<_, _, _, FMA>(r, upstream, out.view_mut())
-                    }
-                    (None, Row::Copied(r)) => {
-                        grad_row_strided::<_, _, _, FMA>(r, upstream, out.view_mut())
-                    }
+                match &row {
+                    Row::Direct(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
+                    Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
                 }
             }
             let ext = &mut sc.ext[ll..lh_pad];
@@ -644,18 +629,12 @@ impl<E: Element> Job<'_, '_, E> {
             if !stream {
                 // Few classes for this many states: one pass over the row with the class
                 // posteriors (`acc`), which it clears.
-                match (out.as_slice_mut(), &row) {
-                    (Some(o), Row::Direct(r)) => {
-                        grad_row_acc::<_, _, _, FMA>(r, sc.acc, upstream, o)
+                match &row {
+                    Row::Direct(r) => {
+                        write_grad_row::<_, _, _, FMA>(r, Some(sc.acc), upstream, &mut out)
                     }
-                    (Some(o), Row::Copied(r)) => {
-                        grad_row_acc::<_, _, _, FMA>(r, sc.acc, upstream, o)
-                    }
-                    (None, Row::Direct(r)) => {
-                        grad_row_acc_strided::<_, _, _, FMA>(r, sc.acc, upstream, out.view_mut())
-                    }
-                    (None, Row::Copied(r)) => {
-                        grad_row_acc_strided::<_, _, _, FMA>(r, sc.acc, upstream, out.view_mut())
+                    Row::Copied(r) => {
+                        write_grad_row::<_, _, _, FMA>(r, Some(sc.acc), upstream, &mut out)
                     }
                 }
             } else {
