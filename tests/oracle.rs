@@ -3,40 +3,9 @@
 //! Compared with the library's loss through the safe Rust API, in float64.
 
 mod common;
-use common::{log_softmax, Rng};
+use common::{brute_force_nll, log_softmax, Rng};
 use ctc::{ctc_loss, Inputs, IntView1, IntView2, Options, Reduction, Targets};
 use ndarray::{Array1, Array2, Array3};
-
-/// -log P(target | log_probs) for one sample by enumeration; +inf when no path spells it.
-fn brute_force_nll(lp: &[f64], t_b: usize, c: usize, blank: usize, target: &[usize]) -> f64 {
-    let mut total = f64::NEG_INFINITY;
-    let paths = c.pow(t_b as u32);
-    for mut code in 0..paths {
-        let mut path = Vec::with_capacity(t_b);
-        for _ in 0..t_b {
-            path.push(code % c);
-            code /= c;
-        }
-        let mut collapsed = Vec::new();
-        let mut prev = None;
-        for &k in &path {
-            if Some(k) != prev && k != blank {
-                collapsed.push(k);
-            }
-            prev = Some(k);
-        }
-        if collapsed == target {
-            let logp: f64 = path.iter().enumerate().map(|(t, &k)| lp[t * c + k]).sum();
-            total = if total == f64::NEG_INFINITY {
-                logp
-            } else {
-                let m = total.max(logp);
-                m + ((total - m).exp() + (logp - m).exp()).ln()
-            };
-        }
-    }
-    -total
-}
 
 #[test]
 fn loss_equals_enumeration_over_all_alignments() {

@@ -306,15 +306,19 @@ pub struct Outcome {
 pub fn run_golden<F: Float>(g: &Golden, layout: Layout, threads: u32) -> Outcome {
     let wide = matches!(layout, Layout::Contiguous | Layout::PaddedRows);
     let mut lp = Strided::<F>::new(&g.log_probs, g.t, g.n, g.c, g.batched, layout, f64::NAN);
-    let mut grad = Strided::<F>::new(
-        &vec![0.0; g.t * g.n * g.c],
-        g.t,
-        g.n,
-        g.c,
-        g.batched,
-        layout,
-        -7.0,
-    );
+    // Zeroed gradient buffers in `layout`, with -7 in the gaps between rows.
+    let new_grad = || {
+        Strided::<F>::new(
+            &vec![0.0; g.t * g.n * g.c],
+            g.t,
+            g.n,
+            g.c,
+            g.batched,
+            layout,
+            -7.0,
+        )
+    };
+    let mut grad = new_grad();
     let mut targets = Ints::new(&g.targets, wide);
     let (tshape, tstrides) = if g.padded && g.batched {
         (
@@ -396,15 +400,7 @@ pub fn run_golden<F: Float>(g: &Golden, layout: Layout, threads: u32) -> Outcome
             g.name
         );
     }
-    let mut grad2 = Strided::<F>::new(
-        &vec![0.0; g.t * g.n * g.c],
-        g.t,
-        g.n,
-        g.c,
-        g.batched,
-        layout,
-        -7.0,
-    );
+    let mut grad2 = new_grad();
     let mut t_grad2 = grad2.tensor();
     // SAFETY: as above.
     let s3 = unsafe { ctc_loss_backward(&t_lp, &t_tg, &t_il, &t_tl, &t_go, &opts, &mut t_grad2) };
@@ -531,4 +527,35 @@ pub fn check_golden_f32(g: &Golden, loss: &[f64], grad: &[f64], what: &str) {
         ours <= (2.0 * torch).max(1e-5),
         "{what}: grad error {ours:e}, torch's float32 error {torch:e}"
     );
+}
+
+/// -log P(target | log_probs) for one sample by enumeration; +inf when no path spells it.
+pub fn brute_force_nll(lp: &[f64], t_b: usize, c: usize, blank: usize, target: &[usize]) -> f64 {
+    let mut total = f64::NEG_INFINITY;
+    let paths = c.pow(t_b as u32);
+    for mut code in 0..paths {
+        let mut path = Vec::with_capacity(t_b);
+        for _ in 0..t_b {
+            path.push(code % c);
+            code /= c;
+        }
+        let mut collapsed = Vec::new();
+        let mut prev = None;
+        for &k in &path {
+            if Some(k) != prev && k != blank {
+                collapsed.push(k);
+            }
+            prev = Some(k);
+        }
+        if collapsed == target {
+            let logp: f64 = path.iter().enumerate().map(|(t, &k)| lp[t * c + k]).sum();
+            total = if total == f64::NEG_INFINITY {
+                logp
+            } else {
+                let m = total.max(logp);
+                m + ((total - m).exp() + (logp - m).exp()).ln()
+            };
+        }
+    }
+    -total
 }
