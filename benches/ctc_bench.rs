@@ -776,20 +776,23 @@ fn bench_shape(cfg: &Config, case: &mut Case, dylib: Option<&Dylib>) -> Row {
     options.workspace = workspace.as_mut_ptr().cast();
     options.workspace_bytes = workspace.len();
 
+    // One fused call through `f`: the rlib's `ctc_loss_forward_backward` or a shared library's.
+    let (loss_p, grad_p): (*mut CtcTensor, *mut CtcTensor) = (&mut loss_t, &mut grad_t);
+    let fused_call = |f: ForwardBackwardFn, options: &CtcOptions| unsafe {
+        f(
+            &lp,
+            &tg,
+            &il,
+            &tl,
+            std::ptr::null(),
+            options,
+            loss_p,
+            grad_p,
+        )
+    };
     let mut fused = || {
         check(
-            unsafe {
-                ctc_loss_forward_backward(
-                    &lp,
-                    &tg,
-                    &il,
-                    &tl,
-                    std::ptr::null(),
-                    &options,
-                    &mut loss_t,
-                    &mut grad_t,
-                )
-            },
+            fused_call(ctc_loss_forward_backward, &options),
             "ctc_loss_forward_backward",
         )
     };
@@ -800,18 +803,7 @@ fn bench_shape(cfg: &Config, case: &mut Case, dylib: Option<&Dylib>) -> Row {
 
     let fused_alloc = measure(cfg, || {
         check(
-            unsafe {
-                ctc_loss_forward_backward(
-                    &lp,
-                    &tg,
-                    &il,
-                    &tl,
-                    std::ptr::null(),
-                    &alloc_options,
-                    &mut loss_t,
-                    &mut grad_t,
-                )
-            },
+            fused_call(ctc_loss_forward_backward, &alloc_options),
             "ctc_loss_forward_backward (no workspace)",
         )
     });
@@ -842,20 +834,9 @@ fn bench_shape(cfg: &Config, case: &mut Case, dylib: Option<&Dylib>) -> Row {
     let (fused_dylib, dylib_identical) = match dylib {
         None => (None, None),
         Some(lib) => {
-            let mut call = || {
+            let call = || {
                 lib.check(
-                    unsafe {
-                        (lib.forward_backward)(
-                            &lp,
-                            &tg,
-                            &il,
-                            &tl,
-                            std::ptr::null(),
-                            &options,
-                            &mut loss_t,
-                            &mut grad_t,
-                        )
-                    },
+                    fused_call(lib.forward_backward, &options),
                     "ctc_loss_forward_backward",
                 )
             };
