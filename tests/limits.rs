@@ -29,15 +29,6 @@ const N: i64 = 2;
 const C: i64 = 3;
 const S: i64 = 2;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Entry {
-    Forward,
-    Backward,
-    Fused,
-    Size,
-}
-const ALL: [Entry; 4] = [Entry::Forward, Entry::Backward, Entry::Fused, Entry::Size];
-
 /// The arguments, by position.
 const NAMES: [&str; 7] = [
     "log_probs",
@@ -130,14 +121,18 @@ impl Problem {
         // SAFETY: every descriptor is either the valid one over its buffer or one the contract
         // forbids (overflowing), which the library must refuse before reading.
         unsafe {
-            match entry {
-                Entry::Forward => ctc_loss_forward(lp, tg, il, tl, &self.opts, loss),
-                Entry::Backward => ctc_loss_backward(lp, tg, il, tl, go, &self.opts, grad),
-                Entry::Fused => {
-                    ctc_loss_forward_backward(lp, tg, il, tl, go, &self.opts, loss, grad)
-                }
-                Entry::Size => ctc_workspace_size(lp, tg, il, tl, &self.opts, &mut self.bytes),
-            }
+            call_entry(
+                entry,
+                lp,
+                tg,
+                il,
+                tl,
+                go,
+                &self.opts,
+                loss,
+                grad,
+                &mut self.bytes,
+            )
         }
     }
 }
@@ -191,7 +186,7 @@ fn overflowing_shapes_and_strides_are_refused_before_memory_is_touched() {
     for (arg, name) in NAMES.iter().enumerate() {
         let ndim = Problem::new().t[arg].ndim as usize;
         for (shape, strides) in overflowing(ndim) {
-            for entry in ALL {
+            for entry in Entry::ALL {
                 if !takes(entry, arg) {
                     continue;
                 }
@@ -218,7 +213,7 @@ fn overflowing_shapes_and_strides_are_refused_before_memory_is_touched() {
     }
     assert!(checked > 60, "only {checked} calls checked");
     // The untouched problem itself is valid.
-    for entry in ALL {
+    for entry in Entry::ALL {
         let mut p = Problem::new();
         assert_eq!(
             p.run(entry),
@@ -265,7 +260,7 @@ fn empty_tensors_with_huge_extents_are_refused_or_computed_never_a_panic() {
     }
 
     // 2. log_probs with T = 0.
-    for entry in ALL {
+    for entry in Entry::ALL {
         let mut p = Problem::new();
         for b in [2, 3] {
             p.bufs[b][0] = 0.0;
@@ -294,7 +289,7 @@ fn empty_tensors_with_huge_extents_are_refused_or_computed_never_a_panic() {
     }
 
     // 3. Padded targets with S = 0.
-    for entry in ALL {
+    for entry in Entry::ALL {
         let mut p = Problem::new();
         p.bufs[3][0] = 0.0;
         p.bufs[3][1] = 0.0;
@@ -381,23 +376,18 @@ impl Batch {
         // SAFETY: every description is honest: stride 0 over one element or one row, or a real
         // buffer of the described size (the gradient).
         let status = unsafe {
-            match entry {
-                Entry::Size => ctc_workspace_size(&lp, &tg, &il, &tl, &self.opts, &mut bytes),
-                Entry::Forward => ctc_loss_forward(&lp, &tg, &il, &tl, &self.opts, &mut loss),
-                Entry::Backward => {
-                    ctc_loss_backward(&lp, &tg, &il, &tl, ptr::null(), &self.opts, &mut grad)
-                }
-                Entry::Fused => ctc_loss_forward_backward(
-                    &lp,
-                    &tg,
-                    &il,
-                    &tl,
-                    ptr::null(),
-                    &self.opts,
-                    &mut loss,
-                    &mut grad,
-                ),
-            }
+            call_entry(
+                entry,
+                &lp,
+                &tg,
+                &il,
+                &tl,
+                ptr::null(),
+                &self.opts,
+                &mut loss,
+                &mut grad,
+                &mut bytes,
+            )
         };
         if status != CTC_STATUS_SUCCESS {
             assert_eq!(self.loss, [7.0], "{entry:?}: loss written on failure");

@@ -18,13 +18,6 @@ const THREADS: usize = 16;
 const CALLS: usize = 1000;
 const CONFIGS: usize = 64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Entry {
-    Forward,
-    Backward,
-    Fused,
-}
-
 /// One distinct problem.
 #[derive(Clone, Debug)]
 struct Config {
@@ -164,22 +157,18 @@ fn run<F: Float>(
     opts.num_threads = threads;
     // SAFETY: every tensor describes a live buffer of its shape and dtype.
     let status = unsafe {
-        match entry {
-            Entry::Forward => ctc_loss_forward(&t_lp, &t_tg, &t_il, &t_tl, &opts, &mut t_loss),
-            Entry::Backward => {
-                ctc_loss_backward(&t_lp, &t_tg, &t_il, &t_tl, go_ptr, &opts, &mut t_grad)
-            }
-            Entry::Fused => ctc_loss_forward_backward(
-                &t_lp,
-                &t_tg,
-                &t_il,
-                &t_tl,
-                go_ptr,
-                &opts,
-                &mut t_loss,
-                &mut t_grad,
-            ),
-        }
+        call_entry(
+            entry,
+            &t_lp,
+            &t_tg,
+            &t_il,
+            &t_tl,
+            go_ptr,
+            &opts,
+            &mut t_loss,
+            &mut t_grad,
+            std::ptr::null_mut(),
+        )
     };
     let bits = Bits {
         loss: loss.iter().map(|x| x.to_f64().to_bits()).collect(),

@@ -34,18 +34,6 @@ const BIG: i64 = 1 << 62;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// The four entry points.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Entry {
-    /// `ctc_loss_forward`
-    Forward,
-    /// `ctc_loss_backward`
-    Backward,
-    /// `ctc_loss_forward_backward`
-    Fused,
-    /// `ctc_workspace_size`
-    Size,
-}
 use Entry::{Backward, Forward, Fused, Size};
 
 /// Every entry point: for rules on log_probs, targets, lengths and options.
@@ -359,14 +347,8 @@ impl Case {
         // descriptor a test did not break on purpose describes live memory of its shape and dtype,
         // and the library must reject a broken one before touching its memory, which is what these
         // tests check.
-        let status = unsafe {
-            match entry {
-                Forward => ctc_loss_forward(lp, tg, il, tl, options, loss_p),
-                Backward => ctc_loss_backward(lp, tg, il, tl, gl, options, grad_p),
-                Fused => ctc_loss_forward_backward(lp, tg, il, tl, gl, options, loss_p, grad_p),
-                Size => ctc_workspace_size(lp, tg, il, tl, options, bytes),
-            }
-        };
+        let status =
+            unsafe { call_entry(entry, lp, tg, il, tl, gl, options, loss_p, grad_p, bytes) };
         let message = last_error();
         let untouched = self.loss_buf.holds_only(SENTINEL)
             && self.grad_buf.holds_only(SENTINEL)

@@ -559,3 +559,54 @@ pub fn brute_force_nll(lp: &[f64], t_b: usize, c: usize, blank: usize, target: &
     }
     -total
 }
+
+/// The four entry points of the C ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// `ctc_loss_forward`
+    Forward,
+    /// `ctc_loss_backward`
+    Backward,
+    /// `ctc_loss_forward_backward`
+    Fused,
+    /// `ctc_workspace_size`
+    Size,
+}
+
+impl Entry {
+    pub const ALL: [Entry; 4] = [Entry::Forward, Entry::Backward, Entry::Fused, Entry::Size];
+}
+
+/// Calls `entry` with these arguments, each passed through as it is; the ones `entry` does not
+/// take are ignored (`grad_loss` by forward and size, `loss` by backward and size, `grad` by
+/// forward and size, `bytes` by all but size).
+///
+/// # Safety
+/// The called function's: its pointers as its documentation requires, or as broken as the
+/// test means the library to refuse.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn call_entry(
+    entry: Entry,
+    log_probs: *const CtcTensor,
+    targets: *const CtcTensor,
+    input_lengths: *const CtcTensor,
+    target_lengths: *const CtcTensor,
+    grad_loss: *const CtcTensor,
+    options: *const CtcOptions,
+    loss: *mut CtcTensor,
+    grad: *mut CtcTensor,
+    bytes: *mut usize,
+) -> CtcStatus {
+    let (lp, tg, il, tl) = (log_probs, targets, input_lengths, target_lengths);
+    // SAFETY: the caller's.
+    unsafe {
+        match entry {
+            Entry::Forward => ctc_loss_forward(lp, tg, il, tl, options, loss),
+            Entry::Backward => ctc_loss_backward(lp, tg, il, tl, grad_loss, options, grad),
+            Entry::Fused => {
+                ctc_loss_forward_backward(lp, tg, il, tl, grad_loss, options, loss, grad)
+            }
+            Entry::Size => ctc_workspace_size(lp, tg, il, tl, options, bytes),
+        }
+    }
+}
