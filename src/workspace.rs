@@ -11,7 +11,7 @@
 //! | region | element | count | holds |
 //! |---|---|---|---|
 //! | `labels` | u32 | N * max(Lmax, 1) | the validated labels of each sample |
-//! | `skip` | u8 | N * W | whether the skip rule allows label k - 1 -> label k |
+//! | `skip` | u8 | N * W | whether the skip rule allows label k - 1 -> label k (k < W / 2); at W / 2, whether the deferred gradient pass has rows to write for the sample |
 //! | `nll` | Acc | N | the negative log-likelihood of each sample |
 //! | `log_alpha` | Acc | N * rows * W | rows = max(Tmax, 1) with a gradient, 2 without |
 //! | `log_beta` | Acc | N * 2 * W | two rows of beta (1 element per sample without a gradient) |

@@ -23,7 +23,13 @@
 //!   is a probability) instead of a log-space `lcab` table, and writes each gradient row with one
 //!   fused vectorized pass `(exp(lp) - posterior) * g`, with NaN where `lp = -inf` as torch's
 //!   formula gives;
-//! - keeps the beta recursion in two rows and writes the gradient during the beta sweep.
+//! - keeps the beta recursion in two rows and writes the gradient during the beta sweep; except
+//!   for rows of at least [`DEFER_CLASSES`] classes, where the beta sweep leaves each frame's
+//!   state posteriors over that frame's (no longer needed) row of alpha and a pass of its own
+//!   ([`Phase::Gradient`]) writes the gradient rows afterwards, frame t of a group of
+//!   neighbouring samples after another, in the order of their addresses (one sample alone
+//!   reads and writes a new 4 KB page every frame, which the hardware prefetchers do not
+//!   follow: about 5 % faster on 1024 classes and 2-5 % on 8000, two threads).
 //!
 //! A row is `width = 2 P` wide (P = Lmax + 3 + 16): `b_k` at offset k, `l_k` at offset P + 1 + k,
 //! so that `l_{-1}` (offset P, read by `b_0` and by the skip term of `l_0` in the forward sweep)
@@ -83,6 +89,9 @@ pub(crate) struct Job<'j, 'w, E: Element> {
     /// The gradient to write, (T, C), with the upstream factor g_b and whether zero_infinity
     /// applies; `None` for the loss only.
     pub grad: Option<(ArrayViewMut2<'j, E>, E::Acc, bool)>,
+    /// Leave the gradient rows to [`Phase::Gradient`]: the backward sweep writes the posteriors
+    /// of each frame's states over that frame's row of alpha instead.
+    pub deferred: bool,
 }
 
 /// A row of log-probabilities: the caller's memory when its class stride is 1, else a copy.
@@ -126,6 +135,10 @@ const PREFETCH: usize = 4;
 /// lines that the hardware prefetcher cannot predict. (Shorter rows are a line or two, read
 /// in order: prefetching them only costs instructions.)
 const PREFETCH_CLASSES: usize = 256;
+
+/// Rows of at least this many classes have their gradient written in a pass of its own (see
+/// [`Phase::Gradient`]) rather than during the backward sweep.
+pub(crate) const DEFER_CLASSES: usize = 256;
 
 /// Vector lanes the padded ranges round to.
 const LANES: usize = 16;
@@ -348,6 +361,73 @@ fn fix_emitted_classes<E: Element<Acc = A>, A: Real, const FMA: bool>(
     }
 }
 
+/// `alpha[i] = exp(alpha[i] + beta[i] + nll - e(i))`: the posteriors of a range of states over
+/// their alphas.
+#[inline(always)]
+fn posteriors_in_place<A: Real, const FMA: bool>(
+    alpha: &mut [A],
+    beta: &[A],
+    nll: A,
+    e: impl Fn(usize) -> A,
+) {
+    for (i, (a, &b)) in alpha.iter_mut().zip(beta).enumerate() {
+        *a = (*a + b + nll - e(i)).fexp::<FMA>();
+    }
+}
+
+/// Finishes a gradient row from the posteriors of the window's states (`post_b[k]` of the blank
+/// states, `post_l[k]` of the label states, k from the window's first): sums them per class
+/// (the blanks lane-wise, the labels in order) and writes `(exp(lp) - posterior) * g`, either in
+/// one pass over the row with the class posteriors or, when `stream` wrote `exp(lp) * g` already,
+/// by correcting the emitted classes. `acc` is zero on entry and on return.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn emit_row<E: Element<Acc = A>, A: Real + Element<Acc = A>, const FMA: bool>(
+    row: &Row<'_, E, A>,
+    post_b: &[A],
+    post_l: &[A],
+    ext: &[A],
+    emit: &mut [A],
+    acc: &mut [A],
+    labels: &[u32],
+    blank: u32,
+    eb: A,
+    blank_state: bool,
+    upstream: A,
+    stream: bool,
+    out: &mut ArrayViewMut1<'_, E>,
+) {
+    // The blank states all feed one class: a lane-wise sum, not a chain of read-modify-writes
+    // of the same slot.
+    acc[blank as usize] = acc[blank as usize] + sum_lanes(post_b);
+    for (&p, &c) in post_l.iter().zip(labels) {
+        acc[c as usize] = acc[c as usize] + p;
+    }
+    if !stream {
+        // Few classes for this many states: one pass over the row with the class posteriors
+        // (`acc`), which it clears.
+        match row {
+            Row::Direct(r) => write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream, out),
+            Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream, out),
+        }
+    } else {
+        for (m, &e) in emit.iter_mut().zip(ext) {
+            *m = e.fexp::<FMA>();
+        }
+        fix_emitted_classes::<_, _, FMA>(
+            eb,
+            blank_state,
+            ext,
+            emit,
+            acc,
+            labels,
+            blank,
+            upstream,
+            out,
+        );
+    }
+}
+
 impl<E: Element> Job<'_, '_, E> {
     /// Row `t` of log_probs.
     #[inline(always)]
@@ -380,6 +460,7 @@ impl<E: Element> Job<'_, '_, E> {
             rows,
             scratch: sc,
             grad,
+            deferred,
         } = self;
         let ninf = E::Acc::neg_infinity();
         let len = labels.len();
@@ -490,6 +571,9 @@ impl<E: Element> Job<'_, '_, E> {
             };
         }
 
+        // Byte W / 2 of `skip` (past the skip flags) tells `Phase::Gradient` whether it has
+        // rows to write for this sample.
+        sc.skip[plane] = 0;
         let Some((mut grad, upstream, zero_infinity)) = grad else {
             return nll;
         };
@@ -546,7 +630,7 @@ impl<E: Element> Job<'_, '_, E> {
             // posterior, and reading the row in order brings it into the cache for the gathers
             // below); the few classes the window's states emit are corrected at the end.
             let stream = hi - lo <= classes / 4;
-            if stream {
+            if stream && !deferred {
                 match &row {
                     Row::Direct(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
                     Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
@@ -599,77 +683,167 @@ impl<E: Element> Job<'_, '_, E> {
                 sc.log_beta[cur_at + plane + ll] = ninf;
             }
 
-            // Posteriors of the window's states, summed per class.
-            let alpha = &sc.log_alpha[t * width..][..width];
+            // Posteriors of the window's states: into `post` (blanks at k, labels at
+            // plane + k), or, when the gradient is deferred, in place over row t of alpha
+            // (which nothing reads any more).
             let beta = &sc.log_beta[cur_at..][..width];
+            let (beta_b, beta_l) = (&beta[bl..bh_pad], &beta[plane + 1 + ll..plane + 1 + lh_pad]);
+            let ext = &sc.ext[ll..lh_pad];
+            let (alpha_b, alpha_l) = sc.log_alpha[t * width..][..width].split_at_mut(plane + 1);
+            let (alpha_b, alpha_l) = (&mut alpha_b[bl..bh_pad], &mut alpha_l[ll..lh_pad]);
+            if deferred {
+                posteriors_in_place::<_, FMA>(alpha_b, beta_b, nll, |_| eb);
+                posteriors_in_place::<_, FMA>(alpha_l, beta_l, nll, |i| ext[i]);
+                continue;
+            }
             let (post_b, post_l) = sc.post.split_at_mut(plane);
-            for ((p, &a), &b) in post_b[bl..bh_pad]
-                .iter_mut()
-                .zip(&alpha[bl..bh_pad])
-                .zip(&beta[bl..bh_pad])
-            {
+            for ((p, &a), &b) in post_b[bl..bh_pad].iter_mut().zip(&*alpha_b).zip(beta_b) {
                 *p = (a + b + nll - eb).fexp::<FMA>();
             }
-            let al = &alpha[plane + 1..];
-            let be = &beta[plane + 1..];
             for (((p, &a), &b), &e) in post_l[ll..lh_pad]
                 .iter_mut()
-                .zip(&al[ll..lh_pad])
-                .zip(&be[ll..lh_pad])
-                .zip(&sc.ext[ll..lh_pad])
+                .zip(&*alpha_l)
+                .zip(beta_l)
+                .zip(ext)
             {
                 *p = (a + b + nll - e).fexp::<FMA>();
             }
-            // The blank states all feed one class: a lane-wise sum, not a chain of
-            // read-modify-writes of the same slot.
-            sc.acc[blank as usize] = sc.acc[blank as usize] + sum_lanes(&post_b[bl..bh]);
-            for (&p, &c) in post_l[ll..lh].iter().zip(&labels[ll..lh]) {
-                sc.acc[c as usize] = sc.acc[c as usize] + p;
-            }
-            if !stream {
-                // Few classes for this many states: one pass over the row with the class
-                // posteriors (`acc`), which it clears.
-                match &row {
-                    Row::Direct(r) => {
-                        write_grad_row::<_, _, _, FMA>(r, Some(sc.acc), upstream, &mut out)
-                    }
-                    Row::Copied(r) => {
-                        write_grad_row::<_, _, _, FMA>(r, Some(sc.acc), upstream, &mut out)
-                    }
-                }
-            } else {
-                let (ext, emit) = (&sc.ext[ll..lh], &mut sc.emit[ll..lh]);
-                for (m, &e) in emit.iter_mut().zip(ext) {
-                    *m = e.fexp::<FMA>();
-                }
-                fix_emitted_classes::<_, _, FMA>(
-                    eb,
-                    bl < bh,
-                    ext,
-                    emit,
-                    sc.acc,
-                    &labels[ll..lh],
-                    blank,
-                    upstream,
-                    &mut out,
-                );
-            }
+            emit_row::<_, _, FMA>(
+                &row,
+                &post_b[bl..bh],
+                &post_l[ll..lh],
+                &sc.ext[ll..lh],
+                &mut sc.emit[ll..lh],
+                sc.acc,
+                &labels[ll..lh],
+                blank,
+                eb,
+                bl < bh,
+                upstream,
+                stream,
+                &mut out,
+            );
         }
+        sc.skip[plane] = deferred as u8;
         grad.slice_mut(ndarray::s![t_b.., ..]).fill(zero);
         nll
+    }
+
+    /// Row `t` of the gradient from the posteriors the backward sweep left in row t of alpha
+    /// (deferred gradient).
+    #[inline(always)]
+    fn gradient_frame<const FMA: bool>(&mut self, t: usize) {
+        let job = self;
+        let t_b = job.input_length;
+        if !job.deferred || job.scratch.skip[job.width / 2] == 0 || t >= t_b {
+            return;
+        }
+        let (labels, blank, width) = (job.labels, job.blank, job.width);
+        let (log_probs, sc) = (&job.log_probs, &mut job.scratch);
+        let Some((grad, upstream, _)) = job.grad.as_mut() else {
+            return;
+        };
+        let upstream = *upstream;
+        let classes = log_probs.dim().1;
+        let plane = width / 2;
+        let (lo, hi) = window(t, t_b, 2 * labels.len() + 1);
+        let Planes { bl, bh, ll, lh } = planes(lo, hi);
+        let row = Job::row(log_probs, t, sc.row);
+        let mut out = grad.row_mut(t);
+        let stream = hi - lo <= classes / 4;
+        if stream {
+            match &row {
+                Row::Direct(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
+                Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
+            }
+        }
+        let ext = &mut sc.ext[ll..lh];
+        let eb = match &row {
+            Row::Direct(r) => gather(r, labels, blank, ll, ext),
+            Row::Copied(r) => gather(r, labels, blank, ll, ext),
+        };
+        let post = &sc.log_alpha[t * width..][..width];
+        emit_row::<_, _, FMA>(
+            &row,
+            &post[bl..bh],
+            &post[plane + 1 + ll..plane + 1 + lh],
+            &sc.ext[ll..lh],
+            &mut sc.emit[ll..lh],
+            sc.acc,
+            &labels[ll..lh],
+            blank,
+            eb,
+            bl < bh,
+            upstream,
+            stream,
+            &mut out,
+        );
+    }
+}
+
+/// The two parts of the work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Each sample of the group on its own: the forward sweep, then the backward sweep (which
+    /// writes the gradient rows, or leaves the posteriors for [`Phase::Gradient`] when the job
+    /// defers them).
+    Sweeps,
+    /// The deferred gradient rows of the group's samples, frame by frame: frame t of every
+    /// sample, for t = 0, 1, .... Samples share no value, so a sample's bits do not depend on
+    /// its group; going frame by frame puts the group's rows of log_probs and of the gradient
+    /// (neighbours in a (T, N, C) tensor) into one stream of addresses that the hardware
+    /// prefetcher follows, where one sample alone jumps to a new page every row.
+    Gradient,
+}
+
+#[inline(always)]
+fn process_group<E: Element, const FMA: bool>(
+    group: &mut [Option<Job<'_, '_, E>>],
+    nll: &mut [E::Acc],
+    phase: Phase,
+) {
+    match phase {
+        Phase::Sweeps => {
+            for (job, nll) in group.iter_mut().zip(nll) {
+                if let Some(job) = job.take() {
+                    *nll = job.process::<FMA>();
+                }
+            }
+        }
+        Phase::Gradient => {
+            let frames = group
+                .iter()
+                .flatten()
+                .map(|j| j.input_length)
+                .max()
+                .unwrap_or(0);
+            for t in 0..frames {
+                for job in group.iter_mut().flatten() {
+                    job.gradient_frame::<FMA>(t);
+                }
+            }
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-fn process_avx512<E: Element>(job: Job<'_, '_, E>) -> E::Acc {
-    job.process::<true>()
+fn process_avx512<E: Element>(
+    group: &mut [Option<Job<'_, '_, E>>],
+    nll: &mut [E::Acc],
+    phase: Phase,
+) {
+    process_group::<E, true>(group, nll, phase)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn process_avx2<E: Element>(job: Job<'_, '_, E>) -> E::Acc {
-    job.process::<true>()
+fn process_avx2<E: Element>(
+    group: &mut [Option<Job<'_, '_, E>>],
+    nll: &mut [E::Acc],
+    phase: Phase,
+) {
+    process_group::<E, true>(group, nll, phase)
 }
 
 /// The instruction sets the kernel is compiled for.
@@ -717,15 +891,21 @@ pub(crate) fn detect() -> Isa {
     Isa::Baseline
 }
 
-/// Runs `job` with the kernel compiled for `isa` (which must be supported: see [`detect`]).
-pub(crate) fn process<E: Element>(job: Job<'_, '_, E>, isa: Isa) -> E::Acc {
+/// Runs `phase` for a group of samples with the kernel compiled for `isa` (which must be
+/// supported: see [`detect`]); [`Phase::Sweeps`] sets `nll[i]` for `group[i]`.
+pub(crate) fn process<E: Element>(
+    group: &mut [Option<Job<'_, '_, E>>],
+    nll: &mut [E::Acc],
+    phase: Phase,
+    isa: Isa,
+) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `detect` found avx512f, avx512bw, avx512vl, avx2 and fma on this CPU.
-        Isa::Avx512 => unsafe { process_avx512(job) },
+        Isa::Avx512 => unsafe { process_avx512(group, nll, phase) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `detect` found avx2 and fma on this CPU.
-        Isa::Avx2 => unsafe { process_avx2(job) },
-        _ => job.process::<false>(),
+        Isa::Avx2 => unsafe { process_avx2(group, nll, phase) },
+        _ => process_group::<E, false>(group, nll, phase),
     }
 }

@@ -29,16 +29,20 @@ pub(crate) struct Outputs<'o, E> {
     pub grad_loss: Option<ArrayView1<'o, E>>,
 }
 
-/// What one sample works in: its gradient (T, C) and its slices of every workspace region.
-type SampleSlices<'a, E> = (
-    ndarray::ArrayViewMut2<'a, E>,
+/// What a group of samples works in: its gradient (T, G, C) and its slices of every workspace
+/// region.
+type GroupSlices<'a, E> = (
+    ArrayViewMut3<'a, E>,
     &'a mut [<E as Element>::Acc],
     &'a mut [<E as Element>::Acc],
     &'a mut [<E as Element>::Acc],
-    &'a mut <E as Element>::Acc,
+    &'a mut [<E as Element>::Acc],
     &'a [u32],
     &'a mut [u8],
 );
+
+/// The most samples a worker takes through the deferred gradient rows together.
+const MAX_GROUP: usize = 32;
 
 /// Runs the problem on the CPU in the carved workspace `parts` (laid out by `layout`).
 pub(crate) fn run<E: Element>(
@@ -86,64 +90,101 @@ pub(crate) fn run<E: Element>(
     let width = layout.width;
     let classes = p.classes;
 
-    // One sample, start to end, in its own slices of the workspace.
-    let sample = |(b, (grad_b, log_alpha, log_beta, scratch, nll_b, labels, skip)): (
-        usize,
-        SampleSlices<'_, E>,
-    )| {
-        let (ext, rest) = scratch.split_at_mut(width);
-        let (post, rest) = rest.split_at_mut(width);
-        let (emit, rest) = rest.split_at_mut(width);
-        let (acc, row) = rest.split_at_mut(classes);
-        let job = fast::Job {
-            log_probs: p.sample_log_probs(b),
-            labels: &labels[..p.target_length(b)],
-            blank: p.blank,
-            input_length: p.input_length(b),
-            width,
-            rows: if want_grad { layout.alpha_rows } else { 2 },
-            scratch: fast::Scratch {
-                log_alpha,
-                log_beta,
-                ext,
-                post,
-                emit,
-                acc: &mut acc[..classes],
-                row: &mut row[..classes],
-                skip,
-            },
-            grad: want_grad.then(|| (grad_b, upstream(b), p.options.zero_infinity)),
-        };
-        *nll_b = fast::process(job, isa);
+    let threads = pool::effective_threads(p.options.num_threads);
+    let (alpha_stride, beta_stride, scratch_stride) = (
+        layout.alpha_stride,
+        layout.beta_stride,
+        layout.scratch_stride,
+    );
+    let deferred = want_grad && classes >= fast::DEFER_CLASSES;
+
+    // A group of samples `first * size ..`, each with its slices split off the group's.
+    let group_run = |size: usize, phase: fast::Phase| {
+        move |(first, (mut grad_g, log_alpha, log_beta, scratch, nll_g, labels, skip)): (
+            usize,
+            GroupSlices<'_, E>,
+        )| {
+            let mut jobs: [Option<fast::Job<'_, '_, E>>; MAX_GROUP] = Default::default();
+            let parts = grad_g
+                .axis_iter_mut(Axis(1))
+                .zip(log_alpha.chunks_mut(alpha_stride))
+                .zip(log_beta.chunks_mut(beta_stride))
+                .zip(scratch.chunks_mut(scratch_stride))
+                .zip(labels.chunks(stride))
+                .zip(skip.chunks_mut(width));
+            for (i, (slot, (((((grad_b, log_alpha), log_beta), scratch), labels), skip))) in
+                jobs.iter_mut().zip(parts).enumerate()
+            {
+                let b = first * size + i;
+                let (ext, rest) = scratch.split_at_mut(width);
+                let (post, rest) = rest.split_at_mut(width);
+                let (emit, rest) = rest.split_at_mut(width);
+                let (acc, row) = rest.split_at_mut(classes);
+                let job = fast::Job {
+                    log_probs: p.sample_log_probs(b),
+                    labels: &labels[..p.target_length(b)],
+                    blank: p.blank,
+                    input_length: p.input_length(b),
+                    width,
+                    rows: if want_grad { layout.alpha_rows } else { 2 },
+                    scratch: fast::Scratch {
+                        log_alpha,
+                        log_beta,
+                        ext,
+                        post,
+                        emit,
+                        acc: &mut acc[..classes],
+                        row: &mut row[..classes],
+                        skip,
+                    },
+                    grad: want_grad.then(|| (grad_b, upstream(b), p.options.zero_infinity)),
+                    deferred,
+                };
+                *slot = Some(job);
+            }
+            fast::process(&mut jobs, nll_g, phase, isa);
+        }
     };
 
-    if pool::effective_threads(p.options.num_threads) == 1 || batch <= 1 {
-        // Nothing to share: run on the calling thread, sparing the hand-off to a worker.
-        grad.axis_iter_mut(Axis(1))
-            .zip(log_alpha.chunks_mut(layout.alpha_stride))
-            .zip(log_beta.chunks_mut(layout.beta_stride))
-            .zip(scratch.chunks_mut(layout.scratch_stride))
-            .zip(nll.iter_mut())
-            .zip(labels.chunks(stride))
-            .zip(skip.chunks_mut(width))
-            .map(|((((((g, a), be), sc), n), l), sk)| (g, a, be, sc, n, l, sk))
-            .enumerate()
-            .for_each(sample);
-    } else {
-        pool::pool(p.options.num_threads)?.install(|| {
-            (
-                grad.axis_iter_mut(Axis(1)).into_par_iter(),
-                log_alpha.par_chunks_mut(layout.alpha_stride),
-                log_beta.par_chunks_mut(layout.beta_stride),
-                scratch.par_chunks_mut(layout.scratch_stride),
-                nll.par_iter_mut(),
-                labels.par_chunks(stride),
-                skip.par_chunks_mut(width),
-            )
-                .into_par_iter()
+    // The sweeps, one sample at a time (each sample's alpha table stays in the core's cache);
+    // then, for a deferred gradient, the gradient rows, a group of neighbouring samples at a time.
+    let phases = [
+        (1, fast::Phase::Sweeps),
+        (
+            batch.div_ceil(threads).clamp(1, MAX_GROUP),
+            fast::Phase::Gradient,
+        ),
+    ];
+    for (size, phase) in phases.into_iter().take(1 + deferred as usize) {
+        let run = group_run(size, phase);
+        if threads == 1 || batch <= size {
+            // Nothing to share: run on the calling thread, sparing the hand-off to a worker.
+            grad.axis_chunks_iter_mut(Axis(1), size)
+                .zip(log_alpha.chunks_mut(alpha_stride * size))
+                .zip(log_beta.chunks_mut(beta_stride * size))
+                .zip(scratch.chunks_mut(scratch_stride * size))
+                .zip(nll.chunks_mut(size))
+                .zip(labels.chunks(stride * size))
+                .zip(skip.chunks_mut(width * size))
+                .map(|((((((g, a), be), sc), n), l), sk)| (g, a, be, sc, n, l, sk))
                 .enumerate()
-                .for_each(sample);
-        });
+                .for_each(run);
+        } else {
+            pool::pool(p.options.num_threads)?.install(|| {
+                (
+                    grad.axis_chunks_iter_mut(Axis(1), size).into_par_iter(),
+                    log_alpha.par_chunks_mut(alpha_stride * size),
+                    log_beta.par_chunks_mut(beta_stride * size),
+                    scratch.par_chunks_mut(scratch_stride * size),
+                    nll.par_chunks_mut(size),
+                    labels.par_chunks(stride * size),
+                    skip.par_chunks_mut(width * size),
+                )
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each(run);
+            });
+        }
     }
 
     if let Some(mut loss) = out.loss {
@@ -248,19 +289,26 @@ mod tests {
             super::fast::FORCED.with(|f| f.set(Some(isa)));
             // Few classes: every row takes the pass with the class posteriors; many: most rows
             // are streamed and the emitted classes corrected.
-            fast_kernel_equals_reference(9, 400, 2e-5);
+            fast_kernel_equals_reference(1, 9, 400, 2e-5);
             // (more classes: log-likelihoods of ~ -200, whose float32 ulp is 1.5e-5)
-            fast_kernel_equals_reference(300, 100, 1e-4);
+            fast_kernel_equals_reference(1, 300, 100, 1e-4);
+            // Rows of at least DEFER_CLASSES classes: the gradient in a pass of its own.
+            fast_kernel_equals_reference(super::fast::DEFER_CLASSES, 600, 40, 1e-4);
         }
         super::fast::FORCED.with(|f| f.set(None));
     }
 
-    fn fast_kernel_equals_reference(max_classes: usize, cases: usize, f32_tolerance: f64) {
+    fn fast_kernel_equals_reference(
+        min_classes: usize,
+        max_classes: usize,
+        cases: usize,
+        f32_tolerance: f64,
+    ) {
         let mut rng = Rng(7);
         for case in 0..cases {
             let t = 1 + rng.below(40);
             let n = 1 + rng.below(4);
-            let c = 1 + rng.below(max_classes);
+            let c = min_classes + rng.below(max_classes - min_classes + 1);
             let blank = rng.below(c) as u32;
             let s_max = 12;
             let mut lp = Array3::from_shape_fn((t, n, c), |_| -4.0 * rng.unit());
@@ -323,6 +371,21 @@ mod tests {
             };
             let (loss32, grad32) =
                 ctc_loss_and_grad(&inputs32, &options, Some(g32.view())).unwrap();
+            // Other thread counts (other groups in the gradient pass): the same bits.
+            let threads3 = Options {
+                num_threads: 3,
+                ..options
+            };
+            let (loss3, grad3) = ctc_loss_and_grad(&inputs32, &threads3, Some(g32.view())).unwrap();
+            let bits = |a: &[f32]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(loss3.as_slice().unwrap()),
+                bits(loss32.as_slice().unwrap())
+            );
+            assert_eq!(
+                bits(grad3.as_slice().unwrap()),
+                bits(grad32.as_slice().unwrap())
+            );
             for b in 0..n {
                 let (nll, want) = reference_sample(
                     lp.slice(s![.., b, ..]),
