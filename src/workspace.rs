@@ -16,6 +16,7 @@
 //! | `log_alpha` | Acc | N * rows * W | rows = max(Tmax, 1) with a gradient, 2 without |
 //! | `log_beta` | Acc | N * 2 * W | two rows of beta (1 element per sample without a gradient) |
 //! | `scratch` | Acc | N * (3 W + 2 C) | per frame: gathered log-probs, their exponentials, state posteriors, class posteriors, a row copy |
+//! | `lanes` | Acc | ceil(N / 8) * (16 W + 8) when samples run in groups of 8 (`cpu/lanes.rs`), else 0 | per frame: the group's emissions, skip mask and posteriors |
 //!
 //! `Lmax` and `Tmax` are the largest target and input lengths of the batch (not S and T). A
 //! caller's workspace may have any alignment: the size includes `ALIGN - 1` bytes of slack.
@@ -54,6 +55,7 @@ pub(crate) struct Layout {
     pub log_alpha: Range<usize>,
     pub log_beta: Range<usize>,
     pub scratch: Range<usize>,
+    pub lanes: Range<usize>,
     /// Labels per sample.
     pub labels_stride: usize,
     /// Row width W = 2 (Lmax + 19) (also the per-sample stride of skip).
@@ -66,6 +68,9 @@ pub(crate) struct Layout {
     pub beta_stride: usize,
     /// Accumulator elements of scratch per sample.
     pub scratch_stride: usize,
+    /// Accumulator elements of `lanes` per group of `cpu::LANES` samples; 0 when the batch does
+    /// not run in groups.
+    pub lanes_stride: usize,
     /// Bytes a caller must provide (the regions plus alignment slack).
     pub bytes: usize,
 }
@@ -109,6 +114,13 @@ impl Layout {
         let log_alpha = region(&mut end, mul(d.batch, alpha_stride)?, acc)?;
         let log_beta = region(&mut end, mul(d.batch, beta_stride)?, acc)?;
         let scratch = region(&mut end, mul(d.batch, scratch_stride)?, acc)?;
+        let lanes_stride = if crate::cpu::lanes_apply(d.batch, d.classes, d.max_target_length) {
+            crate::cpu::lanes_work_stride(width).ok_or_else(overflow)?
+        } else {
+            0
+        };
+        let groups = d.batch.div_ceil(crate::cpu::LANES);
+        let lanes = region(&mut end, mul(groups, lanes_stride)?, acc)?;
         let bytes = end.checked_add(ALIGN - 1).ok_or_else(overflow)?;
         if bytes > isize::MAX as usize {
             return Err(overflow());
@@ -120,12 +132,14 @@ impl Layout {
             log_alpha,
             log_beta,
             scratch,
+            lanes,
             labels_stride,
             width,
             alpha_rows,
             alpha_stride,
             beta_stride,
             scratch_stride,
+            lanes_stride,
             bytes,
         })
     }
@@ -139,6 +153,7 @@ pub(crate) struct Parts<'w, A> {
     pub log_alpha: &'w mut [A],
     pub log_beta: &'w mut [A],
     pub scratch: &'w mut [A],
+    pub lanes: &'w mut [A],
 }
 
 /// Splits `workspace` (at least `layout.bytes` long, any alignment) into the layout's regions.
@@ -177,6 +192,7 @@ pub(crate) fn carve<'w, A: bytemuck::Pod>(
         log_alpha: cast(cut(&layout.log_alpha))?,
         log_beta: cast(cut(&layout.log_beta))?,
         scratch: cast(cut(&layout.scratch))?,
+        lanes: cast(cut(&layout.lanes))?,
     })
 }
 

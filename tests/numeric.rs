@@ -682,3 +682,94 @@ fn extreme_magnitudes_give_the_documented_results_quickly() {
         assert!(o.grad.iter().all(|v| v.is_finite()));
     }
 }
+
+/// Batches of 8 samples and more with short targets run 8 samples side by side (`cpu/lanes.rs`).
+/// Special samples inside such a group (impossible, NaN, no frames, a `+inf` input that sends
+/// the gradient to the scalar fallback) get the same results as on their own, and leave every
+/// other sample's bits alone; every thread count gives the same bits.
+#[test]
+fn special_samples_inside_a_group_of_eight() {
+    let mut rng = Rng(0x1a9e5);
+    let base = Batch::random(&mut rng, 14, 11, 7, 3, 4);
+    let mut x = base.clone();
+    // Sample 1: impossible (a row of -inf inside its input length).
+    for k in 0..x.c {
+        x.set(2, 1, k, f64::NEG_INFINITY);
+    }
+    // Sample 2: NaN.
+    x.set(4, 2, 0, f64::NAN);
+    // Sample 3: no frames.
+    x.input_lengths[3] = 0;
+    x.targets[3] = vec![];
+    // Sample 4: one frame, no labels, +inf on the blank: loss -inf (the scalar fallback).
+    x.input_lengths[4] = 1;
+    x.targets[4] = vec![];
+    x.set(0, 4, x.blank, f64::INFINITY);
+    for (w, (o, base_out)) in run_both(&x, false)
+        .iter()
+        .zip(&run_both(&base, false))
+        .enumerate()
+    {
+        let tol = [1e-4, 1e-9][w];
+        for bi in 0..x.n {
+            let (nll, g) = reference(
+                &x.sample(bi),
+                x.input_lengths[bi],
+                x.c,
+                x.blank,
+                &x.targets[bi],
+            );
+            let got = o.loss[bi];
+            let same = |a: f64, b: f64| {
+                a.to_bits() == b.to_bits()
+                    || (a.is_nan() && b.is_nan())
+                    || (a - b).abs() <= tol * b.abs().max(1.0)
+            };
+            if bi == 4 {
+                continue; // below: the same bits as on its own
+            }
+            assert!(same(got, nll), "width {w} sample {bi}: {got} vs {nll}");
+            if nll.is_finite() {
+                let lib = grad_of(o, &x, bi);
+                for (i, (&a, &b)) in lib.iter().zip(&g).enumerate() {
+                    assert!(same(a, b), "width {w} sample {bi} grad[{i}]: {a} vs {b}");
+                }
+            }
+        }
+        // The fallback sample: what the library gives it in a batch of its own.
+        assert_eq!(o.loss[4], f64::NEG_INFINITY, "the fallback sample");
+        let alone = Batch {
+            n: 1,
+            lp: (0..x.t)
+                .flat_map(|t| x.lp[(t * x.n + 4) * x.c..(t * x.n + 5) * x.c].to_vec())
+                .collect(),
+            targets: vec![x.targets[4].clone()],
+            input_lengths: vec![1],
+            ..x.clone()
+        };
+        let alone_out = &run_both(&alone, false)[w];
+        assert_eq!(o.loss[4].to_bits(), alone_out.loss[0].to_bits());
+        assert_eq!(
+            bits(&grad_of(o, &x, 4)),
+            bits(&grad_of(alone_out, &alone, 0))
+        );
+        // The normal samples keep the bits they have without their neighbours' specials.
+        for bi in [0, 5, 6, 7, 8, 9, 10] {
+            assert_eq!(
+                o.loss[bi].to_bits(),
+                base_out.loss[bi].to_bits(),
+                "sample {bi}"
+            );
+            assert_eq!(
+                bits(&grad_of(o, &x, bi)),
+                bits(&grad_of(base_out, &base, bi)),
+                "sample {bi}"
+            );
+        }
+    }
+    for threads in [1, 2, 8] {
+        let [a, b] = [run::<f32>(&x, false, threads), run::<f32>(&x, false, 0)];
+        assert_eq!(bits(&a.loss), bits(&b.loss), "{threads} threads");
+        assert_eq!(bits(&a.grad), bits(&b.grad), "{threads} threads");
+    }
+}

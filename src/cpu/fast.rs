@@ -95,7 +95,7 @@ pub(crate) struct Job<'j, 'w, E: Element> {
 }
 
 /// A row of log-probabilities: the caller's memory when its class stride is 1, else a copy.
-enum Row<'r, E, A> {
+pub(super) enum Row<'r, E, A> {
     Direct(&'r [E]),
     Copied(&'r [A]),
 }
@@ -151,28 +151,63 @@ fn pad(lo: usize, hi: usize) -> usize {
     lo + (hi - lo).next_multiple_of(LANES)
 }
 
-/// `out[i] = log_add_exp(x[i], y[i]) + e`, as `algorithm::log_add_exp3` with a third term of
-/// -inf (so that its bits are those [`log_add_exp3_rows`] gives with `skip` = 0): with
-/// `m >= lo` the two sorted, `m + ln(1 + exp(lo - m))`. Both -inf gives -inf; a NaN or a +inf
-/// gives NaN (torch's formula computes `inf - inf` there).
+/// `log_add_exp(a, b)` as `algorithm::log_add_exp3` with a third term of -inf (so that its bits
+/// are those [`lae3`] gives with c = -inf): with `m >= lo` the two sorted,
+/// `m + ln(1 + exp(lo - m))`. Both -inf gives -inf; a NaN or a +inf gives NaN (torch's formula
+/// computes `inf - inf` there).
 #[inline(always)]
-fn log_add_exp2_rows<A: Real, const FMA: bool>(x: &[A], y: &[A], e: A, out: &mut [A]) {
-    let n = out.len();
+pub(super) fn lae2<A: Real, const FMA: bool>(a: A, b: A) -> A {
     let ninf = A::neg_infinity();
-    for ((o, &a), &b) in out.iter_mut().zip(&x[..n]).zip(&y[..n]) {
-        let poison = (a + b + ninf).is_nan();
-        let (hi, lo) = if a > b { (a, b) } else { (b, a) };
-        let m = if poison { A::nan() } else { hi };
-        let p = (lo - hi).fexp_nonpositive::<FMA>();
-        let v = (A::one() + p).fln_1_3::<FMA>() + m;
-        *o = if m == ninf { ninf } else { v } + e;
+    let poison = (a + b + ninf).is_nan();
+    let (hi, lo) = if a > b { (a, b) } else { (b, a) };
+    let m = if poison { A::nan() } else { hi };
+    let p = (lo - hi).fexp_nonpositive::<FMA>();
+    let v = (A::one() + p).fln_1_3::<FMA>() + m;
+    if m == ninf {
+        ninf
+    } else {
+        v
     }
 }
 
-/// `out[i] = log_add_exp3(x[i], y[i], skip[i] ? z[i] : -inf) + e[i]`, `log_add_exp3` as
-/// `algorithm::log_add_exp3` but with two `exp` instead of three: with `m >= mid >= lo` the three
-/// sorted, it is `m + ln(1 + exp(mid - m) + exp(lo - m))`. All -inf gives -inf; a NaN (or +inf
-/// beside -inf, which torch's formula turns into NaN) gives NaN.
+/// `log_add_exp3(a, b, c)` as `algorithm::log_add_exp3` but with two `exp` instead of three:
+/// with `m >= mid >= lo` the three sorted, `m + ln(1 + exp(mid - m) + exp(lo - m))`. All -inf
+/// gives -inf; a NaN (or +inf beside -inf, which torch's formula turns into NaN) gives NaN.
+#[inline(always)]
+pub(super) fn lae3<A: Real, const FMA: bool>(a: A, b: A, c: A) -> A {
+    let ninf = A::neg_infinity();
+    let poison = (a + b + c).is_nan();
+    let (hi, lo1) = if a > b { (a, b) } else { (b, a) };
+    let top = if c > hi { c } else { hi };
+    let mid = if c > hi {
+        hi
+    } else if c > lo1 {
+        c
+    } else {
+        lo1
+    };
+    let lo = if c > lo1 { lo1 } else { c };
+    let m = if poison { A::nan() } else { top };
+    let p = (mid - top).fexp_nonpositive::<FMA>();
+    let q = (lo - top).fexp_nonpositive::<FMA>();
+    let v = (A::one() + p + q).fln_1_3::<FMA>() + m;
+    if m == ninf {
+        ninf
+    } else {
+        v
+    }
+}
+
+/// `out[i] = lae2(x[i], y[i]) + e`.
+#[inline(always)]
+fn log_add_exp2_rows<A: Real, const FMA: bool>(x: &[A], y: &[A], e: A, out: &mut [A]) {
+    let n = out.len();
+    for ((o, &a), &b) in out.iter_mut().zip(&x[..n]).zip(&y[..n]) {
+        *o = lae2::<A, FMA>(a, b) + e;
+    }
+}
+
+/// `out[i] = lae3(x[i], y[i], skip[i] ? z[i] : -inf) + e[i]`.
 ///
 /// One loop: each vector of states goes from the inputs to the output in registers. (Splitting
 /// it into sort, exp and ln passes over blocks of states, for shorter dependency chains, was
@@ -191,22 +226,7 @@ fn log_add_exp3_rows<A: Real, const FMA: bool>(
     let inputs = x[..n].iter().zip(&y[..n]).zip(&z[..n]).zip(&skip[..n]);
     for ((o, (((&a, &b), &c), &sk)), &ei) in out.iter_mut().zip(inputs).zip(&e[..n]) {
         let c = if sk != 0 { c } else { ninf };
-        let poison = (a + b + c).is_nan();
-        let (hi, lo1) = if a > b { (a, b) } else { (b, a) };
-        let top = if c > hi { c } else { hi };
-        let mid = if c > hi {
-            hi
-        } else if c > lo1 {
-            c
-        } else {
-            lo1
-        };
-        let lo = if c > lo1 { lo1 } else { c };
-        let m = if poison { A::nan() } else { top };
-        let p = (mid - top).fexp_nonpositive::<FMA>();
-        let q = (lo - top).fexp_nonpositive::<FMA>();
-        let v = (A::one() + p + q).fln_1_3::<FMA>() + m;
-        *o = if m == ninf { ninf } else { v } + ei;
+        *o = lae3::<A, FMA>(a, b, c) + ei;
     }
 }
 
@@ -307,7 +327,7 @@ fn grad_row_acc<'o, R: Element<Acc = A>, E: Element<Acc = A> + 'o, A: Real, cons
 /// [`grad_row_acc`] with the class posteriors `acc`, else [`grad_row`], into a gradient row of
 /// any class stride (a contiguous one takes the slice loop, which vectorizes).
 #[inline(always)]
-fn write_grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+pub(super) fn write_grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
     lp: &[R],
     acc: Option<&mut [A]>,
     g: A,
@@ -431,7 +451,7 @@ fn emit_row<E: Element<Acc = A>, A: Real + Element<Acc = A>, const FMA: bool>(
 impl<E: Element> Job<'_, '_, E> {
     /// Row `t` of log_probs.
     #[inline(always)]
-    fn row<'r>(
+    pub(super) fn row<'r>(
         log_probs: &'r ArrayView2<'_, E>,
         t: usize,
         copy: &'r mut [E::Acc],

@@ -1,11 +1,20 @@
-//! The CPU backend: one task per sample on the library's own rayon pool (or, with one thread or
-//! one sample, on the calling thread), each running the vectorized kernel of `fast.rs` (with
-//! `reference.rs` as its scalar oracle).
+//! The CPU backend: tasks on the library's own rayon pool (or, with one thread, on the calling
+//! thread), each running a vectorized kernel, with `reference.rs` as their scalar oracle:
 //!
-//! Each sample is computed by one task from start to end, and the batch reduction runs serially
-//! in index order afterwards, so results are bitwise identical for every thread count.
+//! - `lanes.rs` for batches of at least 8 samples with short targets (at most
+//!   `lanes::MAX_TARGET` labels) and fewer than 256 classes: one task per group of 8 consecutive
+//!   samples, side by side in the vector lanes (the last `N % 8` samples as below);
+//! - otherwise `fast.rs`, vectorized across the states of one sample: one task per sample; with
+//!   256 classes or more a second round of tasks writes the gradient rows of groups of
+//!   neighbouring samples (`fast::Phase::Gradient`).
+//!
+//! A sample's values never depend on another sample's, which samples form a group depends only
+//! on the batch, and the batch reduction runs serially in index order afterwards, so results are
+//! bitwise identical for every thread count.
 
 mod fast;
+mod lanes;
+pub(crate) use lanes::{applies as lanes_apply, work_stride as lanes_work_stride, LANES};
 pub(crate) mod math;
 pub(crate) mod pool;
 pub(crate) mod reference;
@@ -41,6 +50,18 @@ type GroupSlices<'a, E> = (
     &'a mut [u8],
 );
 
+/// What a group of [`LANES`] samples works in: [`GroupSlices`] and its `lanes` region.
+type LanesSlices<'a, E> = (
+    ArrayViewMut3<'a, E>,
+    &'a mut [<E as Element>::Acc],
+    &'a mut [<E as Element>::Acc],
+    &'a mut [<E as Element>::Acc],
+    &'a mut [<E as Element>::Acc],
+    &'a [u32],
+    &'a mut [u8],
+    &'a mut [<E as Element>::Acc],
+);
+
 /// The most samples a worker takes through the deferred gradient rows together.
 const MAX_GROUP: usize = 32;
 
@@ -58,6 +79,7 @@ pub(crate) fn run<E: Element>(
         log_alpha,
         log_beta,
         scratch,
+        lanes: lanes_work,
     } = parts;
     let stride = layout.labels_stride;
     p.for_each_label(|b, j, _, label| {
@@ -99,11 +121,13 @@ pub(crate) fn run<E: Element>(
     let deferred = want_grad && classes >= fast::DEFER_CLASSES;
 
     // A group of samples `first * size ..`, each with its slices split off the group's.
+    // (`only`: the samples of the group to run, all when None.)
     let group_run = |size: usize, phase: fast::Phase| {
         move |(first, (mut grad_g, log_alpha, log_beta, scratch, nll_g, labels, skip)): (
             usize,
             GroupSlices<'_, E>,
-        )| {
+        ),
+              only: Option<[bool; LANES]>| {
             let mut jobs: [Option<fast::Job<'_, '_, E>>; MAX_GROUP] = Default::default();
             let parts = grad_g
                 .axis_iter_mut(Axis(1))
@@ -115,6 +139,9 @@ pub(crate) fn run<E: Element>(
             for (i, (slot, (((((grad_b, log_alpha), log_beta), scratch), labels), skip))) in
                 jobs.iter_mut().zip(parts).enumerate()
             {
+                if only.is_some_and(|o| !o.get(i).copied().unwrap_or(false)) {
+                    continue;
+                }
                 let b = first * size + i;
                 let (ext, rest) = scratch.split_at_mut(width);
                 let (post, rest) = rest.split_at_mut(width);
@@ -146,44 +173,140 @@ pub(crate) fn run<E: Element>(
         }
     };
 
-    // The sweeps, one sample at a time (each sample's alpha table stays in the core's cache);
-    // then, for a deferred gradient, the gradient rows, a group of neighbouring samples at a time.
-    let phases = [
-        (1, fast::Phase::Sweeps),
-        (
-            batch.div_ceil(threads).clamp(1, MAX_GROUP),
-            fast::Phase::Gradient,
-        ),
-    ];
-    for (size, phase) in phases.into_iter().take(1 + deferred as usize) {
-        let run = group_run(size, phase);
-        if threads == 1 || batch <= size {
-            // Nothing to share: run on the calling thread, sparing the hand-off to a worker.
-            grad.axis_chunks_iter_mut(Axis(1), size)
-                .zip(log_alpha.chunks_mut(alpha_stride * size))
-                .zip(log_beta.chunks_mut(beta_stride * size))
-                .zip(scratch.chunks_mut(scratch_stride * size))
-                .zip(nll.chunks_mut(size))
-                .zip(labels.chunks(stride * size))
-                .zip(skip.chunks_mut(width * size))
-                .map(|((((((g, a), be), sc), n), l), sk)| (g, a, be, sc, n, l, sk))
+    if layout.lanes_stride > 0 {
+        // Short targets: groups of LANES samples side by side in the vector lanes; the samples
+        // of an incomplete last group, and any group whose gradient needs the scalar fallback,
+        // in the planar kernel.
+        let planar = group_run(LANES, fast::Phase::Sweeps);
+        let lanes_stride = layout.lanes_stride;
+        let run = |(
+            gi,
+            (mut grad_g, log_alpha, log_beta, scratch, nll_g, labels_g, skip, work),
+        ): (usize, LanesSlices<'_, E>)| {
+            let first = gi * LANES;
+            if nll_g.len() == LANES {
+                let mut acc: [&mut [E::Acc]; LANES] = Default::default();
+                let mut copy: [&mut [E::Acc]; LANES] = Default::default();
+                for ((a, c), sc) in acc
+                    .iter_mut()
+                    .zip(copy.iter_mut())
+                    .zip(scratch.chunks_mut(scratch_stride))
+                {
+                    let (_, rest) = sc.split_at_mut(3 * width);
+                    let (acc_j, rest) = rest.split_at_mut(classes);
+                    *a = acc_j;
+                    *c = &mut rest[..classes];
+                }
+                let group = lanes::Group {
+                    log_probs: p
+                        .inputs
+                        .log_probs
+                        .slice(ndarray::s![.., first..first + LANES, ..]),
+                    labels: std::array::from_fn(|j| {
+                        &labels_g[j * stride..][..p.target_length(first + j)]
+                    }),
+                    blank: p.blank,
+                    input_lengths: std::array::from_fn(|j| p.input_length(first + j)),
+                    width,
+                    rows: if want_grad { layout.alpha_rows } else { 2 },
+                    log_alpha: &mut *log_alpha,
+                    log_beta: &mut *log_beta,
+                    work,
+                    acc,
+                    copy,
+                    grad: want_grad.then(|| {
+                        (
+                            grad_g.view_mut(),
+                            std::array::from_fn(|j| upstream(first + j)),
+                            p.options.zero_infinity,
+                        )
+                    }),
+                };
+                let rerun = lanes::process(group, nll_g, isa);
+                if rerun.contains(&true) {
+                    let slices = (grad_g, log_alpha, log_beta, scratch, nll_g, labels_g, skip);
+                    planar((gi, slices), Some(rerun));
+                }
+                return;
+            }
+            planar(
+                (
+                    gi,
+                    (grad_g, log_alpha, log_beta, scratch, nll_g, labels_g, skip),
+                ),
+                None,
+            );
+        };
+        if threads == 1 || batch <= LANES {
+            grad.axis_chunks_iter_mut(Axis(1), LANES)
+                .zip(log_alpha.chunks_mut(alpha_stride * LANES))
+                .zip(log_beta.chunks_mut(beta_stride * LANES))
+                .zip(scratch.chunks_mut(scratch_stride * LANES))
+                .zip(nll.chunks_mut(LANES))
+                .zip(labels.chunks(stride * LANES))
+                .zip(skip.chunks_mut(width * LANES))
+                .zip(lanes_work.chunks_mut(lanes_stride))
+                .map(|(((((((g, a), be), sc), n), l), sk), w)| (g, a, be, sc, n, l, sk, w))
                 .enumerate()
                 .for_each(run);
         } else {
             pool::pool(p.options.num_threads)?.install(|| {
                 (
-                    grad.axis_chunks_iter_mut(Axis(1), size).into_par_iter(),
-                    log_alpha.par_chunks_mut(alpha_stride * size),
-                    log_beta.par_chunks_mut(beta_stride * size),
-                    scratch.par_chunks_mut(scratch_stride * size),
-                    nll.par_chunks_mut(size),
-                    labels.par_chunks(stride * size),
-                    skip.par_chunks_mut(width * size),
+                    grad.axis_chunks_iter_mut(Axis(1), LANES).into_par_iter(),
+                    log_alpha.par_chunks_mut(alpha_stride * LANES),
+                    log_beta.par_chunks_mut(beta_stride * LANES),
+                    scratch.par_chunks_mut(scratch_stride * LANES),
+                    nll.par_chunks_mut(LANES),
+                    labels.par_chunks(stride * LANES),
+                    skip.par_chunks_mut(width * LANES),
+                    lanes_work.par_chunks_mut(lanes_stride),
                 )
                     .into_par_iter()
                     .enumerate()
                     .for_each(run);
             });
+        }
+    } else {
+        // The sweeps, one sample at a time (each sample's alpha table stays in the core's cache);
+        // then, for a deferred gradient, the gradient rows, a group of neighbouring samples at a time.
+        let phases = [
+            (1, fast::Phase::Sweeps),
+            (
+                batch.div_ceil(threads).clamp(1, MAX_GROUP),
+                fast::Phase::Gradient,
+            ),
+        ];
+        for (size, phase) in phases.into_iter().take(1 + deferred as usize) {
+            let group = group_run(size, phase);
+            let run = |slices| group(slices, None);
+            if threads == 1 || batch <= size {
+                // Nothing to share: run on the calling thread, sparing the hand-off to a worker.
+                grad.axis_chunks_iter_mut(Axis(1), size)
+                    .zip(log_alpha.chunks_mut(alpha_stride * size))
+                    .zip(log_beta.chunks_mut(beta_stride * size))
+                    .zip(scratch.chunks_mut(scratch_stride * size))
+                    .zip(nll.chunks_mut(size))
+                    .zip(labels.chunks(stride * size))
+                    .zip(skip.chunks_mut(width * size))
+                    .map(|((((((g, a), be), sc), n), l), sk)| (g, a, be, sc, n, l, sk))
+                    .enumerate()
+                    .for_each(run);
+            } else {
+                pool::pool(p.options.num_threads)?.install(|| {
+                    (
+                        grad.axis_chunks_iter_mut(Axis(1), size).into_par_iter(),
+                        log_alpha.par_chunks_mut(alpha_stride * size),
+                        log_beta.par_chunks_mut(beta_stride * size),
+                        scratch.par_chunks_mut(scratch_stride * size),
+                        nll.par_chunks_mut(size),
+                        labels.par_chunks(stride * size),
+                        skip.par_chunks_mut(width * size),
+                    )
+                        .into_par_iter()
+                        .enumerate()
+                        .for_each(run);
+                });
+            }
         }
     }
 
@@ -289,11 +412,14 @@ mod tests {
             super::fast::FORCED.with(|f| f.set(Some(isa)));
             // Few classes: every row takes the pass with the class posteriors; many: most rows
             // are streamed and the emitted classes corrected.
-            fast_kernel_equals_reference(1, 9, 400, 2e-5);
+            fast_kernel_equals_reference(1, 9, 4, 400, 2e-5);
             // (more classes: log-likelihoods of ~ -200, whose float32 ulp is 1.5e-5)
-            fast_kernel_equals_reference(1, 300, 100, 1e-4);
+            fast_kernel_equals_reference(1, 300, 4, 100, 1e-4);
+            // Batches of 8 and more: groups of LANES samples side by side (lanes.rs), the rest
+            // planar.
+            fast_kernel_equals_reference(1, 40, 20, 150, 1e-4);
             // Rows of at least DEFER_CLASSES classes: the gradient in a pass of its own.
-            fast_kernel_equals_reference(super::fast::DEFER_CLASSES, 600, 40, 1e-4);
+            fast_kernel_equals_reference(super::fast::DEFER_CLASSES, 600, 4, 40, 1e-4);
         }
         super::fast::FORCED.with(|f| f.set(None));
     }
@@ -301,13 +427,14 @@ mod tests {
     fn fast_kernel_equals_reference(
         min_classes: usize,
         max_classes: usize,
+        max_batch: usize,
         cases: usize,
         f32_tolerance: f64,
     ) {
         let mut rng = Rng(7);
         for case in 0..cases {
             let t = 1 + rng.below(40);
-            let n = 1 + rng.below(4);
+            let n = 1 + rng.below(max_batch);
             let c = min_classes + rng.below(max_classes - min_classes + 1);
             let blank = rng.below(c) as u32;
             let s_max = 12;

@@ -1,0 +1,469 @@
+//! Samples side by side in vector lanes, for short targets.
+//!
+//! The planar kernel (`fast.rs`) vectorizes across the states of one sample. With a short target
+//! a frame is two to four vectors whose log-add-exp chain (sort, `exp`, `ln`) the processor waits
+//! on: about 300 cycles a frame, however little work it holds. Here a group of [`LANES`]
+//! consecutive samples runs together, lane j of every vector holding sample j, so that a frame is
+//! tens of independent vectors. Entry i of a row is the [`LANES`] values at `i * LANES ..`, with
+//! the planar layout of `fast.rs` for i: `b_k` at k (k = 0..=Lg), `l_k` at P + 1 + k
+//! (k = 0..Lg), -inf pads `l_{-1}` at P and `l_{Lg}` at P + 1 + Lg, where P = W / 2 and Lg is the
+//! group's longest target; the recurrences are those of the `fast.rs` module doc, with the same
+//! element functions ([`lae2`], [`lae3`]).
+//!
+//! Every state of every frame up to the group's longest input is computed (no window pruning).
+//! A lane past its sample's labels or input length holds -inf emissions, so its extra states
+//! stay -inf; states that cannot be reached from the start come out -inf, states that cannot
+//! complete have beta = -inf and posterior 0, and a state a sample can use reads only states of
+//! that sample: each sample gets the values of its own recurrence whatever its neighbours, and
+//! its loss is extracted at its own last frame, its beta started there. The class posteriors of
+//! a sample are summed in a fixed order (blank states in order of k, then labels in order of k)
+//! and its gradient row written by the planar kernel's row writer. A sample of a group always
+//! runs in the same lanes with the same neighbours, and which samples form groups depends only on
+//! the batch, so results are the same bits for every thread count.
+//!
+//! A sample whose gradient needs the scalar fallback (a loss of -inf, from `+inf` inputs) is
+//! recomputed by the planar kernel after the group.
+
+use super::fast::{lae2, lae3, write_grad_row, Job, Row};
+use super::rows_pair;
+use crate::algorithm::{can_skip, log_add_exp};
+use crate::types::{Element, Real};
+use ndarray::{s, ArrayView3, ArrayViewMut3, Axis};
+use num_traits::{Float, One, Zero};
+
+/// Samples per group (vector lanes).
+pub(crate) const LANES: usize = 8;
+
+/// The longest target (labels) of a batch this kernel takes: beyond it a frame of one sample
+/// fills enough vectors for the planar kernel.
+pub(crate) const MAX_TARGET: usize = 48;
+
+/// Whether a batch runs in groups of [`LANES`] (the last `batch % LANES` samples, and every
+/// group whose gradient needs the scalar fallback, run in the planar kernel).
+pub(crate) fn applies(batch: usize, classes: usize, max_target_length: usize) -> bool {
+    batch >= LANES && classes < super::fast::DEFER_CLASSES && max_target_length <= MAX_TARGET
+}
+
+/// Accumulator elements of the `lanes` workspace region per group, for row width `width` (in
+/// entries of [`LANES`] values): the emissions of two frames (the next one is gathered before
+/// the current one is computed, W each), the posteriors of a frame (W), the skip mask and the
+/// losses (W / 2 each).
+pub(crate) fn work_stride(width: usize) -> Option<usize> {
+    width.checked_mul(4 * LANES)
+}
+
+/// One group's work: `LANES` samples in the workspace of all of them.
+pub(crate) struct Group<'j, 'w, E: Element> {
+    /// (T, LANES, C) log-probabilities of the group.
+    pub log_probs: ArrayView3<'j, E>,
+    pub labels: [&'j [u32]; LANES],
+    pub blank: u32,
+    pub input_lengths: [usize; LANES],
+    /// W, as in `fast.rs`.
+    pub width: usize,
+    /// Rows of the alpha table (Tmax with a gradient, else a ring of 2).
+    pub rows: usize,
+    /// `rows * W * LANES`.
+    pub log_alpha: &'w mut [E::Acc],
+    /// `2 * W * LANES` (gradient only).
+    pub log_beta: &'w mut [E::Acc],
+    /// [`work_stride`] elements.
+    pub work: &'w mut [E::Acc],
+    /// Per sample: `C` class posteriors and a `C` row copy.
+    pub acc: [&'w mut [E::Acc]; LANES],
+    pub copy: [&'w mut [E::Acc]; LANES],
+    /// (T, LANES, C) gradient, the upstream factor of each sample and zero_infinity.
+    pub grad: Option<(ArrayViewMut3<'j, E>, [E::Acc; LANES], bool)>,
+}
+
+/// `x` as whole vectors of [`LANES`] (a trailing remainder is left out).
+#[inline(always)]
+fn vecs<A: bytemuck::Pod>(x: &[A]) -> &[[A; LANES]] {
+    bytemuck::cast_slice(&x[..x.len() / LANES * LANES])
+}
+
+/// `x` as whole vectors of [`LANES`], mutable.
+#[inline(always)]
+fn vecs_mut<A: bytemuck::Pod>(x: &mut [A]) -> &mut [[A; LANES]] {
+    let n = x.len() / LANES * LANES;
+    bytemuck::cast_slice_mut(&mut x[..n])
+}
+
+/// The emissions of frame t into `out`: label k of sample j at `k * LANES + j` (k < Lg), its
+/// blank at `(P + k) * LANES + j` for every k <= Lg (repeated, so that every loop over a row is
+/// one flat loop); -inf where sample j has no label k or no frame t.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn emissions<E: Element>(
+    log_probs: &ArrayView3<'_, E>,
+    labels: &[&[u32]; LANES],
+    blank: u32,
+    lengths: &[usize; LANES],
+    t: usize,
+    lg: usize,
+    plane: usize,
+    out: &mut [E::Acc],
+) {
+    let ninf = E::Acc::neg_infinity();
+    let (e_l, e_bs) = out.split_at_mut(plane * LANES);
+    let mut e_b = [ninf; LANES];
+    let frame = log_probs.index_axis(Axis(0), t.min(log_probs.dim().0.saturating_sub(1)));
+    let rows: [_; LANES] = std::array::from_fn(|j| frame.index_axis(Axis(0), j));
+    let slices: [Option<&[E]>; LANES] = std::array::from_fn(|j| rows[j].as_slice());
+    let active: [bool; LANES] = std::array::from_fn(|j| t < lengths[j]);
+    let at = |j: usize, c: u32| -> E::Acc {
+        match slices[j] {
+            Some(r) => r[c as usize].to_acc(),
+            None => rows[j][c as usize].to_acc(),
+        }
+    };
+    for j in 0..LANES {
+        if active[j] {
+            e_b[j] = at(j, blank);
+        }
+    }
+    // Label by label, the lanes side by side (consecutive stores).
+    for (k, e) in vecs_mut(&mut e_l[..lg * LANES]).iter_mut().enumerate() {
+        for j in 0..LANES {
+            e[j] = match labels[j].get(k) {
+                Some(&c) if active[j] => at(j, c),
+                _ => ninf,
+            };
+        }
+    }
+    for v in vecs_mut(&mut e_bs[..(lg + 1) * LANES]) {
+        *v = e_b;
+    }
+}
+
+/// Over the samples with a frame t, the union of their windows of states that are reachable and
+/// can still complete (`[S' - 2 (T_b - t), min(S', 2 t + 2))`, see `fast.rs`), as plane
+/// ranges: blanks `[bl, bh)`, labels `[ll, lh)`.
+#[inline(always)]
+fn union_window(t: usize, lengths: &[usize; LANES], s_primes: &[usize; LANES]) -> [usize; 4] {
+    let (mut lo, mut hi) = (usize::MAX, 0);
+    for (&t_b, &s_prime) in lengths.iter().zip(s_primes) {
+        if t < t_b {
+            lo = lo.min(s_prime.saturating_sub(2 * (t_b - t)));
+            hi = hi.max(s_prime.min(2 * t + 2));
+        }
+    }
+    let lo = lo.min(hi);
+    [lo.div_ceil(2), hi.div_ceil(2), lo / 2, hi / 2]
+}
+
+impl<E: Element> Group<'_, '_, E> {
+    /// Forward and, when asked, backward for the group; `nll[j]` gets sample j's negative
+    /// log-likelihood. Returns which samples need the planar kernel's scalar fallback for their
+    /// gradient (a loss of -inf): nothing of their gradient is written, and their workspace
+    /// slices are free for the planar kernel once this returns.
+    #[inline(always)]
+    pub(crate) fn process<const FMA: bool>(self, nll_out: &mut [E::Acc]) -> [bool; LANES] {
+        let Group {
+            log_probs,
+            labels,
+            blank,
+            input_lengths: lengths,
+            width,
+            rows,
+            log_alpha,
+            log_beta,
+            work,
+            mut acc,
+            copy,
+            grad,
+        } = self;
+        let ninf = E::Acc::neg_infinity();
+        let zero = E::Acc::zero();
+        let plane = width / 2;
+        let rw = width * LANES;
+        let lg = labels.iter().map(|l| l.len()).max().unwrap_or(0);
+        let nl = lg;
+        let tmax = lengths.iter().copied().max().unwrap_or(0);
+        let s_primes: [usize; LANES] = std::array::from_fn(|j| 2 * labels[j].len() + 1);
+        let (em0, rest) = work.split_at_mut(rw);
+        let (em1, rest) = rest.split_at_mut(rw);
+        let (post, rest) = rest.split_at_mut(rw);
+        let (skip, rest) = rest.split_at_mut(plane * LANES);
+        // The losses repeated at every entry (a flat loop for the posteriors).
+        let (nlls, _) = rest.split_at_mut(plane * LANES);
+        for k in 0..plane {
+            for j in 0..LANES {
+                let on = k < labels[j].len() && can_skip(labels[j], 2 * k + 1);
+                skip[k * LANES + j] = if on { E::Acc::one() } else { zero };
+            }
+        }
+
+        // Forward.
+        let mut nll = [E::Acc::nan(); LANES];
+        for j in 0..LANES {
+            if lengths[j] == 0 {
+                nll[j] = if labels[j].is_empty() {
+                    zero
+                } else {
+                    E::Acc::infinity()
+                };
+            }
+        }
+        if tmax > 0 {
+            emissions(&log_probs, &labels, blank, &lengths, 0, lg, plane, em0);
+        }
+        for t in 0..tmax {
+            let (em, next) = if t % 2 == 0 {
+                (&*em0, &mut *em1)
+            } else {
+                (&*em1, &mut *em0)
+            };
+            if t + 1 < tmax {
+                emissions(&log_probs, &labels, blank, &lengths, t + 1, lg, plane, next);
+            }
+            let (e_l, e_bs) = em.split_at(plane * LANES);
+            if t == 0 {
+                let cur = &mut log_alpha[..rw];
+                cur.fill(ninf);
+                cur[..LANES].copy_from_slice(&e_bs[..LANES]);
+                if nl > 0 {
+                    cur[(plane + 1) * LANES..(plane + 2) * LANES].copy_from_slice(&e_l[..LANES]);
+                }
+            } else {
+                // Only the union of the samples' windows is computed; everything else of the
+                // row is -inf (so nothing computed ever reads a value of another frame).
+                let [bl, bh, ll, lh] = union_window(t, &lengths, &s_primes);
+                let (prev, cur) = rows_pair(log_alpha, (t - 1) % rows, t % rows, rw);
+                cur.fill(ninf);
+                let (pb, pl) = prev.split_at(plane * LANES);
+                let (cb, cl) = cur.split_at_mut(plane * LANES);
+                // b_k from b_k and l_{k-1} (at pl[k]).
+                let inputs = pb[bl * LANES..]
+                    .iter()
+                    .zip(&pl[bl * LANES..])
+                    .zip(&e_bs[bl * LANES..]);
+                for (o, ((&a, &b), &e)) in cb[bl * LANES..bh * LANES].iter_mut().zip(inputs) {
+                    *o = lae2::<_, FMA>(a, b) + e;
+                }
+                // l_k (at cl[k + 1]) from l_k, b_k and l_{k-1}.
+                let inputs = pl[(ll + 1) * LANES..]
+                    .iter()
+                    .zip(&pb[ll * LANES..])
+                    .zip(&pl[ll * LANES..])
+                    .zip(&skip[ll * LANES..])
+                    .zip(&e_l[ll * LANES..]);
+                for (o, ((((&a, &b), &c), &sk), &e)) in cl[(ll + 1) * LANES..(lh + 1) * LANES]
+                    .iter_mut()
+                    .zip(inputs)
+                {
+                    let c = if sk != zero { c } else { ninf };
+                    *o = lae3::<_, FMA>(a, b, c) + e;
+                }
+            }
+            let cur = &log_alpha[(t % rows) * rw..][..rw];
+            for j in 0..LANES {
+                if lengths[j] == t + 1 {
+                    let n = labels[j].len();
+                    let b = cur[n * LANES + j];
+                    nll[j] = if n == 0 {
+                        -b
+                    } else {
+                        -log_add_exp(b, cur[(plane + n) * LANES + j])
+                    };
+                }
+            }
+        }
+
+        nll_out[..LANES].copy_from_slice(&nll);
+        // The samples left to the planar kernel: those whose gradient needs its scalar fallback.
+        let mut planar = [false; LANES];
+        let Some((mut grad, upstream, zero_infinity)) = grad else {
+            return planar;
+        };
+        let zero_e = E::from_acc(zero);
+        // Each sample's (T, C) log-probabilities and gradient.
+        let lp_lanes: [_; LANES] = std::array::from_fn(|j| log_probs.index_axis(Axis(1), j));
+        let mut grad_lanes = grad.axis_iter_mut(Axis(1));
+        let mut grad_lanes: [_; LANES] = std::array::from_fn(|_| grad_lanes.next());
+        // Which samples take the frame-by-frame gradient; the others are settled here.
+        let mut normal = [false; LANES];
+        for j in 0..LANES {
+            let t_b = lengths[j];
+            let Some(g) = grad_lanes[j].as_mut() else {
+                planar[j] = true;
+                continue;
+            };
+            if nll[j] == ninf {
+                planar[j] = true;
+            } else if t_b == 0 || (zero_infinity && nll[j] == E::Acc::infinity()) {
+                g.fill(zero_e);
+            } else if nll[j].is_nan() || nll[j] == E::Acc::infinity() {
+                // torch's formula: every class of every frame below T_b is NaN.
+                g.slice_mut(s![..t_b, ..]).fill(E::from_acc(E::Acc::nan()));
+                g.slice_mut(s![t_b.., ..]).fill(zero_e);
+            } else {
+                g.slice_mut(s![t_b.., ..]).fill(zero_e);
+                normal[j] = true;
+            }
+        }
+        if !normal.iter().any(|&n| n) {
+            return planar;
+        }
+
+        for v in vecs_mut(nlls) {
+            *v = nll;
+        }
+        // The class posteriors start at zero (the workspace holds whatever the last call left).
+        for a in acc.iter_mut() {
+            a.fill(zero);
+        }
+        // Backward: beta in two rows (all -inf to start: no sample has a frame past its end).
+        log_beta[..2 * rw].fill(ninf);
+        emissions(
+            &log_probs,
+            &labels,
+            blank,
+            &lengths,
+            tmax - 1,
+            lg,
+            plane,
+            em0,
+        );
+        for t in (0..tmax).rev() {
+            let (em, next) = if (tmax - 1 - t) % 2 == 0 {
+                (&*em0, &mut *em1)
+            } else {
+                (&*em1, &mut *em0)
+            };
+            if t > 0 {
+                emissions(&log_probs, &labels, blank, &lengths, t - 1, lg, plane, next);
+            }
+            let (e_l, e_bs) = em.split_at(plane * LANES);
+            let cur_at = (t % 2) * rw;
+            let [bl, bh, ll, lh] = union_window(t, &lengths, &s_primes);
+            {
+                let (next, cur) = rows_pair(log_beta, (t + 1) % 2, t % 2, rw);
+                cur.fill(ninf);
+                let (nb_, nl_) = next.split_at(plane * LANES);
+                let (cb, cl) = cur.split_at_mut(plane * LANES);
+                // b_k from b_k and l_k (at nl_[k + 1]).
+                let inputs = nb_[bl * LANES..]
+                    .iter()
+                    .zip(&nl_[(bl + 1) * LANES..])
+                    .zip(&e_bs[bl * LANES..]);
+                for (o, ((&a, &b), &e)) in cb[bl * LANES..bh * LANES].iter_mut().zip(inputs) {
+                    *o = lae2::<_, FMA>(a, b) + e;
+                }
+                // l_k (at cl[k + 1]) from l_k, b_{k+1} and l_{k+1}.
+                let inputs = nl_[(ll + 1) * LANES..]
+                    .iter()
+                    .zip(&nb_[(ll + 1) * LANES..])
+                    .zip(&nl_[(ll + 2) * LANES..])
+                    .zip(&skip[(ll + 1) * LANES..])
+                    .zip(&e_l[ll * LANES..]);
+                for (o, ((((&a, &b), &c), &sk), &e)) in cl[(ll + 1) * LANES..(lh + 1) * LANES]
+                    .iter_mut()
+                    .zip(inputs)
+                {
+                    let c = if sk != zero { c } else { ninf };
+                    *o = lae3::<_, FMA>(a, b, c) + e;
+                }
+                // A sample whose last frame is t starts its beta here: its final blank and
+                // final label.
+                for j in 0..LANES {
+                    if lengths[j] == t + 1 {
+                        let n = labels[j].len();
+                        for i in 0..width {
+                            cur[i * LANES + j] = ninf;
+                        }
+                        cur[n * LANES + j] = e_bs[j];
+                        if n > 0 {
+                            cur[(plane + n) * LANES + j] = e_l[(n - 1) * LANES + j];
+                        }
+                    }
+                }
+            }
+
+            // Posteriors of the window's states (blanks at k, labels at plane + k). Outside a
+            // sample's own window a state has beta = -inf (it cannot complete) or alpha = -inf;
+            // a NaN there (from a NaN or +inf log-probability nothing valid reads) counts 0.
+            let alpha = &log_alpha[t * rw..][..rw];
+            let beta = &log_beta[cur_at..][..rw];
+            let (post_b, post_l) = post.split_at_mut(plane * LANES);
+            let inputs = alpha
+                .iter()
+                .zip(beta)
+                .zip(&*nlls)
+                .zip(e_bs)
+                .skip(bl * LANES);
+            for (p, (((&a, &b), &n), &e)) in post_b[bl * LANES..bh * LANES].iter_mut().zip(inputs) {
+                let x = a + b + n - e;
+                *p = if x.is_nan() { zero } else { x.fexp::<FMA>() };
+            }
+            let (al, be) = (&alpha[(plane + 1) * LANES..], &beta[(plane + 1) * LANES..]);
+            let inputs = al.iter().zip(be).zip(&*nlls).zip(e_l).skip(ll * LANES);
+            for (p, (((&a, &b), &n), &e)) in post_l[ll * LANES..lh * LANES].iter_mut().zip(inputs) {
+                let x = a + b + n - e;
+                *p = if x.is_nan() { zero } else { x.fexp::<FMA>() };
+            }
+            // The blank states' sum of each sample, in order of k.
+            let mut blank_sum = [zero; LANES];
+            for p in vecs(&post_b[bl * LANES..bh * LANES]) {
+                for j in 0..LANES {
+                    blank_sum[j] = blank_sum[j] + p[j];
+                }
+            }
+            for j in 0..LANES {
+                if !normal[j] || t >= lengths[j] {
+                    continue;
+                }
+                let acc = &mut *acc[j];
+                acc[blank as usize] = acc[blank as usize] + blank_sum[j];
+                let own = &labels[j][..lh.min(labels[j].len())];
+                for (k, &c) in own.iter().enumerate().skip(ll) {
+                    acc[c as usize] = acc[c as usize] + post_l[k * LANES + j];
+                }
+                let Some(g) = grad_lanes[j].as_mut() else {
+                    continue;
+                };
+                let mut out = g.row_mut(t);
+                match Job::row(&lp_lanes[j], t, copy[j]) {
+                    Row::Direct(r) => {
+                        write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream[j], &mut out)
+                    }
+                    Row::Copied(r) => {
+                        write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream[j], &mut out)
+                    }
+                }
+            }
+        }
+        planar
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+fn process_avx512<E: Element>(group: Group<'_, '_, E>, nll: &mut [E::Acc]) -> [bool; LANES] {
+    group.process::<true>(nll)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn process_avx2<E: Element>(group: Group<'_, '_, E>, nll: &mut [E::Acc]) -> [bool; LANES] {
+    group.process::<true>(nll)
+}
+
+/// Runs a group with the kernel compiled for `isa` (which must be supported: see
+/// `fast::detect`); see [`Group::process`].
+pub(crate) fn process<E: Element>(
+    group: Group<'_, '_, E>,
+    nll: &mut [E::Acc],
+    isa: super::fast::Isa,
+) -> [bool; LANES] {
+    use super::fast::Isa;
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` found avx512f, avx512bw, avx512vl, avx2 and fma on this CPU.
+        Isa::Avx512 => unsafe { process_avx512(group, nll) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` found avx2 and fma on this CPU.
+        Isa::Avx2 => unsafe { process_avx2(group, nll) },
+        _ => group.process::<false>(nll),
+    }
+}
