@@ -89,6 +89,33 @@ fn vecs_mut<A: bytemuck::Pod>(x: &mut [A]) -> &mut [[A; LANES]] {
     bytemuck::cast_slice_mut(&mut x[..n])
 }
 
+/// Where a group's emissions lie in a frame of log-probabilities, when the frame's `LANES * C`
+/// values are contiguous (the usual (T, N, C) layout): label k of sample j at
+/// `labels[k * LANES + j]`, its blank at `blank[j]`; an index past the frame (`u32::MAX`) where
+/// sample j has no label k.
+struct Offsets {
+    labels: [u32; MAX_TARGET * LANES],
+    blank: [u32; LANES],
+}
+
+impl Offsets {
+    fn new(labels: &[&[u32]; LANES], blank: u32, classes: usize) -> Offsets {
+        let mut o = Offsets {
+            labels: [u32::MAX; MAX_TARGET * LANES],
+            blank: [u32::MAX; LANES],
+        };
+        // `applies` bounds C below 256 and the labels by MAX_TARGET: every index fits.
+        for (j, l) in labels.iter().enumerate() {
+            let base = (j * classes) as u32;
+            o.blank[j] = base + blank;
+            for (k, &c) in l.iter().enumerate().take(MAX_TARGET) {
+                o.labels[k * LANES + j] = base + c;
+            }
+        }
+        o
+    }
+}
+
 /// The emissions of frame t into `out`: label k of sample j at `k * LANES + j` (k < Lg), its
 /// blank at `(P + k) * LANES + j` for every k <= Lg (repeated, so that every loop over a row is
 /// one flat loop); -inf where sample j has no label k or no frame t.
@@ -97,6 +124,7 @@ fn vecs_mut<A: bytemuck::Pod>(x: &mut [A]) -> &mut [[A; LANES]] {
 fn emissions<E: Element>(
     log_probs: &ArrayView3<'_, E>,
     labels: &[&[u32]; LANES],
+    offsets: &Offsets,
     blank: u32,
     lengths: &[usize; LANES],
     t: usize,
@@ -108,27 +136,31 @@ fn emissions<E: Element>(
     let (e_l, e_bs) = out.split_at_mut(plane * LANES);
     let mut e_b = [ninf; LANES];
     let frame = log_probs.index_axis(Axis(0), t.min(log_probs.dim().0.saturating_sub(1)));
-    let rows: [_; LANES] = std::array::from_fn(|j| frame.index_axis(Axis(0), j));
-    let slices: [Option<&[E]>; LANES] = std::array::from_fn(|j| rows[j].as_slice());
     let active: [bool; LANES] = std::array::from_fn(|j| t < lengths[j]);
-    let at = |j: usize, c: u32| -> E::Acc {
-        match slices[j] {
-            Some(r) => r[c as usize].to_acc(),
-            None => rows[j][c as usize].to_acc(),
+    if let (Some(fs), true) = (frame.as_slice(), active.iter().all(|&a| a)) {
+        // One load per label, the lanes side by side; the index past the frame gives -inf.
+        let at = |o: u32| fs.get(o as usize).map_or(ninf, |v| v.to_acc());
+        for (e, &o) in e_l[..lg * LANES].iter_mut().zip(&offsets.labels) {
+            *e = at(o);
         }
-    };
-    for j in 0..LANES {
-        if active[j] {
-            e_b[j] = at(j, blank);
+        for (e, &o) in e_b.iter_mut().zip(&offsets.blank) {
+            *e = at(o);
         }
-    }
-    // Label by label, the lanes side by side (consecutive stores).
-    for (k, e) in vecs_mut(&mut e_l[..lg * LANES]).iter_mut().enumerate() {
+    } else {
+        let rows: [_; LANES] = std::array::from_fn(|j| frame.index_axis(Axis(0), j));
+        let at = |j: usize, c: u32| -> E::Acc { rows[j][c as usize].to_acc() };
         for j in 0..LANES {
-            e[j] = match labels[j].get(k) {
-                Some(&c) if active[j] => at(j, c),
-                _ => ninf,
-            };
+            if active[j] {
+                e_b[j] = at(j, blank);
+            }
+        }
+        for (k, e) in vecs_mut(&mut e_l[..lg * LANES]).iter_mut().enumerate() {
+            for j in 0..LANES {
+                e[j] = match labels[j].get(k) {
+                    Some(&c) if active[j] => at(j, c),
+                    _ => ninf,
+                };
+            }
         }
     }
     for v in vecs_mut(&mut e_bs[..(lg + 1) * LANES]) {
@@ -181,6 +213,7 @@ impl<E: Element> Group<'_, '_, E> {
         let nl = lg;
         let tmax = lengths.iter().copied().max().unwrap_or(0);
         let s_primes: [usize; LANES] = std::array::from_fn(|j| 2 * labels[j].len() + 1);
+        let offsets = Offsets::new(&labels, blank, log_probs.dim().2);
         let (em0, rest) = work.split_at_mut(rw);
         let (em1, rest) = rest.split_at_mut(rw);
         let (post, rest) = rest.split_at_mut(rw);
@@ -206,7 +239,9 @@ impl<E: Element> Group<'_, '_, E> {
             }
         }
         if tmax > 0 {
-            emissions(&log_probs, &labels, blank, &lengths, 0, lg, plane, em0);
+            emissions(
+                &log_probs, &labels, &offsets, blank, &lengths, 0, lg, plane, em0,
+            );
         }
         for t in 0..tmax {
             let (em, next) = if t % 2 == 0 {
@@ -215,7 +250,17 @@ impl<E: Element> Group<'_, '_, E> {
                 (&*em1, &mut *em0)
             };
             if t + 1 < tmax {
-                emissions(&log_probs, &labels, blank, &lengths, t + 1, lg, plane, next);
+                emissions(
+                    &log_probs,
+                    &labels,
+                    &offsets,
+                    blank,
+                    &lengths,
+                    t + 1,
+                    lg,
+                    plane,
+                    next,
+                );
             }
             let (e_l, e_bs) = em.split_at(plane * LANES);
             if t == 0 {
@@ -318,6 +363,7 @@ impl<E: Element> Group<'_, '_, E> {
         emissions(
             &log_probs,
             &labels,
+            &offsets,
             blank,
             &lengths,
             tmax - 1,
@@ -332,7 +378,17 @@ impl<E: Element> Group<'_, '_, E> {
                 (&*em1, &mut *em0)
             };
             if t > 0 {
-                emissions(&log_probs, &labels, blank, &lengths, t - 1, lg, plane, next);
+                emissions(
+                    &log_probs,
+                    &labels,
+                    &offsets,
+                    blank,
+                    &lengths,
+                    t - 1,
+                    lg,
+                    plane,
+                    next,
+                );
             }
             let (e_l, e_bs) = em.split_at(plane * LANES);
             let cur_at = (t % 2) * rw;

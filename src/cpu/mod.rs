@@ -23,10 +23,8 @@ use crate::error::Error;
 use crate::problem::Problem;
 use crate::types::{Element, Real, Reduction};
 use crate::workspace::{Layout, Parts};
-use ndarray::parallel::prelude::*;
 use ndarray::{ArrayView1, ArrayViewMut1, ArrayViewMut3, Axis};
 use num_traits::{Float, One, Zero};
-use rayon::prelude::*;
 
 /// Where a computation writes, and the upstream gradient of the loss.
 pub(crate) struct Outputs<'o, E> {
@@ -237,35 +235,18 @@ pub(crate) fn run<E: Element>(
                 None,
             );
         };
-        if threads == 1 || batch <= LANES {
-            grad.axis_chunks_iter_mut(Axis(1), LANES)
-                .zip(log_alpha.chunks_mut(alpha_stride * LANES))
-                .zip(log_beta.chunks_mut(beta_stride * LANES))
-                .zip(scratch.chunks_mut(scratch_stride * LANES))
-                .zip(nll.chunks_mut(LANES))
-                .zip(labels.chunks(stride * LANES))
-                .zip(skip.chunks_mut(width * LANES))
-                .zip(lanes_work.chunks_mut(lanes_stride))
-                .map(|(((((((g, a), be), sc), n), l), sk), w)| (g, a, be, sc, n, l, sk, w))
-                .enumerate()
-                .for_each(run);
-        } else {
-            pool::pool(p.options.num_threads)?.install(|| {
-                (
-                    grad.axis_chunks_iter_mut(Axis(1), LANES).into_par_iter(),
-                    log_alpha.par_chunks_mut(alpha_stride * LANES),
-                    log_beta.par_chunks_mut(beta_stride * LANES),
-                    scratch.par_chunks_mut(scratch_stride * LANES),
-                    nll.par_chunks_mut(LANES),
-                    labels.par_chunks(stride * LANES),
-                    skip.par_chunks_mut(width * LANES),
-                    lanes_work.par_chunks_mut(lanes_stride),
-                )
-                    .into_par_iter()
-                    .enumerate()
-                    .for_each(run);
-            });
-        }
+        let chunks = grad
+            .axis_chunks_iter_mut(Axis(1), LANES)
+            .zip(log_alpha.chunks_mut(alpha_stride * LANES))
+            .zip(log_beta.chunks_mut(beta_stride * LANES))
+            .zip(scratch.chunks_mut(scratch_stride * LANES))
+            .zip(nll.chunks_mut(LANES))
+            .zip(labels.chunks(stride * LANES))
+            .zip(skip.chunks_mut(width * LANES))
+            .zip(lanes_work.chunks_mut(lanes_stride))
+            .map(|(((((((g, a), be), sc), n), l), sk), w)| (g, a, be, sc, n, l, sk, w))
+            .enumerate();
+        pool::for_each(threads.min(batch.div_ceil(LANES)), chunks, run)?;
     } else {
         // The sweeps, one sample at a time (each sample's alpha table stays in the core's cache);
         // then, for a deferred gradient, the gradient rows, a group of neighbouring samples at a time.
@@ -279,34 +260,17 @@ pub(crate) fn run<E: Element>(
         for (size, phase) in phases.into_iter().take(1 + deferred as usize) {
             let group = group_run(size, phase);
             let run = |slices| group(slices, None);
-            if threads == 1 || batch <= size {
-                // Nothing to share: run on the calling thread, sparing the hand-off to a worker.
-                grad.axis_chunks_iter_mut(Axis(1), size)
-                    .zip(log_alpha.chunks_mut(alpha_stride * size))
-                    .zip(log_beta.chunks_mut(beta_stride * size))
-                    .zip(scratch.chunks_mut(scratch_stride * size))
-                    .zip(nll.chunks_mut(size))
-                    .zip(labels.chunks(stride * size))
-                    .zip(skip.chunks_mut(width * size))
-                    .map(|((((((g, a), be), sc), n), l), sk)| (g, a, be, sc, n, l, sk))
-                    .enumerate()
-                    .for_each(run);
-            } else {
-                pool::pool(p.options.num_threads)?.install(|| {
-                    (
-                        grad.axis_chunks_iter_mut(Axis(1), size).into_par_iter(),
-                        log_alpha.par_chunks_mut(alpha_stride * size),
-                        log_beta.par_chunks_mut(beta_stride * size),
-                        scratch.par_chunks_mut(scratch_stride * size),
-                        nll.par_chunks_mut(size),
-                        labels.par_chunks(stride * size),
-                        skip.par_chunks_mut(width * size),
-                    )
-                        .into_par_iter()
-                        .enumerate()
-                        .for_each(run);
-                });
-            }
+            let chunks = grad
+                .axis_chunks_iter_mut(Axis(1), size)
+                .zip(log_alpha.chunks_mut(alpha_stride * size))
+                .zip(log_beta.chunks_mut(beta_stride * size))
+                .zip(scratch.chunks_mut(scratch_stride * size))
+                .zip(nll.chunks_mut(size))
+                .zip(labels.chunks(stride * size))
+                .zip(skip.chunks_mut(width * size))
+                .map(|((((((g, a), be), sc), n), l), sk)| (g, a, be, sc, n, l, sk))
+                .enumerate();
+            pool::for_each(threads.min(batch.div_ceil(size)), chunks, run)?;
         }
     }
 

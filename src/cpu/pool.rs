@@ -41,3 +41,35 @@ pub(crate) fn pool(requested: usize) -> Result<Arc<ThreadPool>, Error> {
     pools[n] = Some(Arc::clone(&p));
     Ok(p)
 }
+
+/// Runs `f` on every item of `items` with `threads` threads: the calling thread and
+/// `threads - 1` workers of the library's pool of that many, each taking the next item as it
+/// becomes free (so the caller works instead of waiting, and a call of as many items as threads
+/// wakes one worker fewer). Which thread runs an item never changes what `f` computes.
+pub(crate) fn for_each<T: Send, I: Iterator<Item = T> + Send>(
+    threads: usize,
+    items: I,
+    f: impl Fn(T) + Sync,
+) -> Result<(), Error> {
+    let items = Mutex::new(items);
+    let work = || loop {
+        // A panic in `f` elsewhere cannot leave the iterator inconsistent: recover it.
+        let next = items.lock().unwrap_or_else(|e| e.into_inner()).next();
+        match next {
+            Some(item) => f(item),
+            None => return,
+        }
+    };
+    let n = threads.clamp(1, MAX_THREADS);
+    if n == 1 {
+        work();
+        return Ok(());
+    }
+    pool(n - 1)?.in_place_scope(|s| {
+        for _ in 1..n {
+            s.spawn(|_| work());
+        }
+        work();
+    });
+    Ok(())
+}
