@@ -312,7 +312,13 @@ fn grad_row<'o, R: Element<Acc = A>, E: Element<Acc = A> + 'o, A: Real, const FM
 /// A whole gradient row from the class posteriors: `out[c] = (exp(lp[c]) - acc[c]) * g` (NaN
 /// where lp = -inf), then `acc[c] = 0`.
 #[inline(always)]
-fn grad_row_acc<'o, R: Element<Acc = A>, E: Element<Acc = A> + 'o, A: Real, const FMA: bool>(
+pub(super) fn grad_row_acc<
+    'o,
+    R: Element<Acc = A>,
+    E: Element<Acc = A> + 'o,
+    A: Real,
+    const FMA: bool,
+>(
     lp: &[R],
     acc: &mut [A],
     g: A,
@@ -644,6 +650,14 @@ impl<E: Element> Job<'_, '_, E> {
             // Beta, the gathered log-probs and the posteriors over ranges padded upwards to
             // whole vectors; only the window's posteriors are used.
             let (bh_pad, lh_pad) = (pad(bl, bh), pad(ll, lh));
+            if deferred && t >= PREFETCH {
+                // No streamed row brings this frame's emitted classes into the cache: ask for
+                // those of a few frames ahead, as the forward sweep does.
+                if let Some(r) = log_probs.row(t - PREFETCH).to_slice() {
+                    let (plo, phi) = window(t - PREFETCH, t_b, s_prime);
+                    prefetch_classes(r, labels, blank, plo, phi);
+                }
+            }
             let row = Self::row(&log_probs, t, sc.row);
             let mut out = grad.row_mut(t);
             // Many classes: stream `exp(lp) * g` through the gradient row first (it needs no

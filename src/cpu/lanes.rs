@@ -24,7 +24,7 @@
 //! A sample whose gradient needs the scalar fallback (a loss of -inf, from `+inf` inputs) is
 //! recomputed by the planar kernel after the group.
 
-use super::fast::{lae2, lae3, write_grad_row, Job, Row};
+use super::fast::{grad_row_acc, lae2, lae3, write_grad_row, Job, Row};
 use super::rows_pair;
 use crate::algorithm::{can_skip, log_add_exp};
 use crate::types::{Element, Real};
@@ -209,6 +209,7 @@ impl<E: Element> Group<'_, '_, E> {
         let zero = E::Acc::zero();
         let plane = width / 2;
         let rw = width * LANES;
+        let classes = log_probs.dim().2;
         let lg = labels.iter().map(|l| l.len()).max().unwrap_or(0);
         let nl = lg;
         let tmax = lengths.iter().copied().max().unwrap_or(0);
@@ -322,15 +323,12 @@ impl<E: Element> Group<'_, '_, E> {
             return planar;
         };
         let zero_e = E::from_acc(zero);
-        // Each sample's (T, C) log-probabilities and gradient.
-        let lp_lanes: [_; LANES] = std::array::from_fn(|j| log_probs.index_axis(Axis(1), j));
-        let mut grad_lanes = grad.axis_iter_mut(Axis(1));
-        let mut grad_lanes: [_; LANES] = std::array::from_fn(|_| grad_lanes.next());
         // Which samples take the frame-by-frame gradient; the others are settled here.
         let mut normal = [false; LANES];
+        let mut grad_lanes = grad.axis_iter_mut(Axis(1));
         for j in 0..LANES {
             let t_b = lengths[j];
-            let Some(g) = grad_lanes[j].as_mut() else {
+            let Some(mut g) = grad_lanes.next() else {
                 planar[j] = true;
                 continue;
             };
@@ -475,16 +473,29 @@ impl<E: Element> Group<'_, '_, E> {
                 for (k, &c) in own.iter().enumerate().skip(ll) {
                     acc[c as usize] = acc[c as usize] + post_l[k * LANES + j];
                 }
-                let Some(g) = grad_lanes[j].as_mut() else {
-                    continue;
-                };
-                let mut out = g.row_mut(t);
-                match Job::row(&lp_lanes[j], t, copy[j]) {
-                    Row::Direct(r) => {
-                        write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream[j], &mut out)
+            }
+            // The gradient rows of the frame: with the usual layout, the group's rows of
+            // log_probs and of the gradient are two contiguous blocks.
+            let lp_t = log_probs.index_axis(Axis(0), t);
+            let mut out_t = grad.index_axis_mut(Axis(0), t);
+            let writes: [bool; LANES] = std::array::from_fn(|j| normal[j] && t < lengths[j]);
+            if let (Some(lp), Some(out)) = (lp_t.as_slice(), out_t.as_slice_mut()) {
+                let rows = lp.chunks_exact(classes).zip(out.chunks_exact_mut(classes));
+                for (j, (lp, out)) in rows.enumerate() {
+                    if writes[j] {
+                        grad_row_acc::<_, _, _, FMA>(lp, acc[j], upstream[j], out.iter_mut());
                     }
-                    Row::Copied(r) => {
-                        write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream[j], &mut out)
+                }
+            } else {
+                for j in (0..LANES).filter(|&j| writes[j]) {
+                    let mut out = out_t.row_mut(j);
+                    match Job::row(&lp_t, j, copy[j]) {
+                        Row::Direct(r) => {
+                            write_grad_row::<_, _, _, FMA>(r, Some(acc[j]), upstream[j], &mut out)
+                        }
+                        Row::Copied(r) => {
+                            write_grad_row::<_, _, _, FMA>(r, Some(acc[j]), upstream[j], &mut out)
+                        }
                     }
                 }
             }
