@@ -35,8 +35,10 @@ use num_traits::{Float, One, Zero};
 pub(crate) const LANES: usize = 8;
 
 /// The longest target (labels) of a batch this kernel takes: beyond it a frame of one sample
-/// fills enough vectors for the planar kernel.
-pub(crate) const MAX_TARGET: usize = 48;
+/// fills enough vectors for the planar kernel. (Measured at one thread, T = 200, N = 32,
+/// C = 32: targets of 64..80 labels 2.68 ms here against 3.13 planar; 80..120 at T = 400 no
+/// faster than planar.)
+pub(crate) const MAX_TARGET: usize = 96;
 
 /// Whether a batch runs in groups of [`LANES`] (the last `batch % LANES` samples, and every
 /// group whose gradient needs the scalar fallback, run in the planar kernel).
