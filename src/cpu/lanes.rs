@@ -442,21 +442,28 @@ impl<E: Element> Group<'_, '_, E> {
             let alpha = &log_alpha[t * rw..][..rw];
             let beta = &log_beta[cur_at..][..rw];
             let (post_b, post_l) = post.split_at_mut(plane * LANES);
-            let inputs = alpha
-                .iter()
-                .zip(beta)
-                .zip(&*nlls)
-                .zip(e_bs)
-                .skip(bl * LANES);
-            for (p, (((&a, &b), &n), &e)) in post_b[bl * LANES..bh * LANES].iter_mut().zip(inputs) {
-                let x = a + b + n - e;
-                *p = if x.is_nan() { zero } else { x.fexp::<FMA>() };
+            // exp(x) of a log-posterior x <= 0 (up to rounding); below ln(f32::MIN_POSITIVE)
+            // it counts 0 (its share of any gradient entry is below 1e-38).
+            let min = E::Acc::from_f64(-87.33);
+            let posterior = |x: E::Acc| {
+                if x.is_nan() || x < min {
+                    zero
+                } else {
+                    x.fexp_nonpositive::<FMA>()
+                }
+            };
+            let (r, inputs) = (bl * LANES..bh * LANES, alpha.iter().zip(beta));
+            let inputs = inputs.zip(&nlls[..]).zip(e_bs);
+            for (p, (((&a, &b), &n), &e)) in post_b[r.clone()].iter_mut().zip(inputs.skip(r.start))
+            {
+                *p = posterior(a + b + n - e);
             }
             let (al, be) = (&alpha[(plane + 1) * LANES..], &beta[(plane + 1) * LANES..]);
-            let inputs = al.iter().zip(be).zip(&*nlls).zip(e_l).skip(ll * LANES);
-            for (p, (((&a, &b), &n), &e)) in post_l[ll * LANES..lh * LANES].iter_mut().zip(inputs) {
-                let x = a + b + n - e;
-                *p = if x.is_nan() { zero } else { x.fexp::<FMA>() };
+            let (r, inputs) = (ll * LANES..lh * LANES, al.iter().zip(be));
+            let inputs = inputs.zip(&nlls[..]).zip(e_l);
+            for (p, (((&a, &b), &n), &e)) in post_l[r.clone()].iter_mut().zip(inputs.skip(r.start))
+            {
+                *p = posterior(a + b + n - e);
             }
             // The blank states' sum of each sample, in order of k.
             let mut blank_sum = [zero; LANES];
