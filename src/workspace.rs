@@ -16,7 +16,7 @@
 //! | `log_alpha` | Acc | N * rows * W | rows = max(Tmax, 1) with a gradient, 2 without |
 //! | `log_beta` | Acc | N * 2 * W | two rows of beta (1 element per sample without a gradient) |
 //! | `scratch` | Acc | N * (3 W + 2 C) | per frame: gathered log-probs, their exponentials, state posteriors, class posteriors, a row copy |
-//! | `lanes` | Acc | ceil(N / 8) * (16 W + 8) when samples run in groups of 8 (`cpu/lanes.rs`), else 0 | per frame: the group's emissions, skip mask and posteriors |
+//! | `lanes` | Acc | ceil(N / 8) * 8 (4 W + 2 C) when samples run in groups of 8 (`cpu/lanes.rs`), else 0 | the group's emissions of two frames, posteriors, skip mask, losses, class posteriors and upstream factors |
 //!
 //! `Lmax` and `Tmax` are the largest target and input lengths of the batch (not S and T). A
 //! caller's workspace may have any alignment: the size includes `ALIGN - 1` bytes of slack.
@@ -115,7 +115,7 @@ impl Layout {
         let log_beta = region(&mut end, mul(d.batch, beta_stride)?, acc)?;
         let scratch = region(&mut end, mul(d.batch, scratch_stride)?, acc)?;
         let lanes_stride = if crate::cpu::lanes_apply(d.batch, d.classes, d.max_target_length) {
-            crate::cpu::lanes_work_stride(width).ok_or_else(overflow)?
+            crate::cpu::lanes_work_stride(width, d.classes).ok_or_else(overflow)?
         } else {
             0
         };

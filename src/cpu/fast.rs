@@ -287,7 +287,7 @@ fn sum_lanes<A: Real>(post: &[A]) -> A {
 /// `exp(lp) * g`, or NaN where `lp = -inf` (torch's formula gives `-inf + inf` there); with the
 /// posterior mass `p` of the class subtracted first when there is any.
 #[inline(always)]
-fn grad_value<A: Real, const FMA: bool>(lp: A, p: A, g: A) -> A {
+pub(super) fn grad_value<A: Real, const FMA: bool>(lp: A, p: A, g: A) -> A {
     let v = (lp.fexp::<FMA>() - p) * g;
     if lp == A::neg_infinity() {
         A::nan()

@@ -24,7 +24,7 @@
 //! A sample whose gradient needs the scalar fallback (a loss of -inf, from `+inf` inputs) is
 //! recomputed by the planar kernel after the group.
 
-use super::fast::{grad_row_acc, lae2, lae3, write_grad_row, Job, Row};
+use super::fast::{grad_row_acc, grad_value, lae2, lae3, write_grad_row, Job, Row};
 use super::rows_pair;
 use crate::algorithm::{can_skip, log_add_exp};
 use crate::types::{Element, Real};
@@ -46,12 +46,16 @@ pub(crate) fn applies(batch: usize, classes: usize, max_target_length: usize) ->
     batch >= LANES && classes < super::fast::DEFER_CLASSES && max_target_length <= MAX_TARGET
 }
 
-/// Accumulator elements of the `lanes` workspace region per group, for row width `width` (in
-/// entries of [`LANES`] values): the emissions of two frames (the next one is gathered before
-/// the current one is computed, W each), the posteriors of a frame (W), the skip mask and the
-/// losses (W / 2 each).
-pub(crate) fn work_stride(width: usize) -> Option<usize> {
-    width.checked_mul(4 * LANES)
+/// Accumulator elements of the `lanes` workspace region per group, for row width `width` and
+/// `classes` classes (in entries of [`LANES`] values): the emissions of two frames (the next one
+/// is gathered before the current one is computed, W each), the posteriors of a frame (W), the
+/// skip mask and the losses (W / 2 each); then the class posteriors of the group's samples and
+/// their upstream factors (C each).
+pub(crate) fn work_stride(width: usize, classes: usize) -> Option<usize> {
+    width
+        .checked_mul(4)?
+        .checked_add(classes.checked_mul(2)?)?
+        .checked_mul(LANES)
 }
 
 /// One group's work: `LANES` samples in the workspace of all of them.
@@ -71,8 +75,7 @@ pub(crate) struct Group<'j, 'w, E: Element> {
     pub log_beta: &'w mut [E::Acc],
     /// [`work_stride`] elements.
     pub work: &'w mut [E::Acc],
-    /// Per sample: `C` class posteriors and a `C` row copy.
-    pub acc: [&'w mut [E::Acc]; LANES],
+    /// Per sample: a `C` row copy (for rows whose class stride is not 1).
     pub copy: [&'w mut [E::Acc]; LANES],
     /// (T, LANES, C) gradient, the upstream factor of each sample and zero_infinity.
     pub grad: Option<(ArrayViewMut3<'j, E>, [E::Acc; LANES], bool)>,
@@ -203,7 +206,6 @@ impl<E: Element> Group<'_, '_, E> {
             log_alpha,
             log_beta,
             work,
-            mut acc,
             copy,
             grad,
         } = self;
@@ -222,7 +224,10 @@ impl<E: Element> Group<'_, '_, E> {
         let (post, rest) = rest.split_at_mut(rw);
         let (skip, rest) = rest.split_at_mut(plane * LANES);
         // The losses repeated at every entry (a flat loop for the posteriors).
-        let (nlls, _) = rest.split_at_mut(plane * LANES);
+        let (nlls, rest) = rest.split_at_mut(plane * LANES);
+        // Sample j's class posteriors and upstream factor repeated, at j * C.
+        let (acc, rest) = rest.split_at_mut(classes * LANES);
+        let (g_all, _) = rest.split_at_mut(classes * LANES);
         for k in 0..plane {
             for j in 0..LANES {
                 let on = k < labels[j].len() && can_skip(labels[j], 2 * k + 1);
@@ -355,8 +360,9 @@ impl<E: Element> Group<'_, '_, E> {
             *v = nll;
         }
         // The class posteriors start at zero (the workspace holds whatever the last call left).
-        for a in acc.iter_mut() {
-            a.fill(zero);
+        acc.fill(zero);
+        for (g, &u) in g_all.chunks_exact_mut(classes).zip(&upstream) {
+            g.fill(u);
         }
         // Backward: beta in two rows (all -inf to start: no sample has a frame past its end).
         log_beta[..2 * rw].fill(ninf);
@@ -476,7 +482,7 @@ impl<E: Element> Group<'_, '_, E> {
                 if !normal[j] || t >= lengths[j] {
                     continue;
                 }
-                let acc = &mut *acc[j];
+                let acc = &mut acc[j * classes..(j + 1) * classes];
                 acc[blank as usize] = acc[blank as usize] + blank_sum[j];
                 let own = &labels[j][..lh.min(labels[j].len())];
                 for (k, &c) in own.iter().enumerate().skip(ll) {
@@ -488,22 +494,32 @@ impl<E: Element> Group<'_, '_, E> {
             let lp_t = log_probs.index_axis(Axis(0), t);
             let mut out_t = grad.index_axis_mut(Axis(0), t);
             let writes: [bool; LANES] = std::array::from_fn(|j| normal[j] && t < lengths[j]);
+            let accs = acc.chunks_exact_mut(classes);
             if let (Some(lp), Some(out)) = (lp_t.as_slice(), out_t.as_slice_mut()) {
-                let rows = lp.chunks_exact(classes).zip(out.chunks_exact_mut(classes));
-                for (j, (lp, out)) in rows.enumerate() {
-                    if writes[j] {
-                        grad_row_acc::<_, _, _, FMA>(lp, acc[j], upstream[j], out.iter_mut());
+                if writes.iter().all(|&w| w) {
+                    // One flat pass over the block.
+                    let inputs = lp.iter().zip(acc.iter_mut()).zip(&*g_all);
+                    for (o, ((&x, a), &g)) in out.iter_mut().zip(inputs) {
+                        *o = E::from_acc(grad_value::<_, FMA>(x.to_acc(), *a, g));
+                        *a = zero;
+                    }
+                } else {
+                    let rows = lp.chunks_exact(classes).zip(out.chunks_exact_mut(classes));
+                    for (j, ((lp, out), acc)) in rows.zip(accs).enumerate() {
+                        if writes[j] {
+                            grad_row_acc::<_, _, _, FMA>(lp, acc, upstream[j], out.iter_mut());
+                        }
                     }
                 }
             } else {
-                for j in (0..LANES).filter(|&j| writes[j]) {
+                for (j, acc) in accs.enumerate().filter(|&(j, _)| writes[j]) {
                     let mut out = out_t.row_mut(j);
                     match Job::row(&lp_t, j, copy[j]) {
                         Row::Direct(r) => {
-                            write_grad_row::<_, _, _, FMA>(r, Some(acc[j]), upstream[j], &mut out)
+                            write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream[j], &mut out)
                         }
                         Row::Copied(r) => {
-                            write_grad_row::<_, _, _, FMA>(r, Some(acc[j]), upstream[j], &mut out)
+                            write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream[j], &mut out)
                         }
                     }
                 }

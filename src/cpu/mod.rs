@@ -183,16 +183,9 @@ pub(crate) fn run<E: Element>(
         ): (usize, LanesSlices<'_, E>)| {
             let first = gi * LANES;
             if nll_g.len() == LANES {
-                let mut acc: [&mut [E::Acc]; LANES] = Default::default();
                 let mut copy: [&mut [E::Acc]; LANES] = Default::default();
-                for ((a, c), sc) in acc
-                    .iter_mut()
-                    .zip(copy.iter_mut())
-                    .zip(scratch.chunks_mut(scratch_stride))
-                {
-                    let (_, rest) = sc.split_at_mut(3 * width);
-                    let (acc_j, rest) = rest.split_at_mut(classes);
-                    *a = acc_j;
+                for (c, sc) in copy.iter_mut().zip(scratch.chunks_mut(scratch_stride)) {
+                    let (_, rest) = sc.split_at_mut(3 * width + classes);
                     *c = &mut rest[..classes];
                 }
                 let group = lanes::Group {
@@ -210,7 +203,6 @@ pub(crate) fn run<E: Element>(
                     log_alpha: &mut *log_alpha,
                     log_beta: &mut *log_beta,
                     work,
-                    acc,
                     copy,
                     grad: want_grad.then(|| {
                         (
