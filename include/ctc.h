@@ -56,7 +56,8 @@ typedef struct CtcOptions {
    */
   bool zero_infinity;
   /**
-   * CPU worker threads; 0 = one per available core (values above 256 are served by 256).
+   * CPU threads a call uses, the calling thread included; 0 = one per available core (values
+   * above 256 are served by 256).
    * Results are bitwise identical for every value. Default 0.
    */
   uint32_t num_threads;

@@ -1,6 +1,7 @@
-//! Worker pools owned by the library, one per thread count, created on first use and kept for
-//! the life of the process. rayon's global pool is never built, configured or used, so a host
-//! application's own rayon setup is left alone.
+//! Worker pools owned by the library, one per worker count, created on first use and kept for
+//! the life of the process (a call with n threads uses the calling thread and a pool of n - 1).
+//! rayon's global pool is never built, configured or used, so a host application's own rayon
+//! setup is left alone.
 
 use crate::error::Error;
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -45,7 +46,8 @@ pub(crate) fn pool(requested: usize) -> Result<Arc<ThreadPool>, Error> {
 /// Runs `f` on every item of `items` with `threads` threads: the calling thread and
 /// `threads - 1` workers of the library's pool of that many, each taking the next item as it
 /// becomes free (so the caller works instead of waiting, and a call of as many items as threads
-/// wakes one worker fewer). Which thread runs an item never changes what `f` computes.
+/// wakes one worker fewer). Which thread runs an item never changes what `f` computes. rayon
+/// boxes each spawned task: `threads - 1` small allocations per call with more than one thread.
 pub(crate) fn for_each<T: Send, I: Iterator<Item = T> + Send>(
     threads: usize,
     items: I,

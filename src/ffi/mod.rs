@@ -117,7 +117,8 @@ pub struct CtcOptions {
     /// Replace infinite losses (impossible alignments) and their gradients by zero. Must be 0 or 1.
     /// Default false.
     pub zero_infinity: CBool,
-    /// CPU worker threads; 0 = one per available core (values above 256 are served by 256).
+    /// CPU threads a call uses, the calling thread included; 0 = one per available core (values
+    /// above 256 are served by 256).
     /// Results are bitwise identical for every value. Default 0.
     pub num_threads: u32,
     /// `CUstream` / `cudaStream_t` for CUDA tensors; NULL = the default stream. Ignored on the CPU.
