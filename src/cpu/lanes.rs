@@ -8,18 +8,22 @@
 //! the planar layout of `fast.rs` for i: `b_k` at k (k = 0..=Lg), `l_k` at P + 1 + k
 //! (k = 0..Lg), -inf pads `l_{-1}` at P and `l_{Lg}` at P + 1 + Lg, where P = W / 2 and Lg is the
 //! group's longest target; the recurrences are those of the `fast.rs` module doc, with the same
-//! element functions ([`lae2`], [`lae3`]).
+//! element functions (`fast::lae2`, `fast::lae3`).
 //!
-//! Every state of every frame up to the group's longest input is computed (no window pruning).
-//! A lane past its sample's labels or input length holds -inf emissions, so its extra states
-//! stay -inf; states that cannot be reached from the start come out -inf, states that cannot
-//! complete have beta = -inf and posterior 0, and a state a sample can use reads only states of
-//! that sample: each sample gets the values of its own recurrence whatever its neighbours, and
-//! its loss is extracted at its own last frame, its beta started there. The class posteriors of
-//! a sample are summed in a fixed order (blank states in order of k, then labels in order of k)
-//! and its gradient row written by the planar kernel's row writer. A sample of a group always
-//! runs in the same lanes with the same neighbours, and which samples form groups depends only on
-//! the batch, so results are the same bits for every thread count.
+//! Each frame computes the union of the group's windows (the states of `fast.rs`'s window
+//! `[S' - 2 (T_b - t), 2 t + 2)` of any sample with a frame t), and every other entry of the row
+//! is -inf, so nothing computed ever reads a value left by another frame, sample or call. A
+//! lane past its sample's labels or input length holds -inf emissions, so its extra states stay
+//! -inf; a state inside the union but outside its own sample's window either cannot be reached
+//! (alpha = -inf) or cannot complete (beta = -inf), so its posterior is 0, and a state a sample
+//! can use reads only states of that sample that it can use: each sample gets the values of its
+//! own recurrence whatever its neighbours, its loss extracted at its own last frame and its beta
+//! started there. The class posteriors of a sample are summed in a fixed order (blank states in
+//! order of k, then labels in order of k), and a frame's gradient rows are written in one flat
+//! pass over the group's block (or row by row, with the planar kernel's row writer, when the
+//! block is not contiguous). A sample of a group always runs in the same lanes with the same
+//! neighbours, and which samples form groups depends only on the batch, so results are the same
+//! bits for every thread count.
 //!
 //! A sample whose gradient needs the scalar fallback (a loss of -inf, from `+inf` inputs) is
 //! recomputed by the planar kernel after the group.
@@ -41,7 +45,7 @@ pub(crate) const LANES: usize = 8;
 pub(crate) const MAX_TARGET: usize = 96;
 
 /// Whether a batch runs in groups of [`LANES`] (the last `batch % LANES` samples, and every
-/// group whose gradient needs the scalar fallback, run in the planar kernel).
+/// sample whose gradient needs the scalar fallback, run in the planar kernel).
 pub(crate) fn applies(batch: usize, classes: usize, max_target_length: usize) -> bool {
     batch >= LANES && classes < super::fast::DEFER_CLASSES && max_target_length <= MAX_TARGET
 }
