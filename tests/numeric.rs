@@ -149,6 +149,17 @@ impl Batch {
             .collect()
     }
 
+    /// The reference's loss and (T_b, C) gradient of sample b.
+    fn reference(&self, b: usize) -> (f64, Vec<f64>) {
+        reference(
+            &self.sample(b),
+            self.input_lengths[b],
+            self.c,
+            self.blank,
+            &self.targets[b],
+        )
+    }
+
     fn set(&mut self, t: usize, b: usize, k: usize, v: f64) {
         self.lp[(t * self.n + b) * self.c + k] = v;
     }
@@ -712,13 +723,7 @@ fn special_samples_inside_a_group_of_eight() {
     {
         let tol = [1e-4, 1e-9][w];
         for bi in 0..x.n {
-            let (nll, g) = reference(
-                &x.sample(bi),
-                x.input_lengths[bi],
-                x.c,
-                x.blank,
-                &x.targets[bi],
-            );
+            let (nll, g) = x.reference(bi);
             let got = o.loss[bi];
             let same = |a: f64, b: f64| {
                 a.to_bits() == b.to_bits()

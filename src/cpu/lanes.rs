@@ -125,55 +125,67 @@ impl Offsets {
     }
 }
 
-/// The emissions of frame t into `out`: label k of sample j at `k * LANES + j` (k < Lg), its
-/// blank at `(P + k) * LANES + j` for every k <= Lg (repeated, so that every loop over a row is
-/// one flat loop); -inf where sample j has no label k or no frame t.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn emissions<E: Element>(
-    log_probs: &ArrayView3<'_, E>,
-    labels: &[&[u32]; LANES],
-    offsets: &Offsets,
+/// What the emissions of a frame are gathered from.
+struct Emitter<'g, 'j, E> {
+    log_probs: &'g ArrayView3<'j, E>,
+    labels: &'g [&'j [u32]; LANES],
+    offsets: &'g Offsets,
     blank: u32,
-    lengths: &[usize; LANES],
-    t: usize,
+    lengths: &'g [usize; LANES],
+    /// Lg, and P = W / 2.
     lg: usize,
     plane: usize,
-    out: &mut [E::Acc],
-) {
-    let ninf = E::Acc::neg_infinity();
-    let (e_l, e_bs) = out.split_at_mut(plane * LANES);
-    let mut e_b = [ninf; LANES];
-    let frame = log_probs.index_axis(Axis(0), t.min(log_probs.dim().0.saturating_sub(1)));
-    let active: [bool; LANES] = std::array::from_fn(|j| t < lengths[j]);
-    if let (Some(fs), true) = (frame.as_slice(), active.iter().all(|&a| a)) {
-        // One load per label, the lanes side by side; the index past the frame gives -inf.
-        let at = |o: u32| fs.get(o as usize).map_or(ninf, |v| v.to_acc());
-        for (e, &o) in e_l[..lg * LANES].iter_mut().zip(&offsets.labels) {
-            *e = at(o);
-        }
-        for (e, &o) in e_b.iter_mut().zip(&offsets.blank) {
-            *e = at(o);
-        }
-    } else {
-        let rows: [_; LANES] = std::array::from_fn(|j| frame.index_axis(Axis(0), j));
-        let at = |j: usize, c: u32| -> E::Acc { rows[j][c as usize].to_acc() };
-        for j in 0..LANES {
-            if active[j] {
-                e_b[j] = at(j, blank);
+}
+
+impl<E: Element> Emitter<'_, '_, E> {
+    /// The emissions of frame t into `out`: label k of sample j at `k * LANES + j` (k < Lg),
+    /// its blank at `(P + k) * LANES + j` for every k <= Lg (repeated, so that every loop over a
+    /// row is one flat loop); -inf where sample j has no label k or no frame t.
+    #[inline(always)]
+    fn frame(&self, t: usize, out: &mut [E::Acc]) {
+        let Emitter {
+            log_probs,
+            labels,
+            offsets,
+            blank,
+            lengths,
+            lg,
+            plane,
+        } = *self;
+        let ninf = E::Acc::neg_infinity();
+        let (e_l, e_bs) = out.split_at_mut(plane * LANES);
+        let mut e_b = [ninf; LANES];
+        let frame = log_probs.index_axis(Axis(0), t.min(log_probs.dim().0.saturating_sub(1)));
+        let active: [bool; LANES] = std::array::from_fn(|j| t < lengths[j]);
+        if let (Some(fs), true) = (frame.as_slice(), active.iter().all(|&a| a)) {
+            // One load per label, the lanes side by side; the index past the frame gives -inf.
+            let at = |o: u32| fs.get(o as usize).map_or(ninf, |v| v.to_acc());
+            for (e, &o) in e_l[..lg * LANES].iter_mut().zip(&offsets.labels) {
+                *e = at(o);
             }
-        }
-        for (k, e) in vecs_mut(&mut e_l[..lg * LANES]).iter_mut().enumerate() {
+            for (e, &o) in e_b.iter_mut().zip(&offsets.blank) {
+                *e = at(o);
+            }
+        } else {
+            let rows: [_; LANES] = std::array::from_fn(|j| frame.index_axis(Axis(0), j));
+            let at = |j: usize, c: u32| -> E::Acc { rows[j][c as usize].to_acc() };
             for j in 0..LANES {
-                e[j] = match labels[j].get(k) {
-                    Some(&c) if active[j] => at(j, c),
-                    _ => ninf,
-                };
+                if active[j] {
+                    e_b[j] = at(j, blank);
+                }
+            }
+            for (k, e) in vecs_mut(&mut e_l[..lg * LANES]).iter_mut().enumerate() {
+                for j in 0..LANES {
+                    e[j] = match labels[j].get(k) {
+                        Some(&c) if active[j] => at(j, c),
+                        _ => ninf,
+                    };
+                }
             }
         }
-    }
-    for v in vecs_mut(&mut e_bs[..(lg + 1) * LANES]) {
-        *v = e_b;
+        for v in vecs_mut(&mut e_bs[..(lg + 1) * LANES]) {
+            *v = e_b;
+        }
     }
 }
 
@@ -223,6 +235,15 @@ impl<E: Element> Group<'_, '_, E> {
         let tmax = lengths.iter().copied().max().unwrap_or(0);
         let s_primes: [usize; LANES] = std::array::from_fn(|j| 2 * labels[j].len() + 1);
         let offsets = Offsets::new(&labels, blank, log_probs.dim().2);
+        let emitter = Emitter {
+            log_probs: &log_probs,
+            labels: &labels,
+            offsets: &offsets,
+            blank,
+            lengths: &lengths,
+            lg,
+            plane,
+        };
         let (em0, rest) = work.split_at_mut(rw);
         let (em1, rest) = rest.split_at_mut(rw);
         let (post, rest) = rest.split_at_mut(rw);
@@ -251,9 +272,7 @@ impl<E: Element> Group<'_, '_, E> {
             }
         }
         if tmax > 0 {
-            emissions(
-                &log_probs, &labels, &offsets, blank, &lengths, 0, lg, plane, em0,
-            );
+            emitter.frame(0, em0);
         }
         for t in 0..tmax {
             let (em, next) = if t % 2 == 0 {
@@ -262,17 +281,7 @@ impl<E: Element> Group<'_, '_, E> {
                 (&*em1, &mut *em0)
             };
             if t + 1 < tmax {
-                emissions(
-                    &log_probs,
-                    &labels,
-                    &offsets,
-                    blank,
-                    &lengths,
-                    t + 1,
-                    lg,
-                    plane,
-                    next,
-                );
+                emitter.frame(t + 1, next);
             }
             let (e_l, e_bs) = em.split_at(plane * LANES);
             if t == 0 {
@@ -370,17 +379,7 @@ impl<E: Element> Group<'_, '_, E> {
         }
         // Backward: beta in two rows (all -inf to start: no sample has a frame past its end).
         log_beta[..2 * rw].fill(ninf);
-        emissions(
-            &log_probs,
-            &labels,
-            &offsets,
-            blank,
-            &lengths,
-            tmax - 1,
-            lg,
-            plane,
-            em0,
-        );
+        emitter.frame(tmax - 1, em0);
         for t in (0..tmax).rev() {
             let (em, next) = if (tmax - 1 - t) % 2 == 0 {
                 (&*em0, &mut *em1)
@@ -388,17 +387,7 @@ impl<E: Element> Group<'_, '_, E> {
                 (&*em1, &mut *em0)
             };
             if t > 0 {
-                emissions(
-                    &log_probs,
-                    &labels,
-                    &offsets,
-                    blank,
-                    &lengths,
-                    t - 1,
-                    lg,
-                    plane,
-                    next,
-                );
+                emitter.frame(t - 1, next);
             }
             let (e_l, e_bs) = em.split_at(plane * LANES);
             let cur_at = (t % 2) * rw;

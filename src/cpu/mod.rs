@@ -48,18 +48,6 @@ type GroupSlices<'a, E> = (
     &'a mut [u8],
 );
 
-/// What a group of [`LANES`] samples works in: [`GroupSlices`] and its `lanes` region.
-type LanesSlices<'a, E> = (
-    ArrayViewMut3<'a, E>,
-    &'a mut [<E as Element>::Acc],
-    &'a mut [<E as Element>::Acc],
-    &'a mut [<E as Element>::Acc],
-    &'a mut [<E as Element>::Acc],
-    &'a [u32],
-    &'a mut [u8],
-    &'a mut [<E as Element>::Acc],
-);
-
 /// The most samples a worker takes through the deferred gradient rows together.
 const MAX_GROUP: usize = 32;
 
@@ -119,6 +107,21 @@ pub(crate) fn run<E: Element>(
     let deferred = want_grad && classes >= fast::DEFER_CLASSES;
 
     // A group of samples `first * size ..`, each with its slices split off the group's.
+    // The per-group slices of every region, for groups of `size` consecutive samples.
+    macro_rules! groups {
+        ($size:expr) => {{
+            let size: usize = $size;
+            grad.axis_chunks_iter_mut(Axis(1), size)
+                .zip(log_alpha.chunks_mut(alpha_stride * size))
+                .zip(log_beta.chunks_mut(beta_stride * size))
+                .zip(scratch.chunks_mut(scratch_stride * size))
+                .zip(nll.chunks_mut(size))
+                .zip(labels.chunks(stride * size))
+                .zip(skip.chunks_mut(width * size))
+                .map(|((((((g, a), be), sc), n), l), sk)| (g, a, be, sc, n, l, sk))
+        }};
+    }
+
     // (`only`: the samples of the group to run, all when None.)
     let group_run = |size: usize, phase: fast::Phase| {
         move |(first, (mut grad_g, log_alpha, log_beta, scratch, nll_g, labels, skip)): (
@@ -179,8 +182,8 @@ pub(crate) fn run<E: Element>(
         let lanes_stride = layout.lanes_stride;
         let run = |(
             gi,
-            (mut grad_g, log_alpha, log_beta, scratch, nll_g, labels_g, skip, work),
-        ): (usize, LanesSlices<'_, E>)| {
+            ((mut grad_g, log_alpha, log_beta, scratch, nll_g, labels_g, skip), work),
+        ): (usize, (GroupSlices<'_, E>, &mut [E::Acc]))| {
             let first = gi * LANES;
             if nll_g.len() == LANES {
                 let mut copy: [&mut [E::Acc]; LANES] = Default::default();
@@ -227,16 +230,8 @@ pub(crate) fn run<E: Element>(
                 None,
             );
         };
-        let chunks = grad
-            .axis_chunks_iter_mut(Axis(1), LANES)
-            .zip(log_alpha.chunks_mut(alpha_stride * LANES))
-            .zip(log_beta.chunks_mut(beta_stride * LANES))
-            .zip(scratch.chunks_mut(scratch_stride * LANES))
-            .zip(nll.chunks_mut(LANES))
-            .zip(labels.chunks(stride * LANES))
-            .zip(skip.chunks_mut(width * LANES))
+        let chunks = groups!(LANES)
             .zip(lanes_work.chunks_mut(lanes_stride))
-            .map(|(((((((g, a), be), sc), n), l), sk), w)| (g, a, be, sc, n, l, sk, w))
             .enumerate();
         pool::for_each(threads.min(batch.div_ceil(LANES)), chunks, run)?;
     } else {
@@ -252,16 +247,7 @@ pub(crate) fn run<E: Element>(
         for (size, phase) in phases.into_iter().take(1 + deferred as usize) {
             let group = group_run(size, phase);
             let run = |slices| group(slices, None);
-            let chunks = grad
-                .axis_chunks_iter_mut(Axis(1), size)
-                .zip(log_alpha.chunks_mut(alpha_stride * size))
-                .zip(log_beta.chunks_mut(beta_stride * size))
-                .zip(scratch.chunks_mut(scratch_stride * size))
-                .zip(nll.chunks_mut(size))
-                .zip(labels.chunks(stride * size))
-                .zip(skip.chunks_mut(width * size))
-                .map(|((((((g, a), be), sc), n), l), sk)| (g, a, be, sc, n, l, sk))
-                .enumerate();
+            let chunks = groups!(size).enumerate();
             pool::for_each(threads.min(batch.div_ceil(size)), chunks, run)?;
         }
     }
