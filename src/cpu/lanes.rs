@@ -205,6 +205,39 @@ fn union_window(t: usize, lengths: &[usize; LANES], s_primes: &[usize; LANES]) -
     [lo.div_ceil(2), hi.div_ceil(2), lo / 2, hi / 2]
 }
 
+/// One row of the recurrence over the union window, in either direction (the operands offset
+/// by the caller): `out_b[i] = lae2(x_b[i], y_b[i]) + e_b[i]` for the blank states and
+/// `out_l[i] = lae3(x_l[i], y_l[i], skip[i] ? z_l[i] : -inf) + e_l[i]` for the label states.
+struct Step<'a, A> {
+    out_b: &'a mut [A],
+    x_b: &'a [A],
+    y_b: &'a [A],
+    e_b: &'a [A],
+    out_l: &'a mut [A],
+    x_l: &'a [A],
+    y_l: &'a [A],
+    z_l: &'a [A],
+    skip: &'a [A],
+    e_l: &'a [A],
+}
+
+impl<A: Real> Step<'_, A> {
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let ninf = A::neg_infinity();
+        let inputs = self.x_b.iter().zip(self.y_b).zip(self.e_b);
+        for (o, ((&a, &b), &e)) in self.out_b.iter_mut().zip(inputs) {
+            *o = lae2::<_, FMA>(a, b) + e;
+        }
+        let inputs = self.x_l.iter().zip(self.y_l).zip(self.z_l);
+        let inputs = inputs.zip(self.skip).zip(self.e_l);
+        for (o, ((((&a, &b), &c), &sk), &e)) in self.out_l.iter_mut().zip(inputs) {
+            let c = if sk != A::zero() { c } else { ninf };
+            *o = lae3::<_, FMA>(a, b, c) + e;
+        }
+    }
+}
+
 impl<E: Element> Group<'_, '_, E> {
     /// Forward and, when asked, backward for the group; `nll[j]` gets sample j's negative
     /// log-likelihood. Returns which samples need the planar kernel's scalar fallback for their
@@ -299,28 +332,21 @@ impl<E: Element> Group<'_, '_, E> {
                 cur.fill(ninf);
                 let (pb, pl) = prev.split_at(plane * LANES);
                 let (cb, cl) = cur.split_at_mut(plane * LANES);
-                // b_k from b_k and l_{k-1} (at pl[k]).
-                let inputs = pb[bl * LANES..]
-                    .iter()
-                    .zip(&pl[bl * LANES..])
-                    .zip(&e_bs[bl * LANES..]);
-                for (o, ((&a, &b), &e)) in cb[bl * LANES..bh * LANES].iter_mut().zip(inputs) {
-                    *o = lae2::<_, FMA>(a, b) + e;
+                // b_k from b_k and l_{k-1} (at pl[k]); l_k (at cl[k + 1]) from l_k, b_k and
+                // l_{k-1}.
+                Step {
+                    out_b: &mut cb[bl * LANES..bh * LANES],
+                    x_b: &pb[bl * LANES..],
+                    y_b: &pl[bl * LANES..],
+                    e_b: &e_bs[bl * LANES..],
+                    out_l: &mut cl[(ll + 1) * LANES..(lh + 1) * LANES],
+                    x_l: &pl[(ll + 1) * LANES..],
+                    y_l: &pb[ll * LANES..],
+                    z_l: &pl[ll * LANES..],
+                    skip: &skip[ll * LANES..],
+                    e_l: &e_l[ll * LANES..],
                 }
-                // l_k (at cl[k + 1]) from l_k, b_k and l_{k-1}.
-                let inputs = pl[(ll + 1) * LANES..]
-                    .iter()
-                    .zip(&pb[ll * LANES..])
-                    .zip(&pl[ll * LANES..])
-                    .zip(&skip[ll * LANES..])
-                    .zip(&e_l[ll * LANES..]);
-                for (o, ((((&a, &b), &c), &sk), &e)) in cl[(ll + 1) * LANES..(lh + 1) * LANES]
-                    .iter_mut()
-                    .zip(inputs)
-                {
-                    let c = if sk != zero { c } else { ninf };
-                    *o = lae3::<_, FMA>(a, b, c) + e;
-                }
+                .run::<FMA>();
             }
             let cur = &log_alpha[(t % rows) * rw..][..rw];
             for j in 0..LANES {
@@ -397,28 +423,21 @@ impl<E: Element> Group<'_, '_, E> {
                 cur.fill(ninf);
                 let (nb_, nl_) = next.split_at(plane * LANES);
                 let (cb, cl) = cur.split_at_mut(plane * LANES);
-                // b_k from b_k and l_k (at nl_[k + 1]).
-                let inputs = nb_[bl * LANES..]
-                    .iter()
-                    .zip(&nl_[(bl + 1) * LANES..])
-                    .zip(&e_bs[bl * LANES..]);
-                for (o, ((&a, &b), &e)) in cb[bl * LANES..bh * LANES].iter_mut().zip(inputs) {
-                    *o = lae2::<_, FMA>(a, b) + e;
+                // b_k from b_k and l_k (at nl_[k + 1]); l_k (at cl[k + 1]) from l_k, b_{k+1}
+                // and l_{k+1}.
+                Step {
+                    out_b: &mut cb[bl * LANES..bh * LANES],
+                    x_b: &nb_[bl * LANES..],
+                    y_b: &nl_[(bl + 1) * LANES..],
+                    e_b: &e_bs[bl * LANES..],
+                    out_l: &mut cl[(ll + 1) * LANES..(lh + 1) * LANES],
+                    x_l: &nl_[(ll + 1) * LANES..],
+                    y_l: &nb_[(ll + 1) * LANES..],
+                    z_l: &nl_[(ll + 2) * LANES..],
+                    skip: &skip[(ll + 1) * LANES..],
+                    e_l: &e_l[ll * LANES..],
                 }
-                // l_k (at cl[k + 1]) from l_k, b_{k+1} and l_{k+1}.
-                let inputs = nl_[(ll + 1) * LANES..]
-                    .iter()
-                    .zip(&nb_[(ll + 1) * LANES..])
-                    .zip(&nl_[(ll + 2) * LANES..])
-                    .zip(&skip[(ll + 1) * LANES..])
-                    .zip(&e_l[ll * LANES..]);
-                for (o, ((((&a, &b), &c), &sk), &e)) in cl[(ll + 1) * LANES..(lh + 1) * LANES]
-                    .iter_mut()
-                    .zip(inputs)
-                {
-                    let c = if sk != zero { c } else { ninf };
-                    *o = lae3::<_, FMA>(a, b, c) + e;
-                }
+                .run::<FMA>();
                 // A sample whose last frame is t starts its beta here: its final blank and
                 // final label.
                 for j in 0..LANES {

@@ -48,6 +48,17 @@ type GroupSlices<'a, E> = (
     &'a mut [u8],
 );
 
+/// A sample's scratch (`Layout::scratch_stride` elements) cut into its buffers: the gathered
+/// log-probabilities, the state posteriors and the exponentials (`width` each), the class
+/// posteriors and a row copy (`classes` each).
+fn scratch_parts<A>(scratch: &mut [A], width: usize, classes: usize) -> [&mut [A]; 5] {
+    let (ext, rest) = scratch.split_at_mut(width);
+    let (post, rest) = rest.split_at_mut(width);
+    let (emit, rest) = rest.split_at_mut(width);
+    let (acc, rest) = rest.split_at_mut(classes);
+    [ext, post, emit, acc, &mut rest[..classes]]
+}
+
 /// The most samples a worker takes through the deferred gradient rows together.
 const MAX_GROUP: usize = 32;
 
@@ -105,8 +116,9 @@ pub(crate) fn run<E: Element>(
         layout.scratch_stride,
     );
     let deferred = want_grad && classes >= fast::DEFER_CLASSES;
+    // Rows of the alpha table: all of them for a gradient, a ring of two for the loss alone.
+    let rows = if want_grad { layout.alpha_rows } else { 2 };
 
-    // A group of samples `first * size ..`, each with its slices split off the group's.
     // The per-group slices of every region, for groups of `size` consecutive samples.
     macro_rules! groups {
         ($size:expr) => {{
@@ -122,7 +134,8 @@ pub(crate) fn run<E: Element>(
         }};
     }
 
-    // (`only`: the samples of the group to run, all when None.)
+    // A group of samples `first * size ..` in the planar kernel, each with its slices split off
+    // the group's (`only`: the samples of the group to run, all when None).
     let group_run = |size: usize, phase: fast::Phase| {
         move |(first, (mut grad_g, log_alpha, log_beta, scratch, nll_g, labels, skip)): (
             usize,
@@ -144,25 +157,22 @@ pub(crate) fn run<E: Element>(
                     continue;
                 }
                 let b = first * size + i;
-                let (ext, rest) = scratch.split_at_mut(width);
-                let (post, rest) = rest.split_at_mut(width);
-                let (emit, rest) = rest.split_at_mut(width);
-                let (acc, row) = rest.split_at_mut(classes);
+                let [ext, post, emit, acc, row] = scratch_parts(scratch, width, classes);
                 let job = fast::Job {
                     log_probs: p.sample_log_probs(b),
                     labels: &labels[..p.target_length(b)],
                     blank: p.blank,
                     input_length: p.input_length(b),
                     width,
-                    rows: if want_grad { layout.alpha_rows } else { 2 },
+                    rows,
                     scratch: fast::Scratch {
                         log_alpha,
                         log_beta,
                         ext,
                         post,
                         emit,
-                        acc: &mut acc[..classes],
-                        row: &mut row[..classes],
+                        acc,
+                        row,
                         skip,
                     },
                     grad: want_grad.then(|| (grad_b, upstream(b), p.options.zero_infinity)),
@@ -176,7 +186,7 @@ pub(crate) fn run<E: Element>(
 
     if layout.lanes_stride > 0 {
         // Short targets: groups of LANES samples side by side in the vector lanes; the samples
-        // of an incomplete last group, and any group whose gradient needs the scalar fallback,
+        // of an incomplete last group, and any sample whose gradient needs the scalar fallback,
         // in the planar kernel.
         let planar = group_run(LANES, fast::Phase::Sweeps);
         let lanes_stride = layout.lanes_stride;
@@ -188,8 +198,7 @@ pub(crate) fn run<E: Element>(
             if nll_g.len() == LANES {
                 let mut copy: [&mut [E::Acc]; LANES] = Default::default();
                 for (c, sc) in copy.iter_mut().zip(scratch.chunks_mut(scratch_stride)) {
-                    let (_, rest) = sc.split_at_mut(3 * width + classes);
-                    *c = &mut rest[..classes];
+                    [_, _, _, _, *c] = scratch_parts(sc, width, classes);
                 }
                 let group = lanes::Group {
                     log_probs: p
@@ -202,7 +211,7 @@ pub(crate) fn run<E: Element>(
                     blank: p.blank,
                     input_lengths: std::array::from_fn(|j| p.input_length(first + j)),
                     width,
-                    rows: if want_grad { layout.alpha_rows } else { 2 },
+                    rows,
                     log_alpha: &mut *log_alpha,
                     log_beta: &mut *log_beta,
                     work,
