@@ -147,6 +147,16 @@ pub trait Real:
     /// ln x for x in [1, 3], as the vectorized CPU kernel computes it.
     #[doc(hidden)]
     fn fln_1_3<const FMA: bool>(self) -> Self;
+    /// `self * b + c`, fused when `FMA` (only in code compiled with the fma target feature).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn fmad<const FMA: bool>(self, b: Self, c: Self) -> Self {
+        if FMA {
+            self.mul_add(b, c)
+        } else {
+            self * b + c
+        }
+    }
 }
 
 impl Real for f32 {

@@ -10,9 +10,17 @@
 //!   `l_k(t) = lae(l_k(t-1), b_k(t-1), skip_k ? l_{k-1}(t-1) : -inf) + lp[t][labels[k]]`, and
 //!   backwards `b_k(t) = lae(b_k(t+1), l_k(t+1)) + lp[t][blank]`,
 //!   `l_k(t) = lae(l_k(t+1), b_{k+1}(t+1), skip_{k+1} ? l_{k+1}(t+1) : -inf) + lp[t][labels[k]]`.
-//!   Half the states then take a two-term log-add-exp (one `exp`, one `ln`), the blank's
-//!   log-probability is one scalar per frame, the label log-probabilities are gathered in label
-//!   order, and the blank posteriors are summed over a contiguous range;
+//!   A blank state then takes a two-term log-add-exp, and a label state's three terms include
+//!   a blank state's two: forwards `l_k` and `b_k` both take `b_k(t-1)` and `l_{k-1}(t-1)`,
+//!   backwards `l_k` and `b_{k+1}` both take `b_{k+1}(t+1)` and `l_{k+1}(t+1)`. So the blank's
+//!   log-add-exp is kept in two parts `m + ln(u)` ([`lae2_parts`]: `m` the larger term,
+//!   `u = 1 + exp(-|a - b|)`, not rounded to a logarithm), and the label's is
+//!   `ln(exp(x) + exp(m) u)` ([`lae_with_pair`]): a step of the two states costs two `exp` and
+//!   two `ln` instead of three and two, with the rounding of one three-term log-add-exp
+//!   (chaining two rounded two-term ones instead doubles the rounding: 2.1 times torch's float32
+//!   gradient error on the longest golden case). The blank's log-probability is one scalar per
+//!   frame, the label log-probabilities are gathered in label order, and the blank posteriors
+//!   are summed over a contiguous range;
 //! - vectorizes across each plane: a row of `log_alpha` (or `log_beta`) depends only on the
 //!   previous row, so all states of a frame are computed together, with the branch-free
 //!   `exp`/`ln` of `math.rs`;
@@ -151,82 +159,103 @@ fn pad(lo: usize, hi: usize) -> usize {
     lo + (hi - lo).next_multiple_of(LANES)
 }
 
-/// `log_add_exp(a, b)` as `algorithm::log_add_exp3` with a third term of -inf (so that its bits
-/// are those [`lae3`] gives with c = -inf): with `m >= lo` the two sorted,
-/// `m + ln(1 + exp(lo - m))`. Both -inf gives -inf; a NaN or a +inf gives NaN (torch's formula
-/// computes `inf - inf` there).
+/// `lae2(a, b) = ln(exp(a) + exp(b))` in two parts `(m, u)`, `lae2(a, b) = m + ln(u)` (see
+/// [`pair_value`]): `m` the larger term and `u = 1 + exp(-|a - b|)` in [1, 2] (1 where both are
+/// -inf). Both -inf gives -inf; a NaN or a +inf gives `m` = NaN (torch's formula computes
+/// `inf - inf` there). A label state's three-term log-add-exp takes the parts of a blank
+/// state's two terms from here ([`lae_with_pair`]).
 #[inline(always)]
-pub(super) fn lae2<A: Real, const FMA: bool>(a: A, b: A) -> A {
+pub(super) fn lae2_parts<A: Real, const FMA: bool>(a: A, b: A) -> (A, A) {
     let ninf = A::neg_infinity();
     let poison = (a + b + ninf).is_nan();
-    let (hi, lo) = if a > b { (a, b) } else { (b, a) };
+    let hi = if a > b { a } else { b };
     let m = if poison { A::nan() } else { hi };
-    let p = (lo - hi).fexp_nonpositive::<FMA>();
-    let v = (A::one() + p).fln_1_3::<FMA>() + m;
-    if m == ninf {
-        ninf
+    // -|a - b| rather than the smaller minus the larger: a select before the `exp` is what LLVM
+    // turns into two `exp`s and a select after.
+    let u = A::one() + (-(a - b).abs()).fexp_nonpositive::<FMA>();
+    (m, if hi == ninf { A::one() } else { u })
+}
+
+/// `m + ln(u)`: `lae2(a, b)` from its parts [`lae2_parts`].
+#[inline(always)]
+pub(super) fn pair_value<A: Real, const FMA: bool>(m: A, u: A) -> A {
+    let v = u.fln_1_3::<FMA>() + m;
+    if m == A::neg_infinity() {
+        A::neg_infinity()
     } else {
         v
     }
 }
 
-/// `log_add_exp3(a, b, c)` as `algorithm::log_add_exp3` but with two `exp` instead of three:
-/// with `m >= mid >= lo` the three sorted, `m + ln(1 + exp(mid - m) + exp(lo - m))`. All -inf
-/// gives -inf; a NaN (or +inf beside -inf, which torch's formula turns into NaN) gives NaN.
+/// `ln(exp(x) + exp(m) * u)`: with `(m, u)` the parts of `lae2(b, c)` from [`lae2_parts`], the
+/// three-term log-add-exp of `x`, `b` and `c` with one `exp` and one `ln` (and the rounding of
+/// a single three-term one: `u` is not rounded to a logarithm in between); with `(b, 1)`,
+/// `lae2(x, b)` with the bits of [`pair_value`]. The larger of `x` and `m` is factored out, so
+/// that the `ln` takes
+/// `1 + exp(m - x) u` or `exp(x - m) + u`, both in [1, 3]. All -inf gives -inf; a NaN or a +inf
+/// anywhere gives NaN (as torch's formula, which computes `inf - inf` there).
 #[inline(always)]
-pub(super) fn lae3<A: Real, const FMA: bool>(a: A, b: A, c: A) -> A {
+pub(super) fn lae_with_pair<A: Real, const FMA: bool>(x: A, m: A, u: A) -> A {
     let ninf = A::neg_infinity();
-    let poison = (a + b + c).is_nan();
-    let (hi, lo1) = if a > b { (a, b) } else { (b, a) };
-    let top = if c > hi { c } else { hi };
-    let mid = if c > hi {
-        hi
-    } else if c > lo1 {
-        c
+    let poison = (x + m + ninf).is_nan();
+    let x_top = x >= m;
+    let e = (-(x - m).abs()).fexp_nonpositive::<FMA>();
+    let sum = if x_top {
+        e.fmad::<FMA>(u, A::one())
     } else {
-        lo1
+        e + u
     };
-    let lo = if c > lo1 { lo1 } else { c };
-    let m = if poison { A::nan() } else { top };
-    let p = (mid - top).fexp_nonpositive::<FMA>();
-    let q = (lo - top).fexp_nonpositive::<FMA>();
-    let v = (A::one() + p + q).fln_1_3::<FMA>() + m;
-    if m == ninf {
+    let top = if poison {
+        A::nan()
+    } else if x_top {
+        x
+    } else {
+        m
+    };
+    let v = sum.fln_1_3::<FMA>() + top;
+    if top == ninf {
         ninf
     } else {
         v
     }
 }
 
-/// `out[i] = lae2(x[i], y[i]) + e`.
+/// The blank half of a step of the recurrence: `out[i] = lae2(x[i], y[i]) + e`; and the
+/// operands of the label state that shares its terms (see the module doc): the parts `(m, u)`
+/// of that `lae2` (see [`lae2_parts`]) where `skip[i]`, else `(x[i], 1)`.
 #[inline(always)]
-fn log_add_exp2_rows<A: Real, const FMA: bool>(x: &[A], y: &[A], e: A, out: &mut [A]) {
-    let n = out.len();
-    for ((o, &a), &b) in out.iter_mut().zip(&x[..n]).zip(&y[..n]) {
-        *o = lae2::<A, FMA>(a, b) + e;
-    }
-}
-
-/// `out[i] = lae3(x[i], y[i], skip[i] ? z[i] : -inf) + e[i]`.
-///
-/// One loop: each vector of states goes from the inputs to the output in registers. (Splitting
-/// it into sort, exp and ln passes over blocks of states, for shorter dependency chains, was
-/// measured no faster on long rows and 15 % slower on short ones.)
-#[inline(always)]
-fn log_add_exp3_rows<A: Real, const FMA: bool>(
+fn pair_rows<A: Real, const FMA: bool>(
     x: &[A],
     y: &[A],
-    z: &[A],
+    e: A,
     skip: &[u8],
-    e: &[A],
+    (lm, lu): (&mut [A], &mut [A]),
     out: &mut [A],
 ) {
     let n = out.len();
-    let ninf = A::neg_infinity();
-    let inputs = x[..n].iter().zip(&y[..n]).zip(&z[..n]).zip(&skip[..n]);
-    for ((o, (((&a, &b), &c), &sk)), &ei) in out.iter_mut().zip(inputs).zip(&e[..n]) {
-        let c = if sk != 0 { c } else { ninf };
-        *o = lae3::<A, FMA>(a, b, c) + ei;
+    let one = A::one();
+    let parts = lm[..n].iter_mut().zip(&mut lu[..n]);
+    let inputs = x[..n].iter().zip(&y[..n]).zip(&skip[..n]);
+    for ((o, (lm, lu)), ((&a, &b), &sk)) in out.iter_mut().zip(parts).zip(inputs) {
+        let (m, u) = lae2_parts::<A, FMA>(a, b);
+        *o = pair_value::<A, FMA>(m, u) + e;
+        (*lm, *lu) = if sk != 0 { (m, u) } else { (a, one) };
+    }
+}
+
+/// The label half: `out[i] = lae_with_pair(x[i], m[i], u[i]) + e[i]`, with the operands from
+/// [`pair_rows`]: one `exp` and one `ln` a state instead of two and one.
+///
+/// Two loops, each taking its vectors from the inputs to the output in registers: fusing the
+/// halves into one loop (two dependent log-add-exps an element) was 9 % slower on short rows, and
+/// splitting a loop into sort, exp and ln passes over blocks of states was no faster on long
+/// rows and 15 % slower on short ones.
+#[inline(always)]
+fn label_rows<A: Real, const FMA: bool>(x: &[A], (m, u): (&[A], &[A]), e: &[A], out: &mut [A]) {
+    let n = out.len();
+    let inputs = x[..n].iter().zip(m[..n].iter().zip(&u[..n])).zip(&e[..n]);
+    for (o, ((&a, (&m, &u)), &ei)) in out.iter_mut().zip(inputs) {
+        *o = lae_with_pair::<A, FMA>(a, m, u) + ei;
     }
 }
 
@@ -519,7 +548,7 @@ impl<E: Element> Job<'_, '_, E> {
                 let Planes { bl, bh, ll, lh } = planes(lo, hi);
                 // Row 0 takes its (at most two) states as they are; later rows compute ranges
                 // padded upwards to whole vectors.
-                let (bh_pad, lh_pad) = (pad(bl, bh), pad(ll, lh));
+                let lh_pad = pad(ll, lh);
                 if classes >= PREFETCH_CLASSES && t + PREFETCH < t_b {
                     if let Some(r) = log_probs.row(t + PREFETCH).to_slice() {
                         let (plo, phi) = window(t + PREFETCH, t_b, s_prime);
@@ -547,19 +576,21 @@ impl<E: Element> Job<'_, '_, E> {
                     let (pb, pl) = prev.split_at(plane);
                     let (cb, cl) = cur.split_at_mut(plane);
                     cl[0] = ninf;
-                    // b_k from b_k and l_{k-1} (at pl[k]).
-                    log_add_exp2_rows::<_, FMA>(
-                        &pb[bl..bh_pad],
-                        &pl[bl..bh_pad],
+                    // b_k from b_k and l_{k-1} (at pl[k]), their pair kept for l_k: over
+                    // [ll, bh) padded (ll is bl or bl - 1).
+                    let pe = pad(ll, bh);
+                    pair_rows::<_, FMA>(
+                        &pb[ll..pe],
+                        &pl[ll..pe],
                         eb,
-                        &mut cb[bl..bh_pad],
+                        &sc.skip[ll..pe],
+                        (&mut sc.post[ll..pe], &mut sc.emit[ll..pe]),
+                        &mut cb[ll..pe],
                     );
-                    // l_k (at cl[k + 1]) from l_k, b_k and l_{k-1}.
-                    log_add_exp3_rows::<_, FMA>(
+                    // l_k (at cl[k + 1]) from l_k and the pair (b_k, l_{k-1}).
+                    label_rows::<_, FMA>(
                         &pl[ll + 1..lh_pad + 1],
-                        &pb[ll..lh_pad],
-                        &pl[ll..lh_pad],
-                        &sc.skip[ll..lh_pad],
+                        (&sc.post[ll..lh_pad], &sc.emit[ll..lh_pad]),
                         &sc.ext[ll..lh_pad],
                         &mut cl[ll + 1..lh_pad + 1],
                     );
@@ -689,19 +720,21 @@ impl<E: Element> Job<'_, '_, E> {
                 let (next, cur) = rows_pair(sc.log_beta, (t + 1) % 2, t % 2, width);
                 let (nb, nl) = next.split_at(plane);
                 let (cb, cl) = cur.split_at_mut(plane);
-                // b_k from b_k and l_k (at nl[k + 1]).
-                log_add_exp2_rows::<_, FMA>(
-                    &nb[bl..bh_pad],
-                    &nl[bl + 1..bh_pad + 1],
+                // b_k from b_k and l_k (at nl[k + 1]), their pair kept for l_{k-1}: over
+                // [bl, bh] padded (l_{lh-1} takes the pair of b_{lh}, which may be bh).
+                let pe = pad(bl, bh + 1);
+                pair_rows::<_, FMA>(
+                    &nb[bl..pe],
+                    &nl[bl + 1..pe + 1],
                     eb,
-                    &mut cb[bl..bh_pad],
+                    &sc.skip[bl..pe],
+                    (&mut sc.post[bl..pe], &mut sc.emit[bl..pe]),
+                    &mut cb[bl..pe],
                 );
-                // l_k (at cl[k + 1]) from l_k, b_{k+1} and l_{k+1}.
-                log_add_exp3_rows::<_, FMA>(
+                // l_k (at cl[k + 1]) from l_k and the pair (b_{k+1}, l_{k+1}).
+                label_rows::<_, FMA>(
                     &nl[ll + 1..lh_pad + 1],
-                    &nb[ll + 1..lh_pad + 1],
-                    &nl[ll + 2..lh_pad + 2],
-                    &sc.skip[ll + 1..lh_pad + 1],
+                    (&sc.post[ll + 1..lh_pad + 1], &sc.emit[ll + 1..lh_pad + 1]),
                     &sc.ext[ll..lh_pad],
                     &mut cl[ll + 1..lh_pad + 1],
                 );
@@ -941,5 +974,79 @@ pub(crate) fn process<E: Element>(
         // SAFETY: `detect` found avx2 and fma on this CPU.
         Isa::Avx2 => unsafe { process_avx2(group, nll, phase) },
         _ => process_group::<E, false>(group, nll, phase),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{lae2_parts, lae_with_pair, pair_value};
+    use crate::algorithm::{log_add_exp, log_add_exp3};
+
+    /// Finite values of many magnitudes, and the special ones.
+    const VALUES: [f64; 12] = [
+        0.0,
+        -1e-7,
+        -0.5,
+        -0.69,
+        -3.0,
+        -30.0,
+        -88.0,
+        -1000.0,
+        2.5,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NAN,
+    ];
+
+    /// The two-term log-add-exp from its parts, and the three-term one from a pair, against the
+    /// reference formulas (torch's) on every combination: the same class (NaN, +-inf, finite)
+    /// and, where finite, the same value up to float32 rounding; with `(b, 1)` for the pair, the
+    /// two-term one with the same bits. Run without FMA and, where the CPU has it, with.
+    #[test]
+    fn log_add_exp_parts_agree_with_the_reference_formulas() {
+        fn check<const FMA: bool>() {
+            let class = |v: f64| (v.is_nan(), v == f64::INFINITY, v == f64::NEG_INFINITY);
+            for &a in &VALUES {
+                for &b in &VALUES {
+                    let (m, u) = lae2_parts::<f32, FMA>(a as f32, b as f32);
+                    let two = pair_value::<f32, FMA>(m, u) as f64;
+                    let want = log_add_exp(a, b);
+                    assert_eq!(
+                        class(two),
+                        class(want),
+                        "lae2({a}, {b}) = {two}, want {want}"
+                    );
+                    if want.is_finite() {
+                        assert!((two - want).abs() <= 3e-7 * want.abs().max(1.0), "{a} {b}");
+                    }
+                    for &x in &VALUES {
+                        let three = lae_with_pair::<f32, FMA>(x as f32, m, u) as f64;
+                        let want = log_add_exp3(x, a, b);
+                        assert_eq!(
+                            class(three),
+                            class(want),
+                            "lae3({x}, {a}, {b}) = {three}, want {want}"
+                        );
+                        if want.is_finite() {
+                            let tol = 4e-7 * want.abs().max(1.0);
+                            assert!((three - want).abs() <= tol, "lae3({x}, {a}, {b})");
+                        }
+                    }
+                    let (ma, ua) = lae2_parts::<f32, FMA>(b as f32, a as f32);
+                    let alone = pair_value::<f32, FMA>(ma, ua);
+                    let with_one = lae_with_pair::<f32, FMA>(b as f32, a as f32, 1.0);
+                    assert!(
+                        alone.to_bits() == with_one.to_bits()
+                            || alone.is_nan() && with_one.is_nan(),
+                        "lae2({b}, {a}): {alone} from its parts, {with_one} from (a, 1)"
+                    );
+                }
+            }
+        }
+        check::<false>();
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("fma") {
+            check::<true>();
+        }
     }
 }

@@ -8,11 +8,13 @@
 //! the planar layout of `fast.rs` for i: `b_k` at k (k = 0..=Lg), `l_k` at P + 1 + k
 //! (k = 0..Lg), -inf pads `l_{-1}` at P and `l_{Lg}` at P + 1 + Lg, where P = W / 2 and Lg is the
 //! group's longest target; the recurrences are those of the `fast.rs` module doc, with the same
-//! element functions (`fast::lae2`, `fast::lae3`).
+//! element functions (`fast::lae2_parts`, `fast::pair_value`, `fast::lae_with_pair`).
 //!
 //! Each frame computes the union of the group's windows (the states of `fast.rs`'s window
-//! `[S' - 2 (T_b - t), 2 t + 2)` of any sample with a frame t), and every other entry of the row
-//! is -inf, so nothing computed ever reads a value left by another frame, sample or call. A
+//! `[S' - 2 (T_b - t), 2 t + 2)` of any sample with a frame t; a blank-label step may add one
+//! state on either side, which gets its own value computed from the previous row, or -inf), and
+//! every other entry of the row is -inf, so nothing computed ever reads a value left by another
+//! frame, sample or call. A
 //! lane past its sample's labels or input length holds -inf emissions, so its extra states stay
 //! -inf; a state inside the union but outside its own sample's window either cannot be reached
 //! (alpha = -inf) or cannot complete (beta = -inf), so its posterior is 0, and a state a sample
@@ -28,7 +30,9 @@
 //! A sample whose gradient needs the scalar fallback (a loss of -inf, from `+inf` inputs) is
 //! recomputed by the planar kernel after the group.
 
-use super::fast::{grad_row_acc, grad_value, lae2, lae3, write_grad_row, Job, Row};
+use super::fast::{
+    grad_row_acc, grad_value, lae2_parts, lae_with_pair, pair_value, write_grad_row, Job, Row,
+};
 use super::rows_pair;
 use crate::algorithm::{can_skip, log_add_exp};
 use crate::types::{Element, Real};
@@ -138,9 +142,10 @@ struct Emitter<'g, 'j, E> {
 }
 
 impl<E: Element> Emitter<'_, '_, E> {
-    /// The emissions of frame t into `out`: label k of sample j at `k * LANES + j` (k < Lg),
-    /// its blank at `(P + k) * LANES + j` for every k <= Lg (repeated, so that every loop over a
-    /// row is one flat loop); -inf where sample j has no label k or no frame t.
+    /// The emissions of frame t into `out`: label k of sample j at `(k + 1) * LANES + j`
+    /// (k < Lg; -inf at k = -1 and k = Lg), its blank at `(P + k) * LANES + j` for every k <= Lg
+    /// (repeated, so that every loop over a row is one flat loop); -inf where sample j has no
+    /// label k or no frame t.
     #[inline(always)]
     fn frame(&self, t: usize, out: &mut [E::Acc]) {
         let Emitter {
@@ -154,6 +159,10 @@ impl<E: Element> Emitter<'_, '_, E> {
         } = *self;
         let ninf = E::Acc::neg_infinity();
         let (e_l, e_bs) = out.split_at_mut(plane * LANES);
+        let (pad, e_l) = e_l.split_at_mut(LANES);
+        // The entries around the labels: -inf (see `Step`).
+        pad.fill(ninf);
+        e_l[lg * LANES..(lg + 1) * LANES].fill(ninf);
         let mut e_b = [ninf; LANES];
         let frame = log_probs.index_axis(Axis(0), t.min(log_probs.dim().0.saturating_sub(1)));
         let active: [bool; LANES] = std::array::from_fn(|j| t < lengths[j]);
@@ -206,8 +215,13 @@ fn union_window(t: usize, lengths: &[usize; LANES], s_primes: &[usize; LANES]) -
 }
 
 /// One row of the recurrence over the union window, in either direction (the operands offset
-/// by the caller): `out_b[i] = lae2(x_b[i], y_b[i]) + e_b[i]` for the blank states and
-/// `out_l[i] = lae3(x_l[i], y_l[i], skip[i] ? z_l[i] : -inf) + e_l[i]` for the label states.
+/// by the caller), entry i of every slice for the blank b and the label l of one step:
+/// `out_b[i] = lae2(x_b[i], y_b[i]) + e_b[i]` and
+/// `out_l[i] = lae3(x_l[i], x_b[i], skip[i] ? y_b[i] : -inf) + e_l[i]`. A label state's
+/// three-term log-add-exp shares two of its terms with a blank state's (forward: `l_k` and `b_k`
+/// both take `b_k` and `l_{k-1}`; backward: `l_k` takes `l_{k+1}` and `b_{k+1}`, as `b_{k+1}`
+/// does), so it starts from the parts of the blank's (`fast::lae2_parts`,
+/// `fast::lae_with_pair`), as in `fast.rs`.
 struct Step<'a, A> {
     out_b: &'a mut [A],
     x_b: &'a [A],
@@ -215,25 +229,31 @@ struct Step<'a, A> {
     e_b: &'a [A],
     out_l: &'a mut [A],
     x_l: &'a [A],
-    y_l: &'a [A],
-    z_l: &'a [A],
     skip: &'a [A],
     e_l: &'a [A],
 }
 
 impl<A: Real> Step<'_, A> {
+    /// `parts` holds the label states' operands between the two loops (two short dependency
+    /// chains: one loop with two dependent log-add-exps an element was 9 % slower).
     #[inline(always)]
-    fn run<const FMA: bool>(self) {
-        let ninf = A::neg_infinity();
-        let inputs = self.x_b.iter().zip(self.y_b).zip(self.e_b);
-        for (o, ((&a, &b), &e)) in self.out_b.iter_mut().zip(inputs) {
-            *o = lae2::<_, FMA>(a, b) + e;
+    fn run<const FMA: bool>(self, parts: &mut [A]) {
+        let n = self.out_b.len();
+        let one = A::one();
+        let (lm, lu) = parts.split_at_mut(parts.len() / 2);
+        let (lm, lu) = (&mut lm[..n], &mut lu[..n]);
+        let blanks = self.x_b[..n].iter().zip(&self.y_b[..n]).zip(&self.e_b[..n]);
+        let blanks = blanks.zip(&self.skip[..n]);
+        let outs = self.out_b.iter_mut().zip(lm.iter_mut().zip(lu.iter_mut()));
+        for ((ob, (lm, lu)), (((&a, &b), &eb), &sk)) in outs.zip(blanks) {
+            let (m, u) = lae2_parts::<_, FMA>(a, b);
+            *ob = pair_value::<_, FMA>(m, u) + eb;
+            (*lm, *lu) = if sk != A::zero() { (m, u) } else { (a, one) };
         }
-        let inputs = self.x_l.iter().zip(self.y_l).zip(self.z_l);
-        let inputs = inputs.zip(self.skip).zip(self.e_l);
-        for (o, ((((&a, &b), &c), &sk), &e)) in self.out_l.iter_mut().zip(inputs) {
-            let c = if sk != A::zero() { c } else { ninf };
-            *o = lae3::<_, FMA>(a, b, c) + e;
+        let labels = self.x_l[..n].iter().zip(&self.e_l[..n]);
+        let inputs = labels.zip(lm.iter().zip(&*lu));
+        for (ol, ((&x, &el), (&m, &u))) in self.out_l[..n].iter_mut().zip(inputs) {
+            *ol = lae_with_pair::<_, FMA>(x, m, u) + el;
         }
     }
 }
@@ -316,7 +336,8 @@ impl<E: Element> Group<'_, '_, E> {
             if t + 1 < tmax {
                 emitter.frame(t + 1, next);
             }
-            let (e_l, e_bs) = em.split_at(plane * LANES);
+            let (e_lp, e_bs) = em.split_at(plane * LANES);
+            let e_l = &e_lp[LANES..];
             if t == 0 {
                 let cur = &mut log_alpha[..rw];
                 cur.fill(ninf);
@@ -327,26 +348,27 @@ impl<E: Element> Group<'_, '_, E> {
             } else {
                 // Only the union of the samples' windows is computed; everything else of the
                 // row is -inf (so nothing computed ever reads a value of another frame).
-                let [bl, bh, ll, lh] = union_window(t, &lengths, &s_primes);
+                let [_, bh, ll, _] = union_window(t, &lengths, &s_primes);
                 let (prev, cur) = rows_pair(log_alpha, (t - 1) % rows, t % rows, rw);
                 cur.fill(ninf);
                 let (pb, pl) = prev.split_at(plane * LANES);
                 let (cb, cl) = cur.split_at_mut(plane * LANES);
-                // b_k from b_k and l_{k-1} (at pl[k]); l_k (at cl[k + 1]) from l_k, b_k and
-                // l_{k-1}.
+                // Step k: b_k from b_k and l_{k-1} (at pl[k]); l_k (at cl[k + 1]) from l_k and
+                // those two, for k in [ll, bh) (the window's blanks [bl, bh) and labels
+                // [ll, lh); the one more entry on either side gets the value of its state, or
+                // -inf for the label l_Lg).
+                let (k0, k1) = (ll, bh);
                 Step {
-                    out_b: &mut cb[bl * LANES..bh * LANES],
-                    x_b: &pb[bl * LANES..],
-                    y_b: &pl[bl * LANES..],
-                    e_b: &e_bs[bl * LANES..],
-                    out_l: &mut cl[(ll + 1) * LANES..(lh + 1) * LANES],
-                    x_l: &pl[(ll + 1) * LANES..],
-                    y_l: &pb[ll * LANES..],
-                    z_l: &pl[ll * LANES..],
-                    skip: &skip[ll * LANES..],
-                    e_l: &e_l[ll * LANES..],
+                    out_b: &mut cb[k0 * LANES..k1 * LANES],
+                    x_b: &pb[k0 * LANES..],
+                    y_b: &pl[k0 * LANES..],
+                    e_b: &e_bs[k0 * LANES..],
+                    out_l: &mut cl[(k0 + 1) * LANES..(k1 + 1) * LANES],
+                    x_l: &pl[(k0 + 1) * LANES..],
+                    skip: &skip[k0 * LANES..],
+                    e_l: &e_l[k0 * LANES..],
                 }
-                .run::<FMA>();
+                .run::<FMA>(post);
             }
             let cur = &log_alpha[(t % rows) * rw..][..rw];
             for j in 0..LANES {
@@ -415,7 +437,8 @@ impl<E: Element> Group<'_, '_, E> {
             if t > 0 {
                 emitter.frame(t - 1, next);
             }
-            let (e_l, e_bs) = em.split_at(plane * LANES);
+            let (e_lp, e_bs) = em.split_at(plane * LANES);
+            let e_l = &e_lp[LANES..];
             let cur_at = (t % 2) * rw;
             let [bl, bh, ll, lh] = union_window(t, &lengths, &s_primes);
             {
@@ -423,21 +446,22 @@ impl<E: Element> Group<'_, '_, E> {
                 cur.fill(ninf);
                 let (nb_, nl_) = next.split_at(plane * LANES);
                 let (cb, cl) = cur.split_at_mut(plane * LANES);
-                // b_k from b_k and l_k (at nl_[k + 1]); l_k (at cl[k + 1]) from l_k, b_{k+1}
-                // and l_{k+1}.
+                // Step k: b_k from b_k and l_k (at nl_[k + 1]); l_{k-1} (at cl[k]) from
+                // l_{k-1} and those two, for k in [bl, lh + 1) (the window's blanks [bl, bh)
+                // and labels [ll, lh); the one more entry on either side gets the value of its
+                // state, or -inf for the label l_{-1}, which the backward sweep never reads).
+                let (k0, k1) = (bl, lh + 1);
                 Step {
-                    out_b: &mut cb[bl * LANES..bh * LANES],
-                    x_b: &nb_[bl * LANES..],
-                    y_b: &nl_[(bl + 1) * LANES..],
-                    e_b: &e_bs[bl * LANES..],
-                    out_l: &mut cl[(ll + 1) * LANES..(lh + 1) * LANES],
-                    x_l: &nl_[(ll + 1) * LANES..],
-                    y_l: &nb_[(ll + 1) * LANES..],
-                    z_l: &nl_[(ll + 2) * LANES..],
-                    skip: &skip[(ll + 1) * LANES..],
-                    e_l: &e_l[ll * LANES..],
+                    out_b: &mut cb[k0 * LANES..k1 * LANES],
+                    x_b: &nb_[k0 * LANES..],
+                    y_b: &nl_[(k0 + 1) * LANES..],
+                    e_b: &e_bs[k0 * LANES..],
+                    out_l: &mut cl[k0 * LANES..k1 * LANES],
+                    x_l: &nl_[k0 * LANES..],
+                    skip: &skip[k0 * LANES..],
+                    e_l: &e_lp[k0 * LANES..],
                 }
-                .run::<FMA>();
+                .run::<FMA>(post);
                 // A sample whose last frame is t starts its beta here: its final blank and
                 // final label.
                 for j in 0..LANES {
