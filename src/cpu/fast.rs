@@ -296,6 +296,23 @@ fn prefetch_classes<R>(row: &[R], labels: &[u32], blank: u32, lo: usize, hi: usi
     let _ = (row, labels, blank, lo, hi);
 }
 
+/// Asks the cache for every line of `x`.
+#[inline(always)]
+fn prefetch_lines<A>(x: &[A]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let step = (64 / std::mem::size_of::<A>()).max(1);
+        for i in (0..x.len()).step_by(step) {
+            // SAFETY: `i` is within `x`; a prefetch never faults and changes no architectural
+            // state.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(x.as_ptr().add(i) as *const i8) }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
 /// The sum of `post`, in 16 independent lanes (a fixed order, whatever the range).
 #[inline(always)]
 fn sum_lanes<A: Real>(post: &[A]) -> A {
@@ -830,6 +847,11 @@ impl<E: Element> Job<'_, '_, E> {
             Row::Copied(r) => gather(r, labels, blank, ll, ext),
         };
         let post = &sc.log_alpha[t * width..][..width];
+        if t + 1 < t_b {
+            // This sample's next row of posteriors, which the sweeps left in a table too large
+            // for the core's cache, and which comes back after the group's other samples.
+            prefetch_lines(&sc.log_alpha[(t + 1) * width..][..width]);
+        }
         emit_row::<_, _, FMA>(
             &row,
             &post[bl..bh],
