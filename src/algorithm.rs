@@ -113,7 +113,7 @@ use num_traits::Float;
 /// labels.
 #[inline(always)]
 pub(crate) fn target_prime(labels: &[u32], s: usize, blank: u32) -> u32 {
-    if s % 2 == 0 {
+    if s.is_multiple_of(2) {
         blank
     } else {
         labels[s / 2]

@@ -35,7 +35,13 @@ fn lse(values: &[f64]) -> f64 {
 fn reference(lp: &[f64], t_b: usize, c: usize, blank: usize, target: &[usize]) -> (f64, Vec<f64>) {
     let l = target.len();
     let sp = 2 * l + 1;
-    let lab = |s: usize| if s % 2 == 0 { blank } else { target[s / 2] };
+    let lab = |s: usize| {
+        if s.is_multiple_of(2) {
+            blank
+        } else {
+            target[s / 2]
+        }
+    };
     let mut grad = vec![0.0; t_b * c];
     if t_b == 0 {
         return (if l == 0 { 0.0 } else { f64::INFINITY }, grad);

@@ -79,7 +79,7 @@ impl Config {
             blank: blank as i32,
             reduction,
             zero_infinity: i % 5 == 1,
-            double: i % 2 == 0,
+            double: i.is_multiple_of(2),
             layout: LAYOUTS[(i / 2) % 4],
             concatenated: i % 7 == 3,
             wide: i % 3 != 2,

@@ -122,7 +122,7 @@ impl RawTensor {
                     "{name}.data is NULL but {name} has {numel} elements"
                 ));
             }
-            if (t.data as usize) % dtype.size() != 0 {
+            if !(t.data as usize).is_multiple_of(dtype.size()) {
                 return Err(invalid!(
                     "{name}.data = {:p} is not aligned to the {} bytes of {}",
                     t.data,
