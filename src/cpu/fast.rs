@@ -395,37 +395,49 @@ pub(super) fn write_grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, 
 
 /// After [`grad_row`]: overwrites the gradient of every class a state of the window emits (the
 /// blank when `blank_state`, and `labels`) with `(exp(lp[c]) - acc[c]) * g`, then clears those
-/// `acc` entries. `eb` is the blank's log-probability; `ext[k]` and `emit[k]` are
-/// `lp[labels[k]]` and its exponential, computed by the same `exp` as [`grad_row`], so that the
-/// result has the bits [`grad_row_acc`] would give.
+/// `acc` entries. `eb` is the blank's log-probability and `ext[k]` is `lp[labels[k]]`; the
+/// values, computed by [`grad_value`] as [`grad_row_acc`] computes them (so with its bits), go
+/// through `vals` (one vector pass between the two scalar passes over the labels).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn fix_emitted_classes<E: Element<Acc = A>, A: Real, const FMA: bool>(
     eb: A,
     blank_state: bool,
     ext: &[A],
-    emit: &[A],
+    vals: &mut [A],
     acc: &mut [A],
     labels: &[u32],
     blank: u32,
     g: A,
     out: &mut ArrayViewMut1<'_, E>,
 ) {
-    let value = |e: A, x: A, p: A| {
-        if x == A::neg_infinity() {
-            A::nan()
-        } else {
-            (e - p) * g
-        }
-    };
     let b = blank as usize;
-    if blank_state {
-        out[b] = E::from_acc(value(eb.fexp::<FMA>(), eb, acc[b]));
+    let blank_value = blank_state.then(|| E::from_acc(grad_value::<A, FMA>(eb, acc[b], g)));
+    // A label may repeat: every value from its class's total before any total is cleared.
+    for (v, &c) in vals.iter_mut().zip(labels) {
+        *v = acc[c as usize];
     }
-    // A label may repeat: compute every value before clearing any accumulator.
-    for ((&c, &m), &x) in labels.iter().zip(emit).zip(ext) {
-        let c = c as usize;
-        out[c] = E::from_acc(value(m, x, acc[c]));
+    for (v, &x) in vals.iter_mut().zip(ext) {
+        *v = grad_value::<A, FMA>(x, *v, g);
+    }
+    let values = vals.iter().zip(labels);
+    match out.as_slice_mut() {
+        Some(o) => {
+            if let Some(v) = blank_value {
+                o[b] = v;
+            }
+            for (&v, &c) in values {
+                o[c as usize] = E::from_acc(v);
+            }
+        }
+        None => {
+            if let Some(v) = blank_value {
+                out[b] = v;
+            }
+            for (&v, &c) in values {
+                out[c as usize] = E::from_acc(v);
+            }
+        }
     }
     acc[b] = A::zero();
     for &c in labels {
@@ -483,9 +495,6 @@ fn emit_row<E: Element<Acc = A>, A: Real + Element<Acc = A>, const FMA: bool>(
             Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream, out),
         }
     } else {
-        for (m, &e) in emit.iter_mut().zip(ext) {
-            *m = e.fexp::<FMA>();
-        }
         fix_emitted_classes::<_, _, FMA>(
             eb,
             blank_state,
