@@ -445,6 +445,45 @@ fn fix_emitted_classes<E: Element<Acc = A>, A: Real, const FMA: bool>(
     }
 }
 
+/// [`emit_row`] after [`grad_row`] for a contiguous row `lp` and gradient row `out`, in three
+/// scalar passes over the labels instead of five: the class posteriors into `acc` (the blanks'
+/// lane-wise, the labels' in order); each label's log-probability and class total into `ext`
+/// and `vals` (so a repeated label sees its class's whole total); then, after one vector pass
+/// of [`grad_value`], each value written and its class total cleared. The blank's value (its
+/// posterior is 0 when no blank state is in the window) likewise. Same bits as [`emit_row`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fix_contiguous_row<E: Element<Acc = A>, A: Real, const FMA: bool>(
+    lp: &[E],
+    post_b: &[A],
+    post_l: &[A],
+    labels: &[u32],
+    blank: u32,
+    g: A,
+    acc: &mut [A],
+    (ext, vals): (&mut [A], &mut [A]),
+    out: &mut [E],
+) {
+    let b = blank as usize;
+    acc[b] = acc[b] + sum_lanes(post_b);
+    for (&p, &c) in post_l.iter().zip(labels) {
+        acc[c as usize] = acc[c as usize] + p;
+    }
+    for ((x, v), &c) in ext.iter_mut().zip(vals.iter_mut()).zip(labels) {
+        *x = lp[c as usize].to_acc();
+        *v = acc[c as usize];
+    }
+    for (v, &x) in vals.iter_mut().zip(&*ext) {
+        *v = grad_value::<A, FMA>(x, *v, g);
+    }
+    out[b] = E::from_acc(grad_value::<A, FMA>(lp[b].to_acc(), acc[b], g));
+    acc[b] = A::zero();
+    for (&v, &c) in vals.iter().zip(labels) {
+        out[c as usize] = E::from_acc(v);
+        acc[c as usize] = A::zero();
+    }
+}
+
 /// `alpha[i] = exp(alpha[i] + beta[i] + nll - e(i))`: the posteriors of a range of states over
 /// their alphas.
 #[inline(always)]
@@ -823,9 +862,10 @@ impl<E: Element> Job<'_, '_, E> {
     }
 
     /// Row `t` of the gradient from the posteriors the backward sweep left in row t of alpha
-    /// (deferred gradient).
+    /// (deferred gradient), with `acc` (C entries, zero on entry and on return) for the class
+    /// posteriors.
     #[inline(always)]
-    fn gradient_frame<const FMA: bool>(&mut self, t: usize) {
+    fn gradient_frame<const FMA: bool>(&mut self, t: usize, acc: &mut [E::Acc]) {
         let job = self;
         let t_b = job.input_length;
         if !job.deferred || job.scratch.skip[job.width / 2] == 0 || t >= t_b {
@@ -850,24 +890,39 @@ impl<E: Element> Job<'_, '_, E> {
                 Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
             }
         }
-        let ext = &mut sc.ext[ll..lh];
-        let eb = match &row {
-            Row::Direct(r) => gather(r, labels, blank, ll, ext),
-            Row::Copied(r) => gather(r, labels, blank, ll, ext),
-        };
         let post = &sc.log_alpha[t * width..][..width];
         if t + 1 < t_b {
             // This sample's next row of posteriors, which the sweeps left in a table too large
             // for the core's cache, and which comes back after the group's other samples.
             prefetch_lines(&sc.log_alpha[(t + 1) * width..][..width]);
         }
+        let (post_b, post_l) = (&post[bl..bh], &post[plane + 1 + ll..plane + 1 + lh]);
+        if let (true, Row::Direct(lp), Some(o)) = (stream, &row, out.as_slice_mut()) {
+            fix_contiguous_row::<_, _, FMA>(
+                lp,
+                post_b,
+                post_l,
+                &labels[ll..lh],
+                blank,
+                upstream,
+                acc,
+                (&mut sc.ext[ll..lh], &mut sc.emit[ll..lh]),
+                o,
+            );
+            return;
+        }
+        let ext = &mut sc.ext[ll..lh];
+        let eb = match &row {
+            Row::Direct(r) => gather(r, labels, blank, ll, ext),
+            Row::Copied(r) => gather(r, labels, blank, ll, ext),
+        };
         emit_row::<_, _, FMA>(
             &row,
             &post[bl..bh],
             &post[plane + 1 + ll..plane + 1 + lh],
             &sc.ext[ll..lh],
             &mut sc.emit[ll..lh],
-            sc.acc,
+            acc,
             &labels[ll..lh],
             blank,
             eb,
@@ -915,10 +970,21 @@ fn process_group<E: Element, const FMA: bool>(
                 .map(|j| j.input_length)
                 .max()
                 .unwrap_or(0);
+            // One buffer of class posteriors for the whole group, the first job's: the
+            // samples' own would not fit the core's L1 cache together (16 samples of 1024
+            // classes are 64 KB), and each row's read-modify-writes would miss it.
+            let Some(first) = group.iter_mut().flatten().next() else {
+                return;
+            };
+            let acc = std::mem::take(&mut first.scratch.acc);
+            acc.fill(E::Acc::zero());
             for t in 0..frames {
                 for job in group.iter_mut().flatten() {
-                    job.gradient_frame::<FMA>(t);
+                    job.gradient_frame::<FMA>(t, acc);
                 }
+            }
+            if let Some(first) = group.iter_mut().flatten().next() {
+                first.scratch.acc = acc;
             }
         }
     }
