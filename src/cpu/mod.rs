@@ -369,8 +369,11 @@ mod tests {
             // Batches of 8 and more: groups of LANES samples side by side (lanes.rs), the rest
             // planar.
             fast_kernel_equals_reference(1, 40, 20, 150, 1e-4);
-            // Rows of at least DEFER_CLASSES classes: the gradient in a pass of its own.
+            // Rows of at least DEFER_CLASSES classes: the gradient in a pass of its own, in one
+            // pass with the class posteriors, and (beyond fast::DENSE_BYTES) streamed and then
+            // corrected.
             fast_kernel_equals_reference(super::fast::DEFER_CLASSES, 600, 4, 40, 1e-4);
+            fast_kernel_equals_reference(2100, 2400, 3, 12, 1e-4);
         }
         super::fast::FORCED.with(|f| f.set(None));
     }
