@@ -19,8 +19,9 @@
 //!   two `ln` instead of three and two, with the rounding of one three-term log-add-exp
 //!   (chaining two rounded two-term ones instead doubles the rounding: 2.1 times torch's float32
 //!   gradient error on the longest golden case). The blank's log-probability is one scalar per
-//!   frame, the label log-probabilities are gathered in label order, and the blank posteriors
-//!   are summed over a contiguous range;
+//!   frame, the label log-probabilities are gathered in label order (looked up in registers for
+//!   rows of at most 64 float32 classes in the AVX-512 kernel: [`table_gather`]), and the blank
+//!   posteriors are summed over a contiguous range;
 //! - vectorizes across each plane: a row of `log_alpha` (or `log_beta`) depends only on the
 //!   previous row, so all states of a frame are computed together, with the branch-free
 //!   `exp`/`ln` of `math.rs`;
@@ -37,7 +38,9 @@
 //!   ([`Phase::Gradient`]) writes the gradient rows afterwards, frame t of a group of
 //!   neighbouring samples after another, in the order of their addresses (one sample alone
 //!   reads and writes a new 4 KB page every frame, which the hardware prefetchers do not
-//!   follow: about 5 % faster on 1024 classes and 2-5 % on 8000, two threads).
+//!   follow: about 5 % faster on 1024 classes and 2-5 % on 8000, two threads). That pass writes
+//!   a row in one pass with the group's class posteriors when they fit [`DENSE_BYTES`], else
+//!   streams `exp(lp) * g` and then corrects the emitted classes.
 //!
 //! A row is `width = 2 P` wide (P = Lmax + 3 + 16): `b_k` at offset k, `l_k` at offset P + 1 + k,
 //! so that `l_{-1}` (offset P, read by `b_0` and by the skip term of `l_0` in the forward sweep)
