@@ -461,10 +461,8 @@ pub(super) fn grad_row_acc<
     g: A,
     out: impl Iterator<Item = &'o mut E>,
 ) {
-    for ((o, &x), a) in out.zip(lp).zip(acc.iter_mut()) {
-        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), *a, g));
-        *a = A::zero();
-    }
+    grad_row_posteriors::<_, _, _, FMA>(lp, acc, g, out);
+    acc.fill(A::zero());
 }
 
 /// [`grad_row_acc`] that leaves `acc` as it is (for a caller that clears only the entries it
