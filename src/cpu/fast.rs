@@ -571,42 +571,6 @@ fn class_posteriors<A: Real>(
     }
 }
 
-/// [`emit_row`] after [`grad_row`] for a contiguous row `lp` and gradient row `out`, in three
-/// scalar passes over the labels instead of five: the class posteriors into `acc` (the blanks'
-/// lane-wise, the labels' in order); each label's log-probability and class total into `ext`
-/// and `vals` (so a repeated label sees its class's whole total); then, after one vector pass
-/// of [`grad_value`], each value written and its class total cleared. The blank's value (its
-/// posterior is 0 when no blank state is in the window) likewise. Same bits as [`emit_row`].
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn fix_contiguous_row<E: Element<Acc = A>, A: Real, const FMA: bool>(
-    lp: &[E],
-    post_b: &[A],
-    post_l: &[A],
-    labels: &[u32],
-    blank: u32,
-    g: A,
-    acc: &mut [A],
-    (ext, vals): (&mut [A], &mut [A]),
-    out: &mut [E],
-) {
-    let b = blank as usize;
-    class_posteriors(acc, post_b, post_l, labels, blank);
-    for ((x, v), &c) in ext.iter_mut().zip(vals.iter_mut()).zip(labels) {
-        *x = lp[c as usize].to_acc();
-        *v = acc[c as usize];
-    }
-    for (v, &x) in vals.iter_mut().zip(&*ext) {
-        *v = grad_value::<A, FMA>(x, *v, g);
-    }
-    out[b] = E::from_acc(grad_value::<A, FMA>(lp[b].to_acc(), acc[b], g));
-    acc[b] = A::zero();
-    for (&v, &c) in vals.iter().zip(labels) {
-        out[c as usize] = E::from_acc(v);
-        acc[c as usize] = A::zero();
-    }
-}
-
 /// `alpha[i] = exp(alpha[i] + beta[i] + nll - e(i))`: the posteriors of a range of states over
 /// their alphas.
 #[inline(always)]
@@ -1042,20 +1006,6 @@ impl<E: Element> Job<'_, '_, E> {
                 Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
             }
         }
-        if let (true, Row::Direct(lp), Some(o)) = (stream, &row, out.as_slice_mut()) {
-            fix_contiguous_row::<_, _, FMA>(
-                lp,
-                post_b,
-                post_l,
-                &labels[ll..lh],
-                blank,
-                upstream,
-                acc,
-                (&mut sc.ext[ll..lh], &mut sc.emit[ll..lh]),
-                o,
-            );
-            return;
-        }
         let ext = &mut sc.ext[ll..lh];
         let eb = match &row {
             Row::Direct(r) => gather(r, labels, blank, ll, ext, table),
@@ -1063,8 +1013,8 @@ impl<E: Element> Job<'_, '_, E> {
         };
         emit_row::<_, _, FMA>(
             &row,
-            &post[bl..bh],
-            &post[plane + 1 + ll..plane + 1 + lh],
+            post_b,
+            post_l,
             &sc.ext[ll..lh],
             &mut sc.emit[ll..lh],
             acc,
