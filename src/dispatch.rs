@@ -6,7 +6,7 @@ use crate::types::Device;
 /// A compute backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
-    /// `src/cpu/`: rayon over the batch.
+    /// `src/cpu/`: the library's helper threads over the batch.
     Cpu,
     /// `src/cuda/`: NVRTC-compiled kernels on the caller's stream.
     Cuda,

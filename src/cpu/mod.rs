@@ -1,5 +1,5 @@
-//! The CPU backend: tasks on the library's own rayon pool (or, with one thread, on the calling
-//! thread), each running a vectorized kernel, with `reference.rs` as their scalar oracle:
+//! The CPU backend: tasks on the calling thread and the library's own helper threads
+//! (`pool.rs`), each running a vectorized kernel, with `reference.rs` as their scalar oracle:
 //!
 //! - `lanes.rs` for batches of at least 8 samples with short targets (at most
 //!   `lanes::MAX_TARGET` labels) and fewer than 256 classes: one task per group of 8 consecutive

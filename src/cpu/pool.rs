@@ -1,18 +1,44 @@
-//! Worker pools owned by the library, one per worker count, created on first use and kept for
-//! the life of the process (a call with n threads uses the calling thread and a pool of n - 1).
-//! rayon's global pool is never built, configured or used, so a host application's own rayon
-//! setup is left alone.
+//! Helper threads owned by the library. A call with n threads runs on the calling thread and a
+//! crew of n - 1 helpers, which take the work items one at a time alongside it. Crews are created
+//! on first use, one per concurrent caller of a size, and kept for the life of the process (idle
+//! helpers spin briefly after a job, then sleep); a call takes an idle crew and gives it back,
+//! so that in steady state a call allocates nothing. rayon's global pool, or any other thread
+//! pool of the host application, is never built, configured or used.
+//!
+//! The only unsafe code is the hand-over of the job (a closure borrowed from the caller's stack)
+//! to the helpers, under one rule: a helper calls the job only after taking it from the crew's
+//! state while the job is open, and the caller closes the job and waits until every helper that
+//! took it has returned before its borrow ends, whether the caller's own share returned or
+//! panicked (`Close`).
 
 use crate::error::Error;
-use rayon::{ThreadPool, ThreadPoolBuilder};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
-/// The most worker threads one pool may have; larger requests are served by this many.
+/// The most threads one call may use; larger requests are served by this many.
 pub(crate) const MAX_THREADS: usize = 256;
 
-fn pools() -> &'static Mutex<Vec<Option<Arc<ThreadPool>>>> {
-    static POOLS: OnceLock<Mutex<Vec<Option<Arc<ThreadPool>>>>> = OnceLock::new();
-    POOLS.get_or_init(|| Mutex::new(vec![None; MAX_THREADS + 1]))
+/// How long an idle helper watches for the next job before it sleeps, and a caller for its
+/// helpers to finish before it sleeps: back-to-back calls find their helpers awake and are not
+/// delayed by a wake-up, and an idle helper does not hold a core for long after the last call.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Spins until `done()` or `SPIN` has passed; returns `done()`.
+fn spin_until(done: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if done() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= SPIN {
+            return done();
+        }
+    }
 }
 
 /// The thread count a request for `requested` threads (0 = default) is served with.
@@ -25,29 +51,201 @@ pub(crate) fn effective_threads(requested: usize) -> usize {
     n.clamp(1, MAX_THREADS)
 }
 
-/// The library's pool of `effective_threads(requested)` workers.
-pub(crate) fn pool(requested: usize) -> Result<Arc<ThreadPool>, Error> {
-    let n = effective_threads(requested);
-    // A panic while the lock was held cannot leave the vector inconsistent: recover it.
-    let mut pools = pools().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = &pools[n] {
-        return Ok(Arc::clone(p));
+/// The job of a crew: the caller's closure with its lifetime erased (see the module doc).
+#[derive(Clone, Copy)]
+struct Job(*const (dyn Fn() + Sync + 'static));
+
+// SAFETY: the closure behind the pointer is `Sync`, so calling it from a helper thread is
+// allowed; the pointer is dereferenced only while the caller keeps the closure alive (module
+// doc).
+unsafe impl Send for Job {}
+
+struct State {
+    /// The job helpers may take, while `open > 0`.
+    job: Option<Job>,
+    /// Helpers that may still take the current job.
+    open: usize,
+    /// Helpers inside the current job.
+    running: usize,
+    /// Helpers waiting on `start`.
+    sleeping: usize,
+    /// Whether a helper's share of the current job panicked.
+    panicked: bool,
+    /// Helpers that have started.
+    started: usize,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Bumped with every job (helpers spin on it before they sleep on `start`).
+    generation: AtomicU64,
+    /// `State::running`, for the caller to spin on.
+    busy: AtomicUsize,
+    start: Condvar,
+    finish: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding the lock (the job runs outside it): recover anyway.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-    let p = ThreadPoolBuilder::new()
-        .num_threads(n)
-        .thread_name(|i| format!("ctc-worker-{i}"))
-        .build()
-        .map_err(|e| Error::OutOfMemory(format!("could not start {n} worker threads: {e}")))?;
-    let p = Arc::new(p);
-    pools[n] = Some(Arc::clone(&p));
-    Ok(p)
+}
+
+/// `helpers` threads that run one job at a time with a caller.
+struct Crew {
+    shared: Arc<Shared>,
+    helpers: usize,
+}
+
+impl Crew {
+    fn new(helpers: usize) -> Result<Crew, Error> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                job: None,
+                open: 0,
+                running: 0,
+                sleeping: 0,
+                panicked: false,
+                started: 0,
+            }),
+            generation: AtomicU64::new(0),
+            busy: AtomicUsize::new(0),
+            start: Condvar::new(),
+            finish: Condvar::new(),
+        });
+        for i in 0..helpers {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("ctc-worker-{i}"))
+                .spawn(move || helper(&shared))
+                .map_err(|e| {
+                    Error::OutOfMemory(format!("could not start {helpers} worker threads: {e}"))
+                })?;
+        }
+        // Wait until every helper runs: a thread's start-up (which allocates) then never falls
+        // into a later call.
+        let mut st = shared.lock();
+        while st.started < helpers {
+            st = shared.finish.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(st);
+        Ok(Crew { shared, helpers })
+    }
+
+    /// Runs `work` on the calling thread and on every helper that wakes up in time; returns
+    /// once all of them have returned, and whether a helper's share panicked.
+    fn run(&self, work: &(dyn Fn() + Sync)) -> bool {
+        // SAFETY: only the lifetime is changed. Helpers call the job only between taking it
+        // (under the lock, while open) and decrementing `running`; `Close` (dropped before this
+        // function returns or unwinds) closes the job and waits for `running` to reach 0, so the
+        // closure outlives every call.
+        let job = Job(unsafe {
+            std::mem::transmute::<*const (dyn Fn() + Sync + '_), *const (dyn Fn() + Sync + 'static)>(
+                work,
+            )
+        });
+        let sleeping = {
+            let mut st = self.shared.lock();
+            st.job = Some(job);
+            st.open = self.helpers;
+            st.panicked = false;
+            self.shared.generation.fetch_add(1, Ordering::Release);
+            st.sleeping
+        };
+        if sleeping > 0 {
+            self.shared.start.notify_all();
+        }
+        struct Close<'a>(&'a Shared);
+        impl Drop for Close<'_> {
+            fn drop(&mut self) {
+                self.0.lock().open = 0;
+                spin_until(|| self.0.busy.load(Ordering::Acquire) == 0);
+                let mut st = self.0.lock();
+                while st.running > 0 {
+                    st = self.0.finish.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                st.job = None;
+            }
+        }
+        let close = Close(&self.shared);
+        work();
+        drop(close);
+        self.shared.lock().panicked
+    }
+}
+
+/// A helper's life: spin a while for the next job, then sleep; take the job if it is still open,
+/// run it, report.
+fn helper(shared: &Shared) {
+    // No job is offered before every helper of the crew has started (`Crew::new`).
+    shared.lock().started += 1;
+    shared.finish.notify_all();
+    let mut seen = 0u64;
+    loop {
+        spin_until(|| shared.generation.load(Ordering::Acquire) != seen);
+        let mut st = shared.lock();
+        // The generation changes only under the lock: a job started after this check finds this
+        // helper waiting (`sleeping`) and wakes it.
+        while shared.generation.load(Ordering::Acquire) == seen {
+            st.sleeping += 1;
+            st = shared.start.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.sleeping -= 1;
+        }
+        seen = shared.generation.load(Ordering::Acquire);
+        let Some(job) = st.job.filter(|_| st.open > 0) else {
+            continue; // closed before this helper came
+        };
+        st.open -= 1;
+        st.running += 1;
+        shared.busy.store(st.running, Ordering::Release);
+        drop(st);
+        // SAFETY: the job was taken while open, and the caller keeps its closure alive until
+        // `running` is back to 0 (`Crew::run`).
+        let ok = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.0)() })).is_ok();
+        let mut st = shared.lock();
+        st.running -= 1;
+        shared.busy.store(st.running, Ordering::Release);
+        st.panicked |= !ok;
+        if st.running == 0 {
+            shared.finish.notify_all();
+        }
+    }
+}
+
+/// The idle crews, by helper count.
+fn idle() -> &'static Mutex<Vec<Vec<Crew>>> {
+    static IDLE: OnceLock<Mutex<Vec<Vec<Crew>>>> = OnceLock::new();
+    IDLE.get_or_init(|| Mutex::new((0..MAX_THREADS).map(|_| Vec::new()).collect()))
+}
+
+/// A crew taken from the idle ones (or new), given back when dropped.
+struct Lease(Option<Crew>);
+
+impl Lease {
+    fn take(helpers: usize) -> Result<Lease, Error> {
+        let crew = idle().lock().unwrap_or_else(|e| e.into_inner())[helpers].pop();
+        Ok(Lease(Some(match crew {
+            Some(crew) => crew,
+            None => Crew::new(helpers)?,
+        })))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(crew) = self.0.take() {
+            let helpers = crew.helpers;
+            idle().lock().unwrap_or_else(|e| e.into_inner())[helpers].push(crew);
+        }
+    }
 }
 
 /// Runs `f` on every item of `items` with `threads` threads: the calling thread and
-/// `threads - 1` workers of the library's pool of that many, each taking the next item as it
-/// becomes free (so the caller works instead of waiting, and a call of as many items as threads
-/// wakes one worker fewer). Which thread runs an item never changes what `f` computes. rayon
-/// boxes each spawned task: `threads - 1` small allocations per call with more than one thread.
+/// `threads - 1` helpers, each taking the next item as it becomes free (so the caller works
+/// instead of waiting, and a call of as many items as threads needs no helper that wakes late).
+/// Which thread runs an item never changes what `f` computes. Allocates nothing once a crew of
+/// this size is idle (the first call of each concurrent caller creates one).
 pub(crate) fn for_each<T: Send, I: Iterator<Item = T> + Send>(
     threads: usize,
     items: I,
@@ -67,11 +265,10 @@ pub(crate) fn for_each<T: Send, I: Iterator<Item = T> + Send>(
         work();
         return Ok(());
     }
-    pool(n - 1)?.in_place_scope(|s| {
-        for _ in 1..n {
-            s.spawn(|_| work());
-        }
-        work();
-    });
+    let lease = Lease::take(n - 1)?;
+    let crew = lease.0.as_ref().expect("a leased crew");
+    if crew.run(&work) {
+        return Err(Error::Internal("a worker thread panicked".to_string()));
+    }
     Ok(())
 }
