@@ -242,7 +242,7 @@ pub(crate) fn run<E: Element>(
         let chunks = groups!(LANES)
             .zip(lanes_work.chunks_mut(lanes_stride))
             .enumerate();
-        pool::for_each(threads.min(batch.div_ceil(LANES)), chunks, run)?;
+        pool::for_each(threads, chunks, run)?;
     } else {
         // The sweeps, one sample at a time (each sample's alpha table stays in the core's cache);
         // then, for a deferred gradient, the gradient rows, a group of neighbouring samples at a time.
@@ -257,7 +257,7 @@ pub(crate) fn run<E: Element>(
             let group = group_run(size, phase);
             let run = |slices| group(slices, None);
             let chunks = groups!(size).enumerate();
-            pool::for_each(threads.min(batch.div_ceil(size)), chunks, run)?;
+            pool::for_each(threads, chunks, run)?;
         }
     }
 

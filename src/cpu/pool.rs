@@ -133,9 +133,9 @@ impl Crew {
         Ok(Crew { shared, helpers })
     }
 
-    /// Runs `work` on the calling thread and on every helper that wakes up in time; returns
-    /// once all of them have returned, and whether a helper's share panicked.
-    fn run(&self, work: &(dyn Fn() + Sync)) -> bool {
+    /// Runs `work` on the calling thread and on up to `open` helpers that wake up in time;
+    /// returns once all of them have returned, and whether a helper's share panicked.
+    fn run(&self, work: &(dyn Fn() + Sync), open: usize) -> bool {
         // SAFETY: only the lifetime is changed. Helpers call the job only between taking it
         // (under the lock, while open) and decrementing `running`; `Close` (dropped before this
         // function returns or unwinds) closes the job and waits for `running` to reach 0, so the
@@ -145,17 +145,6 @@ impl Crew {
                 work,
             )
         });
-        let sleeping = {
-            let mut st = self.shared.lock();
-            st.job = Some(job);
-            st.open = self.helpers;
-            st.panicked = false;
-            self.shared.generation.fetch_add(1, Ordering::Release);
-            st.sleeping
-        };
-        if sleeping > 0 {
-            self.shared.start.notify_all();
-        }
         struct Close<'a>(&'a Shared);
         impl Drop for Close<'_> {
             fn drop(&mut self) {
@@ -168,7 +157,19 @@ impl Crew {
                 st.job = None;
             }
         }
+        // Armed before the job is published, so that nothing between the two can skip it.
         let close = Close(&self.shared);
+        let sleeping = {
+            let mut st = self.shared.lock();
+            st.job = Some(job);
+            st.open = open.min(self.helpers);
+            st.panicked = false;
+            self.shared.generation.fetch_add(1, Ordering::Release);
+            st.sleeping
+        };
+        if sleeping > 0 {
+            self.shared.start.notify_all();
+        }
         work();
         drop(close);
         self.shared.lock().panicked
@@ -202,7 +203,15 @@ fn helper(shared: &Shared) {
         drop(st);
         // SAFETY: the job was taken while open, and the caller keeps its closure alive until
         // `running` is back to 0 (`Crew::run`).
-        let ok = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.0)() })).is_ok();
+        let ok = match catch_unwind(AssertUnwindSafe(|| unsafe { (*job.0)() })) {
+            Ok(()) => true,
+            Err(payload) => {
+                // Not dropped: a payload whose drop panics would end this thread with
+                // `running` still counting it, and the caller would wait for ever.
+                std::mem::forget(payload);
+                false
+            }
+        };
         let mut st = shared.lock();
         st.running -= 1;
         shared.busy.store(st.running, Ordering::Release);
@@ -241,16 +250,19 @@ impl Drop for Lease {
     }
 }
 
-/// Runs `f` on every item of `items` with `threads` threads: the calling thread and
-/// `threads - 1` helpers, each taking the next item as it becomes free (so the caller works
-/// instead of waiting, and a call of as many items as threads needs no helper that wakes late).
-/// Which thread runs an item never changes what `f` computes. Allocates nothing once a crew of
-/// this size is idle (the first call of each concurrent caller creates one).
-pub(crate) fn for_each<T: Send, I: Iterator<Item = T> + Send>(
+/// Runs `f` on every item of `items` with up to `threads` threads (at most one per item): the
+/// calling thread and helpers of a crew of `threads - 1` (the crew's size depends only on
+/// `threads`, so batches of any size share the crews), each taking the next item as it becomes
+/// free (so the caller works instead of waiting, and a helper that wakes late finds nothing
+/// left). Which thread runs an item never changes what `f` computes. Allocates nothing once a
+/// crew of this size is idle (the first call of each concurrent caller creates one).
+pub(crate) fn for_each<T: Send, I: ExactSizeIterator<Item = T> + Send>(
     threads: usize,
     items: I,
     f: impl Fn(T) + Sync,
 ) -> Result<(), Error> {
+    let n = threads.clamp(1, MAX_THREADS);
+    let useful = n.min(items.len());
     let items = Mutex::new(items);
     let work = || loop {
         // A panic in `f` elsewhere cannot leave the iterator inconsistent: recover it.
@@ -260,14 +272,13 @@ pub(crate) fn for_each<T: Send, I: Iterator<Item = T> + Send>(
             None => return,
         }
     };
-    let n = threads.clamp(1, MAX_THREADS);
-    if n == 1 {
+    if useful <= 1 {
         work();
         return Ok(());
     }
     let lease = Lease::take(n - 1)?;
     let crew = lease.0.as_ref().expect("a leased crew");
-    if crew.run(&work) {
+    if crew.run(&work, useful - 1) {
         return Err(Error::Internal("a worker thread panicked".to_string()));
     }
     Ok(())
