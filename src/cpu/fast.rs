@@ -111,6 +111,42 @@ pub(super) enum Row<'r, E, A> {
     Copied(&'r [A]),
 }
 
+impl<E: Element<Acc = A>, A: Real + Element<Acc = A>> Row<'_, E, A> {
+    /// [`gather`] from this row.
+    #[inline(always)]
+    fn gather(&self, labels: &[u32], blank: u32, first: usize, e: &mut [A], table: bool) -> A {
+        match self {
+            Row::Direct(r) => gather(r, labels, blank, first, e, table),
+            Row::Copied(r) => gather(r, labels, blank, first, e, table),
+        }
+    }
+
+    /// [`write_grad_row`] from this row.
+    #[inline(always)]
+    pub(super) fn write_grad<const FMA: bool>(
+        &self,
+        acc: Option<&mut [A]>,
+        g: A,
+        out: &mut ArrayViewMut1<'_, E>,
+    ) {
+        match self {
+            Row::Direct(r) => write_grad_row::<_, _, _, FMA>(r, acc, g, out),
+            Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, acc, g, out),
+        }
+    }
+
+    /// [`grad_row_posteriors`] from this row, into a gradient row of any class stride.
+    #[inline(always)]
+    fn write_grad_keeping<const FMA: bool>(&self, acc: &[A], g: A, out: &mut ArrayViewMut1<'_, E>) {
+        match (self, out.as_slice_mut()) {
+            (Row::Direct(r), Some(o)) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, o),
+            (Row::Copied(r), Some(o)) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, o),
+            (Row::Direct(r), None) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, out),
+            (Row::Copied(r), None) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, out),
+        }
+    }
+}
+
 /// The states `[lo, hi)` of frame `t` that are reachable from the start and can still complete.
 #[inline(always)]
 fn window(t: usize, t_b: usize, s_prime: usize) -> (usize, usize) {
@@ -488,7 +524,7 @@ fn grad_row_posteriors<
 /// [`grad_row_acc`] with the class posteriors `acc`, else [`grad_row`], into a gradient row of
 /// any class stride (a contiguous one takes the slice loop, which vectorizes).
 #[inline(always)]
-pub(super) fn write_grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+fn write_grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
     lp: &[R],
     acc: Option<&mut [A]>,
     g: A,
@@ -611,10 +647,7 @@ fn emit_row<E: Element<Acc = A>, A: Real + Element<Acc = A>, const FMA: bool>(
     if !stream {
         // Few classes for this many states: one pass over the row with the class posteriors
         // (`acc`), which it clears.
-        match row {
-            Row::Direct(r) => write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream, out),
-            Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream, out),
-        }
+        row.write_grad::<FMA>(Some(acc), upstream, out);
     } else {
         fix_emitted_classes::<_, _, FMA>(
             eb,
@@ -704,10 +737,7 @@ impl<E: Element> Job<'_, '_, E> {
                     }
                 }
                 let ext = &mut sc.ext[ll..lh];
-                let eb = match Self::row(&log_probs, t, sc.row) {
-                    Row::Direct(r) => gather(r, labels, blank, ll, ext, table),
-                    Row::Copied(r) => gather(r, labels, blank, ll, ext, table),
-                };
+                let eb = Self::row(&log_probs, t, sc.row).gather(labels, blank, ll, ext, table);
                 let cur_at = (t % rows) * width;
                 if t == 0 {
                     // Only states 0 and 1 start a path; the window at t = 0 lies within [0, 2).
@@ -844,16 +874,9 @@ impl<E: Element> Job<'_, '_, E> {
             // below); the few classes the window's states emit are corrected at the end.
             let stream = hi - lo <= classes / 4;
             if stream && !deferred {
-                match &row {
-                    Row::Direct(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
-                    Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
-                }
+                row.write_grad::<FMA>(None, upstream, &mut out);
             }
-            let ext = &mut sc.ext[ll..lh_pad];
-            let eb = match &row {
-                Row::Direct(r) => gather(r, labels, blank, ll, ext, table),
-                Row::Copied(r) => gather(r, labels, blank, ll, ext, table),
-            };
+            let eb = row.gather(labels, blank, ll, &mut sc.ext[ll..lh_pad], table);
             let cur_at = (t % 2) * width;
             if t == t_b - 1 {
                 // The window is [S' - 2, S'): the final label and the final blank.
@@ -979,20 +1002,7 @@ impl<E: Element> Job<'_, '_, E> {
             // which it leaves for the emitted classes to be cleared.
             let labels = &labels[ll..lh];
             class_posteriors(acc, post_b, post_l, labels, blank);
-            match (&row, out.as_slice_mut()) {
-                (Row::Direct(r), Some(o)) => {
-                    grad_row_posteriors::<_, _, _, FMA>(r, acc, upstream, o)
-                }
-                (Row::Copied(r), Some(o)) => {
-                    grad_row_posteriors::<_, _, _, FMA>(r, acc, upstream, o)
-                }
-                (Row::Direct(r), None) => {
-                    grad_row_posteriors::<_, _, _, FMA>(r, acc, upstream, out)
-                }
-                (Row::Copied(r), None) => {
-                    grad_row_posteriors::<_, _, _, FMA>(r, acc, upstream, out)
-                }
-            }
+            row.write_grad_keeping::<FMA>(acc, upstream, &mut out);
             acc[blank as usize] = E::Acc::zero();
             for &c in labels {
                 acc[c as usize] = E::Acc::zero();
@@ -1001,16 +1011,9 @@ impl<E: Element> Job<'_, '_, E> {
         }
         let stream = hi - lo <= classes / 4;
         if stream {
-            match &row {
-                Row::Direct(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
-                Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, None, upstream, &mut out),
-            }
+            row.write_grad::<FMA>(None, upstream, &mut out);
         }
-        let ext = &mut sc.ext[ll..lh];
-        let eb = match &row {
-            Row::Direct(r) => gather(r, labels, blank, ll, ext, table),
-            Row::Copied(r) => gather(r, labels, blank, ll, ext, table),
-        };
+        let eb = row.gather(labels, blank, ll, &mut sc.ext[ll..lh], table);
         emit_row::<_, _, FMA>(
             &row,
             post_b,

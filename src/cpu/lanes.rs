@@ -30,9 +30,7 @@
 //! A sample whose gradient needs the scalar fallback (a loss of -inf, from `+inf` inputs) is
 //! recomputed by the planar kernel after the group.
 
-use super::fast::{
-    grad_row_acc, grad_value, lae2_parts, lae_with_pair, pair_value, write_grad_row, Job, Row,
-};
+use super::fast::{grad_row_acc, grad_value, lae2_parts, lae_with_pair, pair_value, Job};
 use super::rows_pair;
 use crate::algorithm::{can_skip, log_add_exp};
 use crate::types::{Element, Real};
@@ -550,14 +548,7 @@ impl<E: Element> Group<'_, '_, E> {
             } else {
                 for (j, acc) in accs.enumerate().filter(|&(j, _)| writes[j]) {
                     let mut out = out_t.row_mut(j);
-                    match Job::row(&lp_t, j, copy[j]) {
-                        Row::Direct(r) => {
-                            write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream[j], &mut out)
-                        }
-                        Row::Copied(r) => {
-                            write_grad_row::<_, _, _, FMA>(r, Some(acc), upstream[j], &mut out)
-                        }
-                    }
+                    Job::row(&lp_t, j, copy[j]).write_grad::<FMA>(Some(acc), upstream[j], &mut out);
                 }
             }
         }
