@@ -83,7 +83,8 @@ def main():
             ours = timed(lambda: run(LF.ctc_loss, tg_d, il_d, tl_d))
             torch.cuda.reset_peak_memory_stats()
             run(LF.ctc_loss, tg_d, il_d, tl_d)
-            mem_ours = torch.cuda.max_memory_allocated()
+            # libctc's own device workspace is outside torch's allocator: add it.
+            mem_ours = torch.cuda.max_memory_allocated() + workspace_bytes(lp, tg_d, il_d, tl_d)
             g_ours = lp.grad.clone()
             native = timed(lambda: run(torch.nn.functional.ctc_loss, tg_d, il_d, tl_d))
             torch.cuda.reset_peak_memory_stats()
@@ -91,20 +92,62 @@ def main():
             mem_native = torch.cuda.max_memory_allocated()
             diff = (lp.grad - g_ours).abs().max().item()
             cudnn = None
-            if C < 256:
-                torch.backends.cudnn.enabled = True
-                concat = torch.cat([targets[b, : tl[b]] for b in range(N)]).to(torch.int32)
-                il32, tl32 = il.to(torch.int32), tl.to(torch.int32)
-                cudnn = timed(lambda: run(torch.nn.functional.ctc_loss, concat, il32, tl32))
-                torch.backends.cudnn.enabled = False
+            if C < 256 and int(tl.max()) < 256:
+                cudnn = time_cudnn(lp, targets, il, tl, run, timed)
             rows.append((name, N, ours, native, cudnn, mem_ours, mem_native, diff))
-    head = "| shape | N | libctc ms | torch native ms | speed-up | cuDNN ms | speed-up | peak MiB libctc / torch | max grad diff |"
+            print(f"  {name} N={N}: libctc {ours:.3f} ms, torch {native:.3f} ms, cuDNN {cudnn}", flush=True)
+    head = "| shape | N | libctc ms | torch native ms | speed-up | cuDNN ms | speed-up | peak MiB libctc (with its workspace) / torch | max grad diff |"
     print(head)
     print("|" + "---|" * 9)
     for name, N, o, n, c, mo, mn, d in rows:
         cs = f"{c:.3f} | {c / o:.2f}x" if c is not None else "n/a | n/a"
         print(f"| {name} | {N} | {o:.3f} | {n:.3f} | {n / o:.2f}x | {cs} | {mo / 2**20:.0f} / {mn / 2**20:.0f} | {d:.1e} |")
     return 0
+
+
+def workspace_bytes(lp, tg, il, tl):
+    """What ctc_workspace_size answers for these tensors (libctc allocates it on the device)."""
+    import ctypes
+
+    from libctc import _native as N
+    from libctc import _torch as LT
+
+    ts = [LT._tensor(x, n) for x, n in ((lp.detach(), "log_probs"), (tg, "t"), (il, "i"), (tl, "l"))]
+    opts = N.options(0, "mean", False, 0, LT._stream(lp))
+    size = ctypes.c_size_t(0)
+    N.check(N.lib().ctc_workspace_size(*[ctypes.byref(t) for t in ts], ctypes.byref(opts), ctypes.byref(size)))
+    return size.value
+
+
+def time_cudnn(lp, targets, il, tl, run, timed):
+    """cuDNN's CTC through torch, or None where torch would not take the cuDNN path. torch picks
+    cuDNN for blank 0, float32, int32 concatenated targets and int32 lengths (all targets shorter
+    than 256 and no longer than their inputs); where the targets must live differs between torch
+    versions, so both placements are tried, and the kernels that ran are checked by name."""
+    import torch
+    from torch.profiler import profile, ProfilerActivity
+
+    N = lp.shape[1]
+    concat = torch.cat([targets[b, : tl[b]] for b in range(N)]).to(torch.int32)
+    torch.backends.cudnn.enabled = True
+    try:
+        for place in ("cpu", "cuda"):
+            args = [x.to(place) for x in (concat, il.to(torch.int32), tl.to(torch.int32))]
+            if not torch._use_cudnn_ctc_loss(lp, *args, 0):
+                continue
+            try:
+                with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    run(torch.nn.functional.ctc_loss, *args)
+                    torch.cuda.synchronize()
+            except RuntimeError:
+                continue
+            names = [e.name for e in prof.events() if e.device_type.name == "CUDA"]
+            if any("ctc_loss_log_alpha" in n for n in names):
+                continue  # torch's native kernel ran after all
+            return timed(lambda: run(torch.nn.functional.ctc_loss, *args))
+        return None
+    finally:
+        torch.backends.cudnn.enabled = False
 
 
 if __name__ == "__main__":

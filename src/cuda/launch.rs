@@ -282,13 +282,19 @@ fn compile(arch: &str) -> Result<Vec<u8>, Error> {
 fn kernels(ordinal: i32) -> Result<HashMap<&'static str, usize>, Error> {
     static MODULES: OnceLock<Mutex<HashMap<usize, Module>>> = OnceLock::new();
     let mut ctx: cu::CUcontext = std::ptr::null_mut();
-    // SAFETY: the driver is initialized; valid out-pointer.
-    unsafe { check(cu::cuCtxGetCurrent(&mut ctx), "cuCtxGetCurrent")? };
+    // The context's unique id, not its address: a destroyed context's address can come back
+    // for a new context (a primary context released and retained again) without our modules.
+    let mut ctx_id: std::ffi::c_ulonglong = 0;
+    // SAFETY: the driver is initialized; valid out-pointers.
+    unsafe {
+        check(cu::cuCtxGetCurrent(&mut ctx), "cuCtxGetCurrent")?;
+        check(cu::cuCtxGetId(ctx, &mut ctx_id), "cuCtxGetId")?;
+    }
     let mut modules = MODULES
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(m) = modules.get(&(ctx as usize)) {
+    if let Some(m) = modules.get(&(ctx_id as usize)) {
         return Ok(m.functions.clone());
     }
     if !driver::nvrtc_present() {
@@ -325,7 +331,7 @@ fn kernels(ordinal: i32) -> Result<HashMap<&'static str, usize>, Error> {
         }
     }
     modules.insert(
-        ctx as usize,
+        ctx_id as usize,
         Module {
             functions: functions.clone(),
         },
