@@ -24,6 +24,12 @@
 #define CTC_VERSION_STRING "0.1.0"
 
 /**
+ * The most host scratch memory, in bytes, that libctc keeps cached between calls without a
+ * caller workspace, for the whole process (see ctc_release_cached_memory).
+ */
+#define CTC_CACHED_WORKSPACE_LIMIT 268435456
+
+/**
  * How per-sample losses are combined (a 32-bit integer in the ABI; unknown values are rejected).
  */
 typedef int32_t CtcReduction;
@@ -56,9 +62,11 @@ typedef struct CtcOptions {
    */
   bool zero_infinity;
   /**
-   * CPU threads a call uses, the calling thread included; 0 = one per available core (values
-   * above 256 are served by 256).
-   * Results are bitwise identical for every value. Default 0.
+   * The most CPU threads a call uses, the calling thread included; 0 = one per CPU available
+   * to the process. The other threads come from one pool that libctc creates on first use
+   * (one thread per available CPU) and shares among all callers, so larger values are served
+   * by the pool's size and no value creates threads. Results are bitwise identical for every
+   * value. Default 0.
    */
   uint32_t num_threads;
   /**
@@ -132,6 +140,12 @@ typedef struct CtcTensor {
    */
   int64_t strides[3];
 } CtcTensor;
+
+/**
+ * Which computation a workspace is for (a 32-bit integer in the ABI; unknown values are
+ * rejected): the `call` argument of `ctc_workspace_size_for_call`.
+ */
+typedef int32_t CtcCall;
 
 
 
@@ -220,6 +234,21 @@ typedef struct CtcTensor {
  */
 #define CTC_REDUCTION_SUM 2
 
+/**
+ * `ctc_loss_forward`: the loss alone needs two rows of the forward variable per sample.
+ */
+#define CTC_CALL_FORWARD 0
+
+/**
+ * `ctc_loss_backward`: the whole forward table.
+ */
+#define CTC_CALL_BACKWARD 1
+
+/**
+ * `ctc_loss_forward_backward` (what `ctc_workspace_size` answers: enough for any of the three).
+ */
+#define CTC_CALL_FORWARD_BACKWARD 2
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -300,9 +329,10 @@ CtcStatus ctc_loss_forward_backward(const struct CtcTensor *log_probs, const str
 
 /**
  * Writes to `*bytes` the size of scratch memory that any of the three compute calls needs with
- * these arguments (alignment slack included), for use as `options.workspace`. The inputs are
- * validated (and targets and lengths read) as by the compute calls; `options.workspace` itself is
- * not required. The size depends on N, C and the largest input and target lengths.
+ * these arguments (alignment slack included), for use as `options.workspace`; the same as
+ * `ctc_workspace_size_for_call(CTC_CALL_FORWARD_BACKWARD, ...)`. The inputs are validated (and
+ * targets and lengths read) as by the compute calls; `options.workspace` itself is not required.
+ * The size depends on N, C and the largest input and target lengths.
  *
  * `bytes` (output, host memory) must not be NULL; it is written only on success.
  *
@@ -312,6 +342,32 @@ CtcStatus ctc_loss_forward_backward(const struct CtcTensor *log_probs, const str
  * As ctc_loss_forward, and `bytes` points to a writable size_t.
  */
 CtcStatus ctc_workspace_size(const struct CtcTensor *log_probs, const struct CtcTensor *targets, const struct CtcTensor *input_lengths, const struct CtcTensor *target_lengths, const struct CtcOptions *options, size_t *bytes);
+
+/**
+ * Writes to `*bytes` the size of scratch memory that the computation `call` needs with these
+ * arguments (alignment slack included), for use as `options.workspace` of that call:
+ * `CTC_CALL_FORWARD` (`ctc_loss_forward`: the loss alone keeps two rows of the forward variable
+ * per sample, O(N (L + C)), where the gradient keeps the whole table, O(T N L)),
+ * `CTC_CALL_BACKWARD` or `CTC_CALL_FORWARD_BACKWARD`. Validation and outputs as
+ * ctc_workspace_size; a `call` that is not a CTC_CALL_* value is CTC_STATUS_INVALID_ARGUMENT.
+ *
+ * Returns the statuses of ctc_loss_forward. Thread safety: as ctc_loss_forward.
+ *
+ * # Safety
+ * As ctc_workspace_size.
+ */
+CtcStatus ctc_workspace_size_for_call(CtcCall call, const struct CtcTensor *log_probs, const struct CtcTensor *targets, const struct CtcTensor *input_lengths, const struct CtcTensor *target_lengths, const struct CtcOptions *options, size_t *bytes);
+
+/**
+ * Frees the host scratch memory libctc keeps cached between calls that bring no workspace (at
+ * most CTC_CACHED_WORKSPACE_LIMIT bytes for the whole process), and lets CPU worker threads be
+ * started again after a failed start (see CTC_STATUS_OUT_OF_MEMORY). Returns the bytes freed.
+ * Buffers in use by calls running meanwhile are kept and cached again when those calls return.
+ * The CPU worker threads (at most one per available CPU) and the compiled CUDA kernels stay.
+ *
+ * Thread safety: any thread, any time. Never fails; does not change the last-error message.
+ */
+size_t ctc_release_cached_memory(void);
 
 /**
  * A static, NUL-terminated description of `status` ("success", "invalid argument", ...;

@@ -4,7 +4,7 @@
 use crate::cpu::{self, Outputs};
 use crate::error::{invalid, Error};
 use crate::problem::{Inputs, Problem};
-use crate::types::{Element, Options};
+use crate::types::{Call, Element, Options};
 use crate::workspace::{carve, Dims, Layout, Pass};
 use ndarray::{Array1, Array3, ArrayView1, ArrayViewMut1, ArrayViewMut3};
 
@@ -28,53 +28,33 @@ pub fn workspace_size<E: Element>(
     inputs: &Inputs<'_, E>,
     options: &Options,
 ) -> Result<usize, Error> {
+    workspace_size_for(Call::ForwardBackward, inputs, options)
+}
+
+/// Bytes of scratch memory that the computation `call` needs on these inputs (the loss alone
+/// needs two rows of the forward variable per sample, not the whole table), alignment slack
+/// included. Validates the inputs like the compute functions.
+pub fn workspace_size_for<E: Element>(
+    call: Call,
+    inputs: &Inputs<'_, E>,
+    options: &Options,
+) -> Result<usize, Error> {
     let p = Problem::new(inputs, options)?;
-    Ok(layout(&p, Pass::Gradient)?.bytes)
+    let pass = match call {
+        Call::Forward => Pass::Forward,
+        Call::Backward | Call::ForwardBackward => Pass::Gradient,
+    };
+    Ok(layout(&p, pass)?.bytes)
 }
 
-/// The most scratch memory a calling thread keeps between calls; larger workspaces are freed
-/// when the call returns.
-pub const CACHED_WORKSPACE_LIMIT: usize = 256 << 20;
+pub use crate::cpu::scratch::CACHED_WORKSPACE_LIMIT;
 
-thread_local! {
-    /// Scratch memory of this calling thread, reused by its next call (no allocation per call in
-    /// steady state).
-    static WORKSPACE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Allocates `bytes` of scratch memory into `v`, reporting failure instead of aborting.
-fn grow(v: &mut Vec<u8>, bytes: usize) -> Result<(), Error> {
-    if v.len() < bytes {
-        *v = Vec::new();
-        v.try_reserve_exact(bytes).map_err(|_| {
-            Error::OutOfMemory(format!("could not allocate a workspace of {bytes} bytes"))
-        })?;
-        v.resize(bytes, 0);
-    }
-    Ok(())
-}
-
-/// Runs `f` on `bytes` of library-owned scratch memory: the calling thread's cached buffer.
-fn with_library_workspace<R>(
-    bytes: usize,
-    f: impl FnOnce(&mut [u8]) -> Result<R, Error>,
-) -> Result<R, Error> {
-    WORKSPACE.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut cached) => {
-            grow(&mut cached, bytes)?;
-            let result = f(&mut cached[..bytes]);
-            if cached.len() > CACHED_WORKSPACE_LIMIT {
-                *cached = Vec::new();
-            }
-            result
-        }
-        // Not reachable (the library never calls itself), but never worth a panic.
-        Err(_) => {
-            let mut own = Vec::new();
-            grow(&mut own, bytes)?;
-            f(&mut own[..bytes])
-        }
-    })
+/// Frees the scratch memory the library keeps cached between calls (at most
+/// [`CACHED_WORKSPACE_LIMIT`] bytes for the whole process) and lets CPU worker threads be started
+/// again after a failed start; returns the bytes freed. Calls running meanwhile are unaffected.
+pub fn release_cached_memory() -> usize {
+    crate::cpu::pool::reset_after_failure();
+    crate::cpu::scratch::release()
 }
 
 /// Computes the loss and/or the gradient into caller-provided views: the general entry point.
@@ -84,8 +64,7 @@ fn with_library_workspace<R>(
 /// - `grad_loss`: the upstream gradient, shaped like the loss; `None` means ones. Used only with
 ///   `grad`.
 /// - `workspace`: scratch memory of at least [`workspace_size`] bytes, any alignment; `None` to
-///   use the library's: a buffer per calling thread, kept for its next call when it is at most
-///   [`CACHED_WORKSPACE_LIMIT`] bytes.
+///   use the library's (cached between calls, at most [`CACHED_WORKSPACE_LIMIT`] bytes in all).
 ///
 /// Every input is validated before anything is written: on error the outputs are untouched.
 pub fn ctc_loss_into<E: Element>(
@@ -122,7 +101,7 @@ pub fn ctc_loss_into<E: Element>(
     };
     match workspace {
         Some(w) => cpu::run(&p, &layout, carve(w, &layout)?, outputs),
-        None => with_library_workspace(layout.bytes, |w| {
+        None => crate::cpu::scratch::with_scratch(layout.bytes, |w| {
             cpu::run(&p, &layout, carve(w, &layout)?, outputs)
         }),
     }

@@ -47,12 +47,12 @@ mod types;
 mod workspace;
 
 pub use api::{
-    ctc_loss, ctc_loss_and_grad, ctc_loss_grad, ctc_loss_into, workspace_size,
-    CACHED_WORKSPACE_LIMIT,
+    ctc_loss, ctc_loss_and_grad, ctc_loss_grad, ctc_loss_into, release_cached_memory,
+    workspace_size, workspace_size_for, CACHED_WORKSPACE_LIMIT,
 };
 pub use error::{Error, Status};
 pub use problem::{Inputs, IntView1, IntView2, Targets};
-pub use types::{DType, Device, Element, Options, Real, Reduction};
+pub use types::{Call, DType, Device, Element, Options, Real, Reduction};
 
 /// Parses one decimal component of the crate version at compile time.
 const fn parse_component(s: &str) -> u32 {

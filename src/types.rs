@@ -105,6 +105,31 @@ impl TryFrom<i32> for Reduction {
     }
 }
 
+/// Which computation a workspace is for, as in the C enumeration `CtcCall` (the size query).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum Call {
+    /// The loss alone (`ctc_loss_forward`): two rows of the forward variable per sample.
+    Forward = 0,
+    /// The gradient (`ctc_loss_backward`): the whole forward table.
+    Backward = 1,
+    /// The loss and the gradient (`ctc_loss_forward_backward`); also what any of the three needs.
+    #[default]
+    ForwardBackward = 2,
+}
+
+impl TryFrom<i32> for Call {
+    type Error = i32;
+    fn try_from(v: i32) -> Result<Self, i32> {
+        match v {
+            0 => Ok(Call::Forward),
+            1 => Ok(Call::Backward),
+            2 => Ok(Call::ForwardBackward),
+            _ => Err(v),
+        }
+    }
+}
+
 /// Options of a CTC computation (the safe counterpart of the C `CtcOptions`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -114,7 +139,9 @@ pub struct Options {
     pub reduction: Reduction,
     /// Replace infinite losses (impossible alignments) and their gradients by zero.
     pub zero_infinity: bool,
-    /// CPU worker threads; 0 = one per available core. Results do not depend on it.
+    /// The most CPU threads a call uses, the calling thread included; 0 = one per available CPU
+    /// (the size of the library's shared pool, which also caps larger values). Results do not
+    /// depend on it.
     pub num_threads: usize,
 }
 

@@ -365,7 +365,7 @@ impl Batch {
         let il = tensor(self.il.as_mut_ptr(), CTC_DTYPE_INT64, &[n], &[1]);
         let tl = tensor(self.tl.as_mut_ptr(), CTC_DTYPE_INT64, &[n], &[1]);
         let mut loss = tensor(self.loss.as_mut_ptr(), CTC_DTYPE_FLOAT32, &[], &[]);
-        assert!(entry == Entry::Size || entry == Entry::Forward || !self.grad.is_empty());
+        assert!(entry.is_size() || entry == Entry::Forward || !self.grad.is_empty());
         let mut grad = tensor(
             self.grad.as_mut_ptr(),
             CTC_DTYPE_FLOAT32,

@@ -34,10 +34,10 @@ const BIG: i64 = 1 << 62;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-use Entry::{Backward, Forward, Fused, Size};
+use Entry::{Backward, Forward, Fused, Size, SizeForward};
 
 /// Every entry point: for rules on log_probs, targets, lengths and options.
-const ALL: &[Entry] = &[Forward, Backward, Fused, Size];
+const ALL: &[Entry] = &[Forward, Backward, Fused, Size, SizeForward];
 /// The entry points that compute (and take a workspace).
 const COMPUTE: &[Entry] = &[Forward, Backward, Fused];
 /// The entry points that take `loss`.
@@ -537,7 +537,9 @@ fn null_pointers() {
     });
     invalid(WITH_LOSS, &["loss is NULL"], |p| p.loss = None);
     invalid(WITH_GRAD, &["grad_log_probs is NULL"], |p| p.grad = None);
-    invalid(&[Size], &["bytes is NULL"], |p| p.bytes_null = true);
+    invalid(&[Size, SizeForward], &["bytes is NULL"], |p| {
+        p.bytes_null = true
+    });
     // Control: a NULL grad_loss is "ones".
     let mut p = Case::new();
     p.grad_loss = None;
@@ -1838,6 +1840,72 @@ fn workspace_too_small() {
     p.opts.workspace = base;
     p.opts.workspace_bytes = 1;
     assert_eq!(p.ok(Size).bytes, need);
+}
+
+/// `ctc_workspace_size_for_call` with a `call` that is not a CTC_CALL_* value.
+#[test]
+fn workspace_size_for_unknown_call() {
+    for call in [-1, 3, i32::MAX] {
+        let p = Case::new();
+        let mut bytes = BYTES_SENTINEL;
+        let lp = p.log_probs.unwrap();
+        let (tg, il, tl) = (
+            p.targets.unwrap(),
+            p.input_lengths.unwrap(),
+            p.target_lengths.unwrap(),
+        );
+        // SAFETY: valid descriptors of live buffers and a writable size.
+        let status =
+            unsafe { ctc_workspace_size_for_call(call, &lp, &tg, &il, &tl, &p.opts, &mut bytes) };
+        assert_eq!(status, CTC_STATUS_INVALID_ARGUMENT);
+        let needle = format!("call = {call} is not one of CTC_CALL_FORWARD (0)");
+        assert!(last_error().contains(&needle), "{}", last_error());
+        assert_eq!(bytes, BYTES_SENTINEL);
+    }
+}
+
+/// The loss alone needs less workspace than the gradient, says so through
+/// `ctc_workspace_size_for_call`, and runs in exactly that much; the gradient does not.
+#[test]
+fn workspace_size_for_the_loss_alone() {
+    for none in [false, true] {
+        let mut p = Case::new();
+        if none {
+            p.reduction_none();
+        }
+        let reference = p.ok(Forward).loss;
+        let forward = p.ok(SizeForward).bytes;
+        let any = p.ok(Size).bytes;
+        assert!(forward < any, "forward {forward} bytes, any call {any}");
+        let mut ws = vec![0xA5u8; forward];
+        p.opts.workspace = ws.as_mut_ptr().cast();
+        p.opts.workspace_bytes = forward;
+        assert_eq!(p.ok(Forward).loss, reference);
+        let needle = format!("options.workspace_bytes = {forward} is smaller than the {any} bytes");
+        p.expect(WITH_GRAD, CTC_STATUS_INVALID_ARGUMENT, &[&needle]);
+    }
+    // A long utterance: T = 100,000, L = 5,000 (the README's figures).
+    let (t, c, l) = (100_000i64, 3i64, 5_000i64);
+    let mut lp = vec![-1.0f32; (t * c) as usize];
+    let mut targets: Vec<i64> = (0..l).map(|j| 1 + j % 2).collect();
+    let (mut il, mut tl) = (t, l);
+    let lp_t = tensor(lp.as_mut_ptr(), CTC_DTYPE_FLOAT32, &[t, c], &[c, 1]);
+    let tg_t = tensor(targets.as_mut_ptr(), CTC_DTYPE_INT64, &[l], &[1]);
+    let il_t = tensor(&mut il, CTC_DTYPE_INT64, &[], &[]);
+    let tl_t = tensor(&mut tl, CTC_DTYPE_INT64, &[], &[]);
+    let size = |call| {
+        let mut bytes = 0usize;
+        // SAFETY: valid descriptors of live buffers and a writable size.
+        let s = unsafe {
+            ctc_workspace_size_for_call(call, &lp_t, &tg_t, &il_t, &tl_t, ptr::null(), &mut bytes)
+        };
+        assert_eq!(s, CTC_STATUS_SUCCESS, "{}", last_error());
+        bytes
+    };
+    let (forward, fused) = (size(CTC_CALL_FORWARD), size(CTC_CALL_FORWARD_BACKWARD));
+    assert!(forward < 240_000, "the loss alone needs {forward} bytes");
+    assert!(fused > 4_000_000_000, "the gradient needs {fused} bytes");
+    assert_eq!(size(CTC_CALL_BACKWARD), fused);
 }
 
 /// A workspace of exactly the reported size at an odd address, holding garbage, succeeds and gives

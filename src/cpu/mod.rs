@@ -18,6 +18,7 @@ pub(crate) use lanes::{applies as lanes_apply, work_stride as lanes_work_stride,
 pub(crate) mod math;
 pub(crate) mod pool;
 pub(crate) mod reference;
+pub(crate) mod scratch;
 
 use crate::error::Error;
 use crate::problem::Problem;

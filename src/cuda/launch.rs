@@ -113,9 +113,10 @@ impl Request<'_> {
     }
 }
 
-/// Bytes of device workspace any of the three calls needs.
-pub(crate) fn workspace_size(r: &Request<'_>) -> Result<usize, Error> {
-    Ok(r.layout(true)?.bytes)
+/// Bytes of device workspace the call needs (`gradient`: backward or fused, which is also
+/// what any of the three needs).
+pub(crate) fn workspace_size(r: &Request<'_>, gradient: bool) -> Result<usize, Error> {
+    Ok(r.layout(gradient)?.bytes)
 }
 
 /// Makes a context current for the call and restores the caller's on drop.

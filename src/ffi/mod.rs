@@ -13,7 +13,7 @@ use crate::cuda;
 use crate::dispatch::{self, Backend};
 use crate::error::{invalid, Error, Status};
 use crate::problem::{check_indices, Inputs, IntView1, IntView2, Targets};
-use crate::types::{enum_from_c, DType, Device, Element, Options, Reduction};
+use crate::types::{enum_from_c, Call, DType, Device, Element, Options, Reduction};
 use ndarray::{ArrayView1, ArrayView3};
 use std::ffi::{c_char, c_void};
 use tensor::RawTensor;
@@ -64,6 +64,20 @@ pub const CTC_REDUCTION_NONE: CtcReduction = 0;
 pub const CTC_REDUCTION_MEAN: CtcReduction = 1;
 /// `sum_b(loss_b)`: `loss` has shape ().
 pub const CTC_REDUCTION_SUM: CtcReduction = 2;
+
+/// The most host scratch memory, in bytes, that libctc keeps cached between calls without a
+/// caller workspace, for the whole process (see ctc_release_cached_memory).
+pub const CTC_CACHED_WORKSPACE_LIMIT: usize = 268_435_456;
+
+/// Which computation a workspace is for (a 32-bit integer in the ABI; unknown values are
+/// rejected): the `call` argument of `ctc_workspace_size_for_call`.
+pub type CtcCall = i32;
+/// `ctc_loss_forward`: the loss alone needs two rows of the forward variable per sample.
+pub const CTC_CALL_FORWARD: CtcCall = 0;
+/// `ctc_loss_backward`: the whole forward table.
+pub const CTC_CALL_BACKWARD: CtcCall = 1;
+/// `ctc_loss_forward_backward` (what `ctc_workspace_size` answers: enough for any of the three).
+pub const CTC_CALL_FORWARD_BACKWARD: CtcCall = 2;
 
 /// A one-byte C `bool`, received as a byte so that a value other than 0 or 1 is an error
 /// rather than undefined behaviour. Spelled `bool` in the header.
@@ -117,9 +131,11 @@ pub struct CtcOptions {
     /// Replace infinite losses (impossible alignments) and their gradients by zero. Must be 0 or 1.
     /// Default false.
     pub zero_infinity: CBool,
-    /// CPU threads a call uses, the calling thread included; 0 = one per available core (values
-    /// above 256 are served by 256).
-    /// Results are bitwise identical for every value. Default 0.
+    /// The most CPU threads a call uses, the calling thread included; 0 = one per CPU available
+    /// to the process. The other threads come from one pool that libctc creates on first use
+    /// (one thread per available CPU) and shares among all callers, so larger values are served
+    /// by the pool's size and no value creates threads. Results are bitwise identical for every
+    /// value. Default 0.
     pub num_threads: u32,
     /// `CUstream` / `cudaStream_t` for CUDA tensors; NULL = the default stream. Ignored on the CPU.
     pub cuda_stream: *mut c_void,
@@ -237,7 +253,7 @@ unsafe fn read_options(ptr: *const CtcOptions) -> Result<CallOptions, Error> {
 }
 
 /// The arguments of one call, read and checked, with the batched shapes of every tensor.
-struct Call {
+struct Args {
     log_probs: RawTensor,
     targets: RawTensor,
     input_lengths: RawTensor,
@@ -260,10 +276,11 @@ enum Want {
     Loss,
     Grad,
     Both,
-    Size,
+    /// The workspace size for this call.
+    Size(Call),
 }
 
-impl Call {
+impl Args {
     /// Reads every argument and checks everything that does not need tensor contents: dtypes,
     /// devices, ndims, overlap.
     ///
@@ -281,7 +298,7 @@ impl Call {
         loss: *const CtcTensor,
         grad: *const CtcTensor,
         want: Want,
-    ) -> Result<Call, Error> {
+    ) -> Result<Args, Error> {
         // SAFETY (all reads below): forwarded from this function's contract.
         let options = unsafe { read_options(options) }?;
         let log_probs = unsafe { RawTensor::read("log_probs", log_probs) }?;
@@ -403,7 +420,7 @@ impl Call {
         for t in [&loss, &grad].into_iter().flatten() {
             written.push((t.name, t.byte_range()));
         }
-        if let Some((ptr, n)) = options.workspace.filter(|_| want != Want::Size) {
+        if let Some((ptr, n)) = options.workspace.filter(|_| !matches!(want, Want::Size(_))) {
             written.push(("options.workspace", ptr as usize..ptr as usize + n));
         }
         let mut all = written.clone();
@@ -427,7 +444,7 @@ impl Call {
             }
         }
 
-        Ok(Call {
+        Ok(Args {
             log_probs,
             targets,
             input_lengths,
@@ -588,8 +605,8 @@ impl Call {
             stream: self.options.cuda_stream,
             workspace: self.options.workspace.map(|(p, n)| (p as u64, n)),
         };
-        if want == Want::Size {
-            return cuda::launch::workspace_size(&request).map(Some);
+        if let Want::Size(call) = want {
+            return cuda::launch::workspace_size(&request, call != Call::Forward).map(Some);
         }
         cuda::launch::run(&request).map(|()| None)
     }
@@ -612,8 +629,8 @@ impl Call {
             target_lengths,
         };
         let options = &self.options.options;
-        if want == Want::Size {
-            return crate::api::workspace_size(&inputs, options).map(Some);
+        if let Want::Size(call) = want {
+            return crate::api::workspace_size_for(call, &inputs, options).map(Some);
         }
         let grad_loss: Option<ArrayView1<'_, E>> =
             self.grad_loss.as_ref().map(|g| unsafe { g.view1() });
@@ -650,7 +667,7 @@ unsafe fn entry(
 ) -> Result<Option<usize>, Error> {
     // SAFETY: forwarded from the entry point's contract.
     let call = unsafe {
-        Call::read(
+        Args::read(
             log_probs,
             targets,
             input_lengths,
@@ -815,10 +832,47 @@ pub unsafe extern "C" fn ctc_loss_forward_backward(
     })
 }
 
+/// Runs the size query for `call` and writes the size to `*bytes` on success.
+///
+/// # Safety
+/// As [`ctc_workspace_size`].
+unsafe fn size_query(
+    call: Call,
+    log_probs: *const CtcTensor,
+    targets: *const CtcTensor,
+    input_lengths: *const CtcTensor,
+    target_lengths: *const CtcTensor,
+    options: *const CtcOptions,
+    bytes: *mut usize,
+) -> Result<(), Error> {
+    if bytes.is_null() {
+        return Err(invalid!("bytes is NULL"));
+    }
+    // SAFETY: forwarded from the caller's contract.
+    let size = unsafe {
+        entry(
+            log_probs,
+            targets,
+            input_lengths,
+            target_lengths,
+            std::ptr::null(),
+            options,
+            std::ptr::null(),
+            std::ptr::null(),
+            Want::Size(call),
+        )
+    }?
+    .ok_or_else(|| Error::Internal("the size query returned no size".into()))?;
+    // SAFETY: non-null and writable per the caller's contract; any alignment.
+    unsafe { bytes.write_unaligned(size) };
+    Ok(())
+}
+
 /// Writes to `*bytes` the size of scratch memory that any of the three compute calls needs with
-/// these arguments (alignment slack included), for use as `options.workspace`. The inputs are
-/// validated (and targets and lengths read) as by the compute calls; `options.workspace` itself is
-/// not required. The size depends on N, C and the largest input and target lengths.
+/// these arguments (alignment slack included), for use as `options.workspace`; the same as
+/// `ctc_workspace_size_for_call(CTC_CALL_FORWARD_BACKWARD, ...)`. The inputs are validated (and
+/// targets and lengths read) as by the compute calls; `options.workspace` itself is not required.
+/// The size depends on N, C and the largest input and target lengths.
 ///
 /// `bytes` (output, host memory) must not be NULL; it is written only on success.
 ///
@@ -836,28 +890,73 @@ pub unsafe extern "C" fn ctc_workspace_size(
     bytes: *mut usize,
 ) -> CtcStatus {
     guard::guard(|| {
-        if bytes.is_null() {
-            return Err(invalid!("bytes is NULL"));
-        }
         // SAFETY: forwarded from this function's contract.
-        let size = unsafe {
-            entry(
+        unsafe {
+            size_query(
+                Call::ForwardBackward,
                 log_probs,
                 targets,
                 input_lengths,
                 target_lengths,
-                std::ptr::null(),
                 options,
-                std::ptr::null(),
-                std::ptr::null(),
-                Want::Size,
+                bytes,
             )
-        }?
-        .ok_or_else(|| Error::Internal("the size query returned no size".into()))?;
-        // SAFETY: non-null and writable per this function's contract; any alignment.
-        unsafe { bytes.write_unaligned(size) };
-        Ok(())
+        }
     })
+}
+
+/// Writes to `*bytes` the size of scratch memory that the computation `call` needs with these
+/// arguments (alignment slack included), for use as `options.workspace` of that call:
+/// `CTC_CALL_FORWARD` (`ctc_loss_forward`: the loss alone keeps two rows of the forward variable
+/// per sample, O(N (L + C)), where the gradient keeps the whole table, O(T N L)),
+/// `CTC_CALL_BACKWARD` or `CTC_CALL_FORWARD_BACKWARD`. Validation and outputs as
+/// ctc_workspace_size; a `call` that is not a CTC_CALL_* value is CTC_STATUS_INVALID_ARGUMENT.
+///
+/// Returns the statuses of ctc_loss_forward. Thread safety: as ctc_loss_forward.
+///
+/// # Safety
+/// As ctc_workspace_size.
+#[no_mangle]
+pub unsafe extern "C" fn ctc_workspace_size_for_call(
+    call: CtcCall,
+    log_probs: *const CtcTensor,
+    targets: *const CtcTensor,
+    input_lengths: *const CtcTensor,
+    target_lengths: *const CtcTensor,
+    options: *const CtcOptions,
+    bytes: *mut usize,
+) -> CtcStatus {
+    guard::guard(|| {
+        let call: Call = enum_from_c(
+            "call",
+            call,
+            "CTC_CALL_FORWARD (0), CTC_CALL_BACKWARD (1), CTC_CALL_FORWARD_BACKWARD (2)",
+        )?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            size_query(
+                call,
+                log_probs,
+                targets,
+                input_lengths,
+                target_lengths,
+                options,
+                bytes,
+            )
+        }
+    })
+}
+
+/// Frees the host scratch memory libctc keeps cached between calls that bring no workspace (at
+/// most CTC_CACHED_WORKSPACE_LIMIT bytes for the whole process), and lets CPU worker threads be
+/// started again after a failed start (see CTC_STATUS_OUT_OF_MEMORY). Returns the bytes freed.
+/// Buffers in use by calls running meanwhile are kept and cached again when those calls return.
+/// The CPU worker threads (at most one per available CPU) and the compiled CUDA kernels stay.
+///
+/// Thread safety: any thread, any time. Never fails; does not change the last-error message.
+#[no_mangle]
+pub extern "C" fn ctc_release_cached_memory() -> usize {
+    std::panic::catch_unwind(crate::api::release_cached_memory).unwrap_or(0)
 }
 
 /// A static, NUL-terminated description of `status` ("success", "invalid argument", ...;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod c_data;
+pub mod isolated;
 pub mod native;
 
 use ctc::ffi::*;
@@ -571,10 +572,23 @@ pub enum Entry {
     Fused,
     /// `ctc_workspace_size`
     Size,
+    /// `ctc_workspace_size_for_call(CTC_CALL_FORWARD, ...)`
+    SizeForward,
 }
 
 impl Entry {
-    pub const ALL: [Entry; 4] = [Entry::Forward, Entry::Backward, Entry::Fused, Entry::Size];
+    pub const ALL: [Entry; 5] = [
+        Entry::Forward,
+        Entry::Backward,
+        Entry::Fused,
+        Entry::Size,
+        Entry::SizeForward,
+    ];
+
+    /// Whether this is a size query (it writes `*bytes`, not tensors).
+    pub fn is_size(self) -> bool {
+        matches!(self, Entry::Size | Entry::SizeForward)
+    }
 }
 
 /// Calls `entry` with these arguments, each passed through as it is; the ones `entry` does not
@@ -607,6 +621,9 @@ pub unsafe fn call_entry(
                 ctc_loss_forward_backward(lp, tg, il, tl, grad_loss, options, loss, grad)
             }
             Entry::Size => ctc_workspace_size(lp, tg, il, tl, options, bytes),
+            Entry::SizeForward => {
+                ctc_workspace_size_for_call(CTC_CALL_FORWARD, lp, tg, il, tl, options, bytes)
+            }
         }
     }
 }
