@@ -70,7 +70,8 @@ typedef struct CtcOptions {
    */
   uint32_t num_threads;
   /**
-   * `CUstream` / `cudaStream_t` for CUDA tensors; NULL = the default stream. Ignored on the CPU.
+   * `CUstream` / `cudaStream_t` for CUDA tensors, in the context of log_probs' device; NULL =
+   * the legacy default stream. Ignored on the CPU.
    */
   void *cuda_stream;
   /**
@@ -147,8 +148,6 @@ typedef struct CtcTensor {
  */
 typedef int32_t CtcCall;
 
-
-
 /**
  * The call succeeded.
  */
@@ -215,7 +214,8 @@ typedef int32_t CtcCall;
 #define CTC_DEVICE_CPU 0
 
 /**
- * Memory of CUDA device `device_index` (not served by this version: `CTC_STATUS_UNSUPPORTED`).
+ * Memory of CUDA device `device_index` (`CTC_STATUS_UNSUPPORTED` where no CUDA driver or NVRTC
+ * is found; see ctc_cuda_device_count).
  */
 #define CTC_DEVICE_CUDA 1
 
@@ -284,9 +284,10 @@ struct CtcOptions ctc_options_default(void);
  * `options` (and a `data` of a tensor with no elements).
  *
  * Returns CTC_STATUS_SUCCESS; CTC_STATUS_INVALID_ARGUMENT for any rule above broken (message names
- * the argument and value); CTC_STATUS_UNSUPPORTED for CUDA tensors or float16/bfloat16 in this
- * version; CTC_STATUS_OUT_OF_MEMORY when scratch memory or worker threads cannot be had;
- * CTC_STATUS_INTERNAL_ERROR for a library bug (a caught panic).
+ * the argument and value); CTC_STATUS_UNSUPPORTED for CUDA tensors where no CUDA driver or NVRTC
+ * is usable, and for float16/bfloat16 in this version; CTC_STATUS_OUT_OF_MEMORY when scratch
+ * memory or worker threads cannot be had; CTC_STATUS_DEVICE_ERROR when a CUDA driver or NVRTC
+ * call fails; CTC_STATUS_INTERNAL_ERROR for a library bug (a caught panic).
  *
  * Thread safety: any number of threads may call any function at once on distinct outputs.
  *
@@ -399,8 +400,8 @@ const char *ctc_version_string(void);
 uint32_t ctc_version_number(void);
 
 /**
- * The number of CUDA devices usable by libctc: 0 when there is no CUDA driver, no device, or
- * (as in this version) no CUDA backend. Never fails. Thread safety: any thread, any time.
+ * The number of CUDA devices the driver reports: 0 when there is no CUDA driver or no device.
+ * (A CUDA call also needs NVRTC: without it, it returns CTC_STATUS_UNSUPPORTED.) Never fails. Thread safety: any thread, any time.
  */
 int32_t ctc_cuda_device_count(void);
 

@@ -1,25 +1,11 @@
-//! The safe Rust API: ndarray views in, owned arrays (or caller views) out. The C ABI in
-//! [`crate::ffi`] is a thin wrapper around [`ctc_loss_into`] and [`workspace_size`].
+//! The safe Rust API: ndarray views in, owned arrays (or caller views) out. It describes its
+//! arguments as a [`Problem`] on the host and calls [`dispatch`], as the C ABI does.
 
-use crate::cpu::{self, Outputs};
-use crate::error::{invalid, Error};
-use crate::problem::{Inputs, Problem};
+use crate::dispatch;
+use crate::error::Error;
+use crate::problem::{In1, Inputs, Out1, Out3, Outputs, Problem, Workspace};
 use crate::types::{Call, Element, Options};
-use crate::workspace::{carve, Dims, Layout, Pass};
 use ndarray::{Array1, Array3, ArrayView1, ArrayViewMut1, ArrayViewMut3};
-
-fn dims<E: Element>(p: &Problem<'_, '_, E>) -> Dims {
-    Dims {
-        batch: p.batch,
-        classes: p.classes,
-        max_input_length: p.max_input_length,
-        max_target_length: p.max_target_length,
-    }
-}
-
-fn layout<E: Element>(p: &Problem<'_, '_, E>, pass: Pass) -> Result<Layout, Error> {
-    Layout::new(dims(p), std::mem::size_of::<E::Acc>(), pass)
-}
 
 /// Bytes of scratch memory that any computation on these inputs needs (the largest of the loss,
 /// gradient and fused calls), alignment slack included. Validates the inputs like the compute
@@ -39,12 +25,8 @@ pub fn workspace_size_for<E: Element>(
     inputs: &Inputs<'_, E>,
     options: &Options,
 ) -> Result<usize, Error> {
-    let p = Problem::new(inputs, options)?;
-    let pass = match call {
-        Call::Forward => Pass::Forward,
-        Call::Backward | Call::ForwardBackward => Pass::Gradient,
-    };
-    Ok(layout(&p, pass)?.bytes)
+    let p = Problem::host(inputs, options)?;
+    dispatch::workspace_size(&p, call)
 }
 
 pub use crate::cpu::scratch::CACHED_WORKSPACE_LIMIT;
@@ -75,42 +57,20 @@ pub fn ctc_loss_into<E: Element>(
     grad: Option<ArrayViewMut3<'_, E>>,
     workspace: Option<&mut [u8]>,
 ) -> Result<(), Error> {
-    let p = Problem::new(inputs, options)?;
-    if let Some(l) = &loss {
-        p.check_loss_shape("loss", l.len())?;
-    }
-    if let Some(g) = &grad {
-        p.check_grad_shape(g.dim())?;
-    }
-    if let Some(g) = &grad_loss {
-        p.check_loss_shape("grad_loss", g.len())?;
-    }
-    if loss.is_none() && grad.is_none() {
-        return Err(invalid!("neither loss nor grad_log_probs was asked for"));
-    }
-    let pass = if grad.is_some() {
-        Pass::Gradient
-    } else {
-        Pass::Forward
+    let p = Problem::host(inputs, options)?;
+    let out = Outputs {
+        loss: loss.map(|l| Out1::Host(E::floats1_mut(l))),
+        grad: grad.map(|g| Out3::Host(E::floats3_mut(g))),
+        grad_loss: grad_loss.map(|g| In1::Host(E::floats1(g))),
     };
-    let layout = layout(&p, pass)?;
-    let outputs = Outputs {
-        loss,
-        grad,
-        grad_loss,
-    };
-    match workspace {
-        Some(w) => cpu::run(&p, &layout, carve(w, &layout)?, outputs),
-        None => crate::cpu::scratch::with_scratch(layout.bytes, |w| {
-            cpu::run(&p, &layout, carve(w, &layout)?, outputs)
-        }),
-    }
+    let workspace = workspace.map_or(Workspace::Library, Workspace::Host);
+    dispatch::run(&p, out, workspace)
 }
 
 /// The CTC loss, as `torch.nn.functional.ctc_loss`: (N,) per-sample losses for
 /// [`crate::Reduction::None`], one element for `Mean` and `Sum`.
 pub fn ctc_loss<E: Element>(inputs: &Inputs<'_, E>, options: &Options) -> Result<Array1<E>, Error> {
-    let p = Problem::new(inputs, options)?;
+    let p = Problem::host(inputs, options)?;
     let mut loss = Array1::from_elem(p.loss_len(), E::from_acc(num_traits::zero()));
     ctc_loss_into(inputs, options, None, Some(loss.view_mut()), None, None)?;
     Ok(loss)
@@ -141,7 +101,7 @@ pub fn ctc_loss_and_grad<E: Element>(
     options: &Options,
     grad_loss: Option<ArrayView1<'_, E>>,
 ) -> Result<(Array1<E>, Array3<E>), Error> {
-    let p = Problem::new(inputs, options)?;
+    let p = Problem::host(inputs, options)?;
     let zero = E::from_acc(num_traits::zero());
     let mut loss = Array1::from_elem(p.loss_len(), zero);
     let mut grad = Array3::from_elem(inputs.log_probs.dim(), zero);

@@ -40,6 +40,7 @@ mod api;
 mod cpu;
 mod cuda;
 mod dispatch;
+mod enums;
 pub mod error;
 pub mod ffi;
 mod problem;

@@ -1,11 +1,16 @@
-//! Inputs of a CTC computation as ndarray views, and their validation.
+//! One validated, backend-neutral problem: what a call computes, on which operands, where they
+//! live.
 //!
-//! [`Problem::new`] checks every rule of the contract (shapes, lengths, labels, blank, outputs)
-//! before anything is computed or written; a backend only ever sees a validated [`Problem`].
+//! The C ABI (`src/ffi`) and the safe Rust API (`src/api.rs`) both describe their arguments as
+//! operands (host views, or device addresses with extents and strides) and call
+//! [`Problem::new`], which checks every rule of the contract that does not need device memory:
+//! shapes, counts, the blank, and, when they are on the host, every length and label. The
+//! outputs are checked against the problem by [`Outputs::check`]. A backend only ever sees a
+//! problem that passed both.
 
 use crate::error::{invalid, Error};
-use crate::types::{Element, Options, Reduction};
-use ndarray::{ArrayView1, ArrayView2, ArrayView3, Axis};
+use crate::types::{DType, Element, Floats1, Floats1Mut, Floats3, Floats3Mut, Options, Reduction};
+use ndarray::{ArrayView1, ArrayView2, ArrayView3};
 
 /// A one-dimensional integer view (targets or lengths), int32 or int64.
 #[derive(Clone, Copy, Debug)]
@@ -102,8 +107,8 @@ pub enum Targets<'a> {
     Concatenated(IntView1<'a>),
 }
 
-/// The inputs of a batched CTC computation. Unbatched (T, C) input is the batch of one obtained
-/// with `log_probs.insert_axis(Axis(1))`.
+/// The inputs of a batched CTC computation on the host. Unbatched (T, C) input is the batch of
+/// one obtained with `log_probs.insert_axis(Axis(1))`.
 #[derive(Clone, Copy, Debug)]
 pub struct Inputs<'a, E> {
     /// (T, N, C) log-probabilities, any strides.
@@ -116,48 +121,192 @@ pub struct Inputs<'a, E> {
     pub target_lengths: IntView1<'a>,
 }
 
-/// A validated problem: the inputs and the sizes every backend needs.
-#[derive(Debug)]
-pub(crate) struct Problem<'v, 'a, E> {
-    pub inputs: &'v Inputs<'a, E>,
-    pub options: Options,
-    /// Batch size N.
-    pub batch: usize,
-    /// Classes C.
-    pub classes: usize,
-    /// The blank class.
-    pub blank: u32,
-    /// max over b of input_lengths[b].
-    pub max_input_length: usize,
-    /// max over b of target_lengths[b].
-    pub max_target_length: usize,
+/// Where a call's tensors live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    Host,
+    /// The CUDA device of this ordinal.
+    Cuda(i32),
 }
 
-/// Sizes established by [`check_indices`].
+/// A tensor in device memory: its address, element type, and extents and element strides in
+/// batched form ((T, N, C), (N, S), (n,) with unit extents and zero strides past its rank). The
+/// library cannot read it; only kernels do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DeviceArray {
+    pub addr: u64,
+    pub dtype: DType,
+    pub shape: [usize; 3],
+    pub strides: [usize; 3],
+}
+
+/// An integer operand: a host view, or a device tensor of int32 or int64.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct IndexCheck {
-    /// Batch size N.
-    pub batch: usize,
-    /// Classes C.
-    pub classes: usize,
-    /// The blank class.
-    pub blank: u32,
-    /// max over b of input_lengths[b].
-    pub max_input_length: usize,
-    /// max over b of target_lengths[b].
-    pub max_target_length: usize,
+pub(crate) enum Ints<'a> {
+    Host(IntView1<'a>),
+    Device(DeviceArray),
 }
 
-/// Checks every rule of the contract about targets, lengths and the blank against the sizes
-/// (T, N, C) of log_probs. Reads each length once and each label once; reads no padding (and no
-/// log-probability, so that it also serves device-resident log_probs).
-pub(crate) fn check_indices<'a>(
-    (max_time, batch, classes): (usize, usize, usize),
-    targets: &Targets<'a>,
-    input_lengths: &IntView1<'a>,
-    target_lengths: &IntView1<'a>,
-    options: &Options,
-) -> Result<IndexCheck, Error> {
+impl Ints<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Ints::Host(v) => v.len(),
+            Ints::Device(a) => a.shape[0],
+        }
+    }
+}
+
+/// The targets operand.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TargetsArg<'a> {
+    Host(Targets<'a>),
+    /// A device tensor: padded (N, S) when `padded`, else concatenated (total,).
+    Device {
+        padded: bool,
+        array: DeviceArray,
+    },
+}
+
+/// The log-probabilities operand.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LogProbs<'a> {
+    Host(Floats3<'a>),
+    Device(DeviceArray),
+}
+
+/// The sizes of a problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sizes {
+    /// T: frames of log_probs.
+    pub max_time: usize,
+    /// N: samples.
+    pub batch: usize,
+    /// C: classes.
+    pub classes: usize,
+    /// The blank class, in [0, C).
+    pub blank: u32,
+}
+
+/// What reading host-resident targets and lengths established (each checked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lengths {
+    /// max over b of input_lengths[b].
+    pub max_input: usize,
+    /// max over b of target_lengths[b].
+    pub max_target: usize,
+}
+
+/// A validated problem (see the module doc).
+#[derive(Debug)]
+pub(crate) struct Problem<'a> {
+    pub place: Place,
+    /// The floating type of log_probs.
+    pub dtype: DType,
+    pub sizes: Sizes,
+    pub options: Options,
+    pub log_probs: LogProbs<'a>,
+    pub targets: TargetsArg<'a>,
+    pub input_lengths: Ints<'a>,
+    pub target_lengths: Ints<'a>,
+    /// Set when targets and both lengths are on the host (then every value was checked).
+    pub lengths: Option<Lengths>,
+    /// The caller's CUDA stream (`CUstream`; 0 is the legacy default stream); unused on the host.
+    pub cuda_stream: usize,
+}
+
+/// The operands of a problem, as [`Problem::new`] takes them.
+pub(crate) struct Operands<'a> {
+    pub place: Place,
+    pub dtype: DType,
+    /// (T, N, C).
+    pub dims: (usize, usize, usize),
+    pub log_probs: LogProbs<'a>,
+    pub targets: TargetsArg<'a>,
+    pub input_lengths: Ints<'a>,
+    pub target_lengths: Ints<'a>,
+    pub cuda_stream: usize,
+}
+
+impl<'a> Problem<'a> {
+    /// Checks every rule of the contract that needs no device memory (see the module doc).
+    pub fn new(ops: Operands<'a>, options: &Options) -> Result<Problem<'a>, Error> {
+        let (max_time, batch, classes) = ops.dims;
+        let sizes = Sizes {
+            max_time,
+            batch,
+            classes,
+            blank: check_classes_and_blank(classes, options.blank)?,
+        };
+        for (name, v) in [
+            ("input_lengths", &ops.input_lengths),
+            ("target_lengths", &ops.target_lengths),
+        ] {
+            if v.len() != batch {
+                return Err(invalid!(
+                    "{name} has {} elements but log_probs has batch size N = {batch}",
+                    v.len()
+                ));
+            }
+        }
+        if let Some(rows) = padded_rows(&ops.targets) {
+            if rows != batch {
+                return Err(invalid!(
+                    "targets has {rows} rows but log_probs has batch size N = {batch}"
+                ));
+            }
+        }
+        let lengths = match (ops.targets, ops.input_lengths, ops.target_lengths) {
+            (TargetsArg::Host(t), Ints::Host(il), Ints::Host(tl)) => {
+                Some(check_host_values(&sizes, &t, &il, &tl)?)
+            }
+            _ => None,
+        };
+        Ok(Problem {
+            place: ops.place,
+            dtype: ops.dtype,
+            sizes,
+            options: *options,
+            log_probs: ops.log_probs,
+            targets: ops.targets,
+            input_lengths: ops.input_lengths,
+            target_lengths: ops.target_lengths,
+            lengths,
+            cuda_stream: ops.cuda_stream,
+        })
+    }
+
+    /// A problem on host views (the safe Rust API's).
+    pub fn host<E: Element>(inputs: &Inputs<'a, E>, options: &Options) -> Result<Self, Error> {
+        let ops = Operands {
+            place: Place::Host,
+            dtype: E::DTYPE,
+            dims: inputs.log_probs.dim(),
+            log_probs: LogProbs::Host(E::floats3(inputs.log_probs)),
+            targets: TargetsArg::Host(inputs.targets),
+            input_lengths: Ints::Host(inputs.input_lengths),
+            target_lengths: Ints::Host(inputs.target_lengths),
+            cuda_stream: 0,
+        };
+        Problem::new(ops, options)
+    }
+
+    /// Number of loss values: N for `Reduction::None`, else 1.
+    pub fn loss_len(&self) -> usize {
+        match self.options.reduction {
+            Reduction::None => self.sizes.batch,
+            Reduction::Mean | Reduction::Sum => 1,
+        }
+    }
+
+    /// (T, N, C).
+    pub fn dims(&self) -> (usize, usize, usize) {
+        let s = &self.sizes;
+        (s.max_time, s.batch, s.classes)
+    }
+}
+
+/// Checks `C >= 1` (and that it fits the label type) and `0 <= blank < C`; returns the blank.
+fn check_classes_and_blank(classes: usize, blank: i64) -> Result<u32, Error> {
     if classes == 0 {
         return Err(invalid!(
             "log_probs has C = 0 classes; at least one (the blank) is needed"
@@ -169,26 +318,39 @@ pub(crate) fn check_indices<'a>(
             u32::MAX
         ));
     }
-    if options.blank < 0 || options.blank as u64 >= classes as u64 {
+    if blank < 0 || blank as u64 >= classes as u64 {
         return Err(invalid!(
-            "options.blank = {} is out of range [0, {classes})",
-            options.blank
+            "options.blank = {blank} is out of range [0, {classes})"
         ));
     }
-    let blank = options.blank as u32;
-    for (name, v) in [
-        ("input_lengths", input_lengths),
-        ("target_lengths", target_lengths),
-    ] {
-        if v.len() != batch {
-            return Err(invalid!(
-                "{name} has {} elements but log_probs has batch size N = {batch}",
-                v.len()
-            ));
-        }
+    Ok(blank as u32)
+}
+
+/// The rows of padded targets.
+fn padded_rows(targets: &TargetsArg<'_>) -> Option<usize> {
+    match targets {
+        TargetsArg::Host(Targets::Padded(t)) => Some(t.dim().0),
+        TargetsArg::Device {
+            padded: true,
+            array,
+        } => Some(array.shape[0]),
+        _ => None,
     }
-    let mut max_input_length = 0usize;
-    let mut max_target_length = 0usize;
+}
+
+/// Checks every length and every label of host-resident targets and lengths against the sizes.
+/// Reads each length once and each label once; reads no padding.
+fn check_host_values(
+    sizes: &Sizes,
+    targets: &Targets<'_>,
+    input_lengths: &IntView1<'_>,
+    target_lengths: &IntView1<'_>,
+) -> Result<Lengths, Error> {
+    let (max_time, batch) = (sizes.max_time, sizes.batch);
+    let mut facts = Lengths {
+        max_input: 0,
+        max_target: 0,
+    };
     let mut total_target_length = 0u64;
     for b in 0..batch {
         let il = input_lengths.get(b);
@@ -212,57 +374,48 @@ pub(crate) fn check_indices<'a>(
         // Each length is below 2^63, so the saturating sum is exact until it exceeds any real
         // tensor's length, which is all the comparison below needs.
         total_target_length = total_target_length.saturating_add(tl as u64);
-        max_input_length = max_input_length.max(il as usize);
-        max_target_length = max_target_length.max(tl as usize);
+        facts.max_input = facts.max_input.max(il as usize);
+        facts.max_target = facts.max_target.max(tl as usize);
     }
-    match targets {
-        Targets::Padded(t) => {
-            let (rows, _) = t.dim();
-            if rows != batch {
-                return Err(invalid!(
-                    "targets has {rows} rows but log_probs has batch size N = {batch}"
-                ));
-            }
-        }
-        Targets::Concatenated(t) => {
-            if t.len() as u64 != total_target_length {
-                return Err(invalid!(
-                    "concatenated targets has {} labels but sum(target_lengths) = {total_target_length}",
-                    t.len()
-                ));
-            }
+    if let Targets::Concatenated(t) = targets {
+        if t.len() as u64 != total_target_length {
+            return Err(invalid!(
+                "concatenated targets has {} labels but sum(target_lengths) = {total_target_length}",
+                t.len()
+            ));
         }
     }
     for_each_label(targets, target_lengths, batch, |b, j, offset, label| {
-        if label < 0 || label as u64 >= classes as u64 {
-            return Err(match targets {
-                Targets::Padded(_) => {
-                    invalid!("targets[{b}][{j}] = {label} is out of range [0, {classes})")
-                }
-                Targets::Concatenated(_) => invalid!(
-                    "targets[{offset}] = {label} (label {j} of sample {b}) is out of range [0, {classes})"
-                ),
-            });
-        }
-        if label == options.blank {
-            return Err(match targets {
-                Targets::Padded(_) => invalid!(
-                    "targets[{b}][{j}] = {label} is the blank class (options.blank = {label})"
-                ),
-                Targets::Concatenated(_) => invalid!(
-                    "targets[{offset}] = {label} (label {j} of sample {b}) is the blank class (options.blank = {label})"
-                ),
-            });
-        }
-        Ok(())
+        check_label(targets, sizes, (b, j, offset), label)
     })?;
-    Ok(IndexCheck {
-        batch,
-        classes,
-        blank,
-        max_input_length,
-        max_target_length,
-    })
+    Ok(facts)
+}
+
+/// Checks that a label is a class and not the blank.
+fn check_label(
+    targets: &Targets<'_>,
+    sizes: &Sizes,
+    (b, j, offset): (usize, usize, usize),
+    label: i64,
+) -> Result<(), Error> {
+    let classes = sizes.classes;
+    // Formatted only for a message: this runs once per label of every call.
+    let at = || match targets {
+        Targets::Padded(_) => format!("targets[{b}][{j}] = {label}"),
+        Targets::Concatenated(_) => {
+            format!("targets[{offset}] = {label} (label {j} of sample {b})")
+        }
+    };
+    if label < 0 || label as u64 >= classes as u64 {
+        return Err(invalid!("{} is out of range [0, {classes})", at()));
+    }
+    if label == sizes.blank as i64 {
+        return Err(invalid!(
+            "{} is the blank class (options.blank = {label})",
+            at()
+        ));
+    }
+    Ok(())
 }
 
 /// Calls `f(b, j, offset, label)` for label `j` of every sample `b`, in order; `offset` is the
@@ -288,87 +441,95 @@ pub(crate) fn for_each_label(
     Ok(())
 }
 
-impl<'v, 'a, E: Element> Problem<'v, 'a, E> {
-    /// Checks every input rule of the contract (see [`check_indices`]).
-    pub fn new(inputs: &'v Inputs<'a, E>, options: &Options) -> Result<Self, Error> {
-        let c = check_indices(
-            inputs.log_probs.dim(),
-            &inputs.targets,
-            &inputs.input_lengths,
-            &inputs.target_lengths,
-            options,
-        )?;
-        Ok(Problem {
-            inputs,
-            options: *options,
-            batch: c.batch,
-            classes: c.classes,
-            blank: c.blank,
-            max_input_length: c.max_input_length,
-            max_target_length: c.max_target_length,
-        })
-    }
+/// A floating output or input of the loss's shape: a host view, or a device tensor.
+#[derive(Debug)]
+pub(crate) enum Out1<'o> {
+    Host(Floats1Mut<'o>),
+    Device(DeviceArray),
+}
 
-    /// Calls `f(b, j, offset, label)` for label `j` of every sample `b` (see [`for_each_label`]).
-    pub fn for_each_label(
-        &self,
-        f: impl FnMut(usize, usize, usize, i64) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        for_each_label(
-            &self.inputs.targets,
-            &self.inputs.target_lengths,
-            self.batch,
-            f,
-        )
-    }
+/// The gradient output: a host view, or a device tensor.
+#[derive(Debug)]
+pub(crate) enum Out3<'o> {
+    Host(Floats3Mut<'o>),
+    Device(DeviceArray),
+}
 
-    /// `input_lengths[b]`, validated.
-    #[inline]
-    pub fn input_length(&self, b: usize) -> usize {
-        self.inputs.input_lengths.get(b) as usize
-    }
+/// The upstream gradient: a host view, or a device tensor.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum In1<'o> {
+    Host(Floats1<'o>),
+    Device(DeviceArray),
+}
 
-    /// `target_lengths[b]`, validated.
-    #[inline]
-    pub fn target_length(&self, b: usize) -> usize {
-        self.inputs.target_lengths.get(b) as usize
-    }
+/// Where a call writes, and the upstream gradient of the loss.
+#[derive(Debug, Default)]
+pub(crate) struct Outputs<'o> {
+    /// Per-sample (N) or reduced (1) loss.
+    pub loss: Option<Out1<'o>>,
+    /// Gradient with respect to log_probs, (T, N, C).
+    pub grad: Option<Out3<'o>>,
+    /// Upstream gradient, shaped like the loss; `None` means ones.
+    pub grad_loss: Option<In1<'o>>,
+}
 
-    /// Number of loss values: N for `Reduction::None`, else 1.
-    pub fn loss_len(&self) -> usize {
-        match self.options.reduction {
-            Reduction::None => self.batch,
-            Reduction::Mean | Reduction::Sum => 1,
+impl Outputs<'_> {
+    /// Checks the outputs' shapes against the problem.
+    pub fn check(&self, p: &Problem<'_>) -> Result<(), Error> {
+        if let Some(l) = &self.loss {
+            let len = match l {
+                Out1::Host(v) => v.len(),
+                Out1::Device(a) => a.shape[0],
+            };
+            check_loss_len(p, "loss", len)?;
         }
-    }
-
-    /// Checks that an output or upstream-gradient view has the shape this problem needs.
-    pub fn check_loss_shape(&self, name: &str, len: usize) -> Result<(), Error> {
-        if len != self.loss_len() {
-            return Err(match self.options.reduction {
-                Reduction::None => invalid!(
-                    "{name} has {len} elements but reduction none needs N = {}",
-                    self.batch
-                ),
-                _ => invalid!("{name} has {len} elements but a reduced loss is one element"),
-            });
+        if let Some(g) = &self.grad_loss {
+            let len = match g {
+                In1::Host(v) => v.len(),
+                In1::Device(a) => a.shape[0],
+            };
+            check_loss_len(p, "grad_loss", len)?;
         }
-        Ok(())
-    }
-
-    /// Checks that a gradient view has the shape of log_probs.
-    pub fn check_grad_shape(&self, dim: (usize, usize, usize)) -> Result<(), Error> {
-        let want = self.inputs.log_probs.dim();
-        if dim != want {
-            return Err(invalid!(
-                "grad_log_probs has shape {dim:?} but log_probs has shape {want:?}"
-            ));
+        if let Some(g) = &self.grad {
+            let dim = match g {
+                Out3::Host(v) => v.dim(),
+                Out3::Device(a) => (a.shape[0], a.shape[1], a.shape[2]),
+            };
+            let want = p.dims();
+            if dim != want {
+                return Err(invalid!(
+                    "grad_log_probs has shape {dim:?} but log_probs has shape {want:?}"
+                ));
+            }
+        }
+        if self.loss.is_none() && self.grad.is_none() {
+            return Err(invalid!("neither loss nor grad_log_probs was asked for"));
         }
         Ok(())
     }
+}
 
-    /// The log-probabilities of sample `b`, (T, C).
-    pub fn sample_log_probs(&self, b: usize) -> ArrayView2<'a, E> {
-        self.inputs.log_probs.index_axis_move(Axis(1), b)
+/// Checks that an output or upstream-gradient view has the loss's number of elements.
+fn check_loss_len(p: &Problem<'_>, name: &str, len: usize) -> Result<(), Error> {
+    if len == p.loss_len() {
+        return Ok(());
     }
+    Err(match p.options.reduction {
+        Reduction::None => invalid!(
+            "{name} has {len} elements but reduction none needs N = {}",
+            p.sizes.batch
+        ),
+        _ => invalid!("{name} has {len} elements but a reduced loss is one element"),
+    })
+}
+
+/// Scratch memory a call runs in.
+#[derive(Debug)]
+pub(crate) enum Workspace<'w> {
+    /// The library's own.
+    Library,
+    /// The caller's host memory, any alignment.
+    Host(&'w mut [u8]),
+    /// The caller's device memory: address and size.
+    Device { addr: u64, bytes: usize },
 }

@@ -1,134 +1,11 @@
-//! Element types, enumerations and options shared by the safe API, the backends and the C ABI.
+//! Element types and options shared by the safe API, the backends and the C ABI (the
+//! enumerations come from the table in `enums.rs`).
 
+use crate::enums::CEnum;
+pub use crate::enums::{Call, DType, Device, Reduction};
 use crate::error::{invalid, Error};
+use ndarray::{ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3};
 use std::fmt::Debug;
-
-/// The element type of a tensor, as in the C enumeration `CtcDType`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum DType {
-    /// IEEE binary32.
-    Float32 = 0,
-    /// IEEE binary64.
-    Float64 = 1,
-    /// IEEE binary16 (not computed yet: `Unsupported`).
-    Float16 = 2,
-    /// bfloat16 (not computed yet: `Unsupported`).
-    BFloat16 = 3,
-    /// Signed 32-bit integer (targets and lengths).
-    Int32 = 4,
-    /// Signed 64-bit integer (targets and lengths).
-    Int64 = 5,
-}
-
-impl DType {
-    /// Size of one element in bytes.
-    pub fn size(self) -> usize {
-        match self {
-            DType::Float16 | DType::BFloat16 => 2,
-            DType::Float32 | DType::Int32 => 4,
-            DType::Float64 | DType::Int64 => 8,
-        }
-    }
-
-    /// The lower-case name used in messages (`float32`, `int64`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::Float32 => "float32",
-            DType::Float64 => "float64",
-            DType::Float16 => "float16",
-            DType::BFloat16 => "bfloat16",
-            DType::Int32 => "int32",
-            DType::Int64 => "int64",
-        }
-    }
-}
-
-impl TryFrom<i32> for DType {
-    type Error = i32;
-    fn try_from(v: i32) -> Result<Self, i32> {
-        Ok(match v {
-            0 => DType::Float32,
-            1 => DType::Float64,
-            2 => DType::Float16,
-            3 => DType::BFloat16,
-            4 => DType::Int32,
-            5 => DType::Int64,
-            _ => return Err(v),
-        })
-    }
-}
-
-/// Where a tensor's memory lives, as in the C enumeration `CtcDevice`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum Device {
-    /// Host memory.
-    Cpu = 0,
-    /// Memory of a CUDA device.
-    Cuda = 1,
-}
-
-impl TryFrom<i32> for Device {
-    type Error = i32;
-    fn try_from(v: i32) -> Result<Self, i32> {
-        match v {
-            0 => Ok(Device::Cpu),
-            1 => Ok(Device::Cuda),
-            _ => Err(v),
-        }
-    }
-}
-
-/// How per-sample losses are combined, as in `torch.nn.functional.ctc_loss`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum Reduction {
-    /// One loss per sample, shape (N,).
-    None = 0,
-    /// Each loss divided by max(target_length, 1), then the mean over the batch.
-    #[default]
-    Mean = 1,
-    /// The sum over the batch.
-    Sum = 2,
-}
-
-impl TryFrom<i32> for Reduction {
-    type Error = i32;
-    fn try_from(v: i32) -> Result<Self, i32> {
-        match v {
-            0 => Ok(Reduction::None),
-            1 => Ok(Reduction::Mean),
-            2 => Ok(Reduction::Sum),
-            _ => Err(v),
-        }
-    }
-}
-
-/// Which computation a workspace is for, as in the C enumeration `CtcCall` (the size query).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum Call {
-    /// The loss alone (`ctc_loss_forward`): two rows of the forward variable per sample.
-    Forward = 0,
-    /// The gradient (`ctc_loss_backward`): the whole forward table.
-    Backward = 1,
-    /// The loss and the gradient (`ctc_loss_forward_backward`); also what any of the three needs.
-    #[default]
-    ForwardBackward = 2,
-}
-
-impl TryFrom<i32> for Call {
-    type Error = i32;
-    fn try_from(v: i32) -> Result<Self, i32> {
-        match v {
-            0 => Ok(Call::Forward),
-            1 => Ok(Call::Backward),
-            2 => Ok(Call::ForwardBackward),
-            _ => Err(v),
-        }
-    }
-}
 
 /// Options of a CTC computation (the safe counterpart of the C `CtcOptions`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +33,7 @@ impl Default for Options {
     }
 }
 
-/// The scalar type the recurrences are computed in.
+/// The scalar type the recurrences are computed in (float32 or float64).
 pub trait Real:
     num_traits::Float + bytemuck::Pod + Send + Sync + Debug + Default + std::iter::Sum + 'static
 {
@@ -164,26 +41,6 @@ pub trait Real:
     fn from_f64(v: f64) -> Self;
     /// Converts to f64 (exact).
     fn to_f64(self) -> f64;
-    /// e^x as the vectorized CPU kernel computes it (see `cpu/math.rs`); `FMA` only in code
-    /// compiled with the fma target feature.
-    #[doc(hidden)]
-    fn fexp<const FMA: bool>(self) -> Self;
-    /// e^x for x <= 0, as the kernel computes it where the result is added to 1.
-    #[doc(hidden)]
-    fn fexp_nonpositive<const FMA: bool>(self) -> Self;
-    /// ln x for x in [1, 3], as the vectorized CPU kernel computes it.
-    #[doc(hidden)]
-    fn fln_1_3<const FMA: bool>(self) -> Self;
-    /// `self * b + c`, fused when `FMA` (only in code compiled with the fma target feature).
-    #[doc(hidden)]
-    #[inline(always)]
-    fn fmad<const FMA: bool>(self, b: Self, c: Self) -> Self {
-        if FMA {
-            self.mul_add(b, c)
-        } else {
-            self * b + c
-        }
-    }
 }
 
 impl Real for f32 {
@@ -193,18 +50,6 @@ impl Real for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
-    #[inline(always)]
-    fn fexp<const FMA: bool>(self) -> f32 {
-        crate::cpu::math::exp_f32::<FMA>(self)
-    }
-    #[inline(always)]
-    fn fexp_nonpositive<const FMA: bool>(self) -> f32 {
-        crate::cpu::math::exp_nonpositive_f32::<FMA>(self)
-    }
-    #[inline(always)]
-    fn fln_1_3<const FMA: bool>(self) -> f32 {
-        crate::cpu::math::ln_1_3_f32::<FMA>(self)
-    }
 }
 
 impl Real for f64 {
@@ -213,18 +58,6 @@ impl Real for f64 {
     }
     fn to_f64(self) -> f64 {
         self
-    }
-    #[inline(always)]
-    fn fexp<const FMA: bool>(self) -> f64 {
-        self.exp()
-    }
-    #[inline(always)]
-    fn fexp_nonpositive<const FMA: bool>(self) -> f64 {
-        self.exp()
-    }
-    #[inline(always)]
-    fn fln_1_3<const FMA: bool>(self) -> f64 {
-        self.ln()
     }
 }
 
@@ -247,6 +80,18 @@ pub trait Element: sealed::Sealed + Copy + Send + Sync + Debug + 'static {
     fn to_acc(self) -> Self::Acc;
     /// Narrows an accumulated value to the stored type.
     fn from_acc(a: Self::Acc) -> Self;
+    /// The view with its element type as a value.
+    #[doc(hidden)]
+    fn floats3(v: ArrayView3<'_, Self>) -> Floats3<'_>;
+    /// The view with its element type as a value.
+    #[doc(hidden)]
+    fn floats3_mut(v: ArrayViewMut3<'_, Self>) -> Floats3Mut<'_>;
+    /// The view with its element type as a value.
+    #[doc(hidden)]
+    fn floats1(v: ArrayView1<'_, Self>) -> Floats1<'_>;
+    /// The view with its element type as a value.
+    #[doc(hidden)]
+    fn floats1_mut(v: ArrayViewMut1<'_, Self>) -> Floats1Mut<'_>;
 }
 
 impl Element for f32 {
@@ -259,6 +104,18 @@ impl Element for f32 {
     #[inline(always)]
     fn from_acc(a: f32) -> f32 {
         a
+    }
+    fn floats3(v: ArrayView3<'_, Self>) -> Floats3<'_> {
+        Floats3::F32(v)
+    }
+    fn floats3_mut(v: ArrayViewMut3<'_, Self>) -> Floats3Mut<'_> {
+        Floats3Mut::F32(v)
+    }
+    fn floats1(v: ArrayView1<'_, Self>) -> Floats1<'_> {
+        Floats1::F32(v)
+    }
+    fn floats1_mut(v: ArrayViewMut1<'_, Self>) -> Floats1Mut<'_> {
+        Floats1Mut::F32(v)
     }
 }
 
@@ -273,13 +130,108 @@ impl Element for f64 {
     fn from_acc(a: f64) -> f64 {
         a
     }
+    fn floats3(v: ArrayView3<'_, Self>) -> Floats3<'_> {
+        Floats3::F64(v)
+    }
+    fn floats3_mut(v: ArrayViewMut3<'_, Self>) -> Floats3Mut<'_> {
+        Floats3Mut::F64(v)
+    }
+    fn floats1(v: ArrayView1<'_, Self>) -> Floats1<'_> {
+        Floats1::F64(v)
+    }
+    fn floats1_mut(v: ArrayViewMut1<'_, Self>) -> Floats1Mut<'_> {
+        Floats1Mut::F64(v)
+    }
 }
 
-/// Converts a C integer to a crate enumeration, naming the argument in the error.
-pub(crate) fn enum_from_c<E: TryFrom<i32, Error = i32>>(
-    what: &str,
-    value: i32,
-    allowed: &str,
-) -> Result<E, Error> {
-    E::try_from(value).map_err(|v| invalid!("{what} = {v} is not one of {allowed}"))
+/// Converts a C integer to an enumeration of the table, naming the argument in the error.
+pub(crate) fn enum_from_c<E: CEnum>(what: &str, value: i32) -> Result<E, Error> {
+    E::try_from(value).map_err(|v| invalid!("{what} = {v} is not one of {}", E::allowed()))
+}
+
+/// A floating (T, N, C) view of any element type.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum Floats3<'a> {
+    /// float32.
+    F32(ArrayView3<'a, f32>),
+    /// float64.
+    F64(ArrayView3<'a, f64>),
+}
+
+/// A mutable floating (T, N, C) view of any element type.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Floats3Mut<'a> {
+    /// float32.
+    F32(ArrayViewMut3<'a, f32>),
+    /// float64.
+    F64(ArrayViewMut3<'a, f64>),
+}
+
+/// A floating (n,) view of any element type (losses and their upstream gradient: few values,
+/// read and written as f64).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum Floats1<'a> {
+    /// float32.
+    F32(ArrayView1<'a, f32>),
+    /// float64.
+    F64(ArrayView1<'a, f64>),
+}
+
+/// A mutable floating (n,) view of any element type.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Floats1Mut<'a> {
+    /// float32.
+    F32(ArrayViewMut1<'a, f32>),
+    /// float64.
+    F64(ArrayViewMut1<'a, f64>),
+}
+
+impl Floats3Mut<'_> {
+    /// (T, N, C).
+    pub(crate) fn dim(&self) -> (usize, usize, usize) {
+        match self {
+            Floats3Mut::F32(v) => v.dim(),
+            Floats3Mut::F64(v) => v.dim(),
+        }
+    }
+}
+
+impl Floats1<'_> {
+    /// Number of elements.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Floats1::F32(v) => v.len(),
+            Floats1::F64(v) => v.len(),
+        }
+    }
+
+    /// Element `i` as f64 (exact for every element type).
+    pub(crate) fn get(&self, i: usize) -> f64 {
+        match self {
+            Floats1::F32(v) => v[i] as f64,
+            Floats1::F64(v) => v[i],
+        }
+    }
+}
+
+impl Floats1Mut<'_> {
+    /// Number of elements.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Floats1Mut::F32(v) => v.len(),
+            Floats1Mut::F64(v) => v.len(),
+        }
+    }
+
+    /// Stores `value` at `i`, rounded to the element type.
+    pub(crate) fn set(&mut self, i: usize, value: f64) {
+        match self {
+            Floats1Mut::F32(v) => v[i] = value as f32,
+            Floats1Mut::F64(v) => v[i] = value,
+        }
+    }
 }

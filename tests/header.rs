@@ -77,44 +77,57 @@ fn version_macros_equal_the_crate_version() {
     assert_eq!(s.to_str().unwrap(), version);
 }
 
+/// Every `#define NAME VALUE` of the committed header whose name starts with `prefix`.
+fn defines(header: &str, prefix: &str) -> Vec<(String, i32)> {
+    header
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define "))
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| {
+            let (name, value) = l.split_once(' ')?;
+            Some((name.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 #[test]
-fn header_constants_equal_the_rust_enumerations() {
-    use ctc::ffi::*;
-    use ctc::{DType, Device, Reduction, Status};
-    for s in Status::ALL {
+fn header_constants_are_the_enumeration_table() {
+    use ctc::{Call, DType, Device, Reduction, Status};
+    let header = std::fs::read_to_string(committed_path()).unwrap();
+    fn table<E: Copy + Into<i32>>(
+        all: &[E],
+        name: impl Fn(E) -> &'static str,
+    ) -> Vec<(String, i32)> {
+        all.iter()
+            .map(|&v| (name(v).to_owned(), v.into()))
+            .collect()
+    }
+    let families = [
+        ("CTC_STATUS_", table(Status::ALL, Status::c_name)),
+        ("CTC_DTYPE_", table(DType::ALL, DType::c_name)),
+        ("CTC_DEVICE_", table(Device::ALL, Device::c_name)),
+        ("CTC_REDUCTION_", table(Reduction::ALL, Reduction::c_name)),
+        ("CTC_CALL_", table(Call::ALL, Call::c_name)),
+    ];
+    for (prefix, want) in families {
+        assert_eq!(
+            defines(&header, prefix),
+            want,
+            "the {prefix}* constants of ctc.h"
+        );
+    }
+    // The status words of ctc_status_string come from the same table.
+    for &s in Status::ALL {
+        // SAFETY: a static NUL-terminated string.
+        let text = unsafe { CStr::from_ptr(ctc::ffi::ctc_status_string(s as i32)) };
+        assert_eq!(text.to_str().unwrap(), s.word());
         assert_eq!(Status::try_from(s as i32), Ok(s));
     }
-    let statuses = [
-        (CTC_STATUS_SUCCESS, Status::Success),
-        (CTC_STATUS_INVALID_ARGUMENT, Status::InvalidArgument),
-        (CTC_STATUS_UNSUPPORTED, Status::Unsupported),
-        (CTC_STATUS_OUT_OF_MEMORY, Status::OutOfMemory),
-        (CTC_STATUS_DEVICE_ERROR, Status::DeviceError),
-        (CTC_STATUS_INTERNAL_ERROR, Status::InternalError),
-    ];
-    for (c, r) in statuses {
-        assert_eq!(c, r as i32);
-    }
-    let dtypes = [
-        (CTC_DTYPE_FLOAT32, DType::Float32),
-        (CTC_DTYPE_FLOAT64, DType::Float64),
-        (CTC_DTYPE_FLOAT16, DType::Float16),
-        (CTC_DTYPE_BFLOAT16, DType::BFloat16),
-        (CTC_DTYPE_INT32, DType::Int32),
-        (CTC_DTYPE_INT64, DType::Int64),
-    ];
-    for (c, r) in dtypes {
-        assert_eq!(DType::try_from(c), Ok(r));
-    }
-    assert_eq!(Device::try_from(CTC_DEVICE_CPU), Ok(Device::Cpu));
-    assert_eq!(Device::try_from(CTC_DEVICE_CUDA), Ok(Device::Cuda));
-    assert_eq!(Reduction::try_from(CTC_REDUCTION_NONE), Ok(Reduction::None));
-    assert_eq!(Reduction::try_from(CTC_REDUCTION_MEAN), Ok(Reduction::Mean));
-    assert_eq!(Reduction::try_from(CTC_REDUCTION_SUM), Ok(Reduction::Sum));
     assert!(
         Reduction::try_from(3).is_err()
             && DType::try_from(6).is_err()
             && Device::try_from(2).is_err()
+            && Call::try_from(3).is_err()
     );
 }
 

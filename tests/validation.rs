@@ -1148,9 +1148,23 @@ fn output_dtype_differs_from_log_probs() {
     );
 }
 
-/// Every tensor on CUDA: a valid request this version cannot serve (no CUDA backend).
+/// Whether this process has a CUDA driver with a device: then the CUDA tensors of these tests
+/// (which point at host memory) must not reach the backend, and the tests that expect
+/// `CTC_STATUS_UNSUPPORTED` say why they skip.
+fn cuda_present(test: &str) -> bool {
+    let n = ctc_cuda_device_count();
+    if n > 0 {
+        println!("SKIPPED {test}: {n} CUDA device(s) present; it checks the answer without one");
+    }
+    n > 0
+}
+
+/// Every tensor on CUDA, without a CUDA driver: a valid request this machine cannot serve.
 #[test]
 fn cuda_log_probs_is_unsupported() {
+    if cuda_present("cuda_log_probs_is_unsupported") {
+        return;
+    }
     for index in [0, 1] {
         let needle = format!("log_probs is on CUDA device {index}");
         check(ALL, CTC_STATUS_UNSUPPORTED, &[&needle], |p| {
@@ -1163,16 +1177,92 @@ fn cuda_log_probs_is_unsupported() {
 }
 
 /// API.md: "Targets and lengths may live on the host or on that device", so CUDA log_probs (and
-/// outputs) with host targets and lengths is a valid request, which this version cannot serve:
-/// CTC_STATUS_UNSUPPORTED.
+/// outputs) with host targets and lengths is a valid request, which a machine without a CUDA
+/// driver cannot serve: CTC_STATUS_UNSUPPORTED.
 #[test]
 fn cuda_log_probs_with_host_targets_and_lengths_is_unsupported() {
+    if cuda_present("cuda_log_probs_with_host_targets_and_lengths_is_unsupported") {
+        return;
+    }
     check(
         ALL,
         CTC_STATUS_UNSUPPORTED,
         &["log_probs is on CUDA device 0"],
         |p| {
             for t in p.floats() {
+                t.device = CTC_DEVICE_CUDA;
+            }
+        },
+    );
+}
+
+/// A badly shaped call with CUDA tensors is an invalid argument on any machine, with or without
+/// a driver, decided from the descriptors alone (no tensor memory is read): gradient, loss and
+/// grad_loss extents, the number of lengths and of padded rows, the blank and C. With targets
+/// and lengths on the device or on the host.
+#[test]
+fn cuda_tensors_with_bad_shapes_are_invalid_everywhere() {
+    type Break = fn(&mut Case);
+    let cases: [(&[Entry], &str, Break); 7] = [
+        (
+            WITH_GRAD,
+            "grad_log_probs has shape (6, 3, 4) but log_probs has shape (6, 3, 5)",
+            |p| p.grad().shape[2] = C - 1,
+        ),
+        (ALL, "options.blank = 5 is out of range [0, 5)", |p| {
+            p.opts.blank = C as i32
+        }),
+        (ALL, "log_probs has C = 0 classes", |p| {
+            p.lp().shape[2] = 0;
+            p.grad().shape[2] = 0;
+        }),
+        (
+            ALL,
+            "input_lengths has 4 elements but log_probs has batch size N = 3",
+            |p| p.il().shape[0] = N + 1,
+        ),
+        (
+            ALL,
+            "target_lengths has 2 elements but log_probs has batch size N = 3",
+            |p| p.tl().shape[0] = N - 1,
+        ),
+        (
+            ALL,
+            "targets has 4 rows but log_probs has batch size N = 3",
+            |p| p.tg().shape[0] = N + 1,
+        ),
+        (
+            WITH_LOSS,
+            "loss has 4 elements but reduction none needs N = 3",
+            |p| {
+                p.reduction_none();
+                p.loss().shape[0] = N + 1;
+            },
+        ),
+    ];
+    for ints_on_device in [true, false] {
+        for (entries, needle, broken) in cases {
+            invalid(entries, &[needle], |p| {
+                broken(p);
+                for t in p.floats() {
+                    t.device = CTC_DEVICE_CUDA;
+                }
+                if ints_on_device {
+                    for t in p.tensors() {
+                        t.device = CTC_DEVICE_CUDA;
+                    }
+                }
+            });
+        }
+    }
+    // grad_loss of the wrong length, on the device.
+    invalid(
+        WITH_GRAD,
+        &["grad_loss has 2 elements but reduction none needs N = 3"],
+        |p| {
+            p.reduction_none();
+            p.gl().shape[0] = N - 1;
+            for t in p.tensors() {
                 t.device = CTC_DEVICE_CUDA;
             }
         },

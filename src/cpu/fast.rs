@@ -42,10 +42,10 @@
 //!   a row in one pass with the group's class posteriors when they fit [`DENSE_BYTES`], else
 //!   streams `exp(lp) * g` and then corrects the emitted classes.
 //!
-//! A row is `width = 2 P` wide (P = Lmax + 3 + 16): `b_k` at offset k, `l_k` at offset P + 1 + k,
+//! A row is `width = 2 P` wide (P = Lmax + 3 + `VECTOR_WIDTH`, see `layout::row_width`): `b_k` at offset k, `l_k` at offset P + 1 + k,
 //! so that `l_{-1}` (offset P, read by `b_0` and by the skip term of `l_0` in the forward sweep)
 //! and `l_L` (offset P + 1 + L, read by `b_L` and `l_{L-1}` in the backward sweep) are -inf pads,
-//! and every computed range can be rounded up to whole vectors of 16 inside its plane.
+//! and every computed range can be rounded up to whole vectors of `VECTOR_WIDTH` inside its plane.
 //!
 //! Which entries hold meaningful values: row t of alpha is exact on the window `[lo_t, hi_t)`
 //! and -inf on states `hi_t` and `hi_t + 1` (one blank and one label); row t of beta is exact on
@@ -56,9 +56,11 @@
 //! state, nor used for a posterior. In a plane the window of states `[lo, hi)` is the blanks
 //! `[(lo + 1) / 2, (hi + 1) / 2)` and the labels `[lo / 2, hi / 2)`.
 
+use super::layout::VECTOR_WIDTH;
+use super::math::{CpuElement, FastReal};
 use super::{reference, rows_pair};
 use crate::algorithm::{can_skip, log_add_exp};
-use crate::types::{DType, Element, Real};
+use crate::types::{DType, Element};
 use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use num_traits::{Float, Zero};
 
@@ -81,10 +83,12 @@ pub(crate) struct Scratch<'w, A> {
     /// `width`: at k, 1 where the skip rule allows label k - 1 -> label k (state 2k - 1 ->
     /// 2k + 1).
     pub skip: &'w mut [u8],
+    /// Whether [`Phase::Gradient`] has rows to write for the sample (set by the sweeps).
+    pub pending: &'w mut u8,
 }
 
 /// One sample's work.
-pub(crate) struct Job<'j, 'w, E: Element> {
+pub(crate) struct Job<'j, 'w, E: CpuElement> {
     /// (T, C) log-probabilities of the sample.
     pub log_probs: ArrayView2<'j, E>,
     /// The sample's labels.
@@ -111,7 +115,7 @@ pub(super) enum Row<'r, E, A> {
     Copied(&'r [A]),
 }
 
-impl<E: Element<Acc = A>, A: Real + Element<Acc = A>> Row<'_, E, A> {
+impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
     /// [`gather`] from this row.
     #[inline(always)]
     fn gather(&self, labels: &[u32], blank: u32, first: usize, e: &mut [A], table: bool) -> A {
@@ -194,15 +198,12 @@ const DENSE_BYTES: usize = 8 << 10;
 /// [`Phase::Gradient`]) rather than during the backward sweep.
 pub(crate) const DEFER_CLASSES: usize = 256;
 
-/// Vector lanes the padded ranges round to.
-const LANES: usize = 16;
-
 /// `hi` moved up so that `hi - lo` is a whole number of vectors. The extra states are computed
 /// from values nothing valid reads and are never read themselves (see the module doc): they only
-/// spare the vector loops their scalar remainders. Each plane has `LANES` spare entries for them.
+/// spare the vector loops their scalar remainders. Each plane has `VECTOR_WIDTH` spare entries for them.
 #[inline(always)]
 fn pad(lo: usize, hi: usize) -> usize {
-    lo + (hi - lo).next_multiple_of(LANES)
+    lo + (hi - lo).next_multiple_of(VECTOR_WIDTH)
 }
 
 /// `lae2(a, b) = ln(exp(a) + exp(b))` in two parts `(m, u)`, `lae2(a, b) = m + ln(u)` (see
@@ -211,7 +212,7 @@ fn pad(lo: usize, hi: usize) -> usize {
 /// `inf - inf` there). A label state's three-term log-add-exp takes the parts of a blank
 /// state's two terms from here ([`lae_with_pair`]).
 #[inline(always)]
-pub(super) fn lae2_parts<A: Real, const FMA: bool>(a: A, b: A) -> (A, A) {
+pub(super) fn lae2_parts<A: FastReal, const FMA: bool>(a: A, b: A) -> (A, A) {
     let ninf = A::neg_infinity();
     let poison = (a + b + ninf).is_nan();
     let hi = if a > b { a } else { b };
@@ -224,7 +225,7 @@ pub(super) fn lae2_parts<A: Real, const FMA: bool>(a: A, b: A) -> (A, A) {
 
 /// `m + ln(u)`: `lae2(a, b)` from its parts [`lae2_parts`].
 #[inline(always)]
-pub(super) fn pair_value<A: Real, const FMA: bool>(m: A, u: A) -> A {
+pub(super) fn pair_value<A: FastReal, const FMA: bool>(m: A, u: A) -> A {
     let v = u.fln_1_3::<FMA>() + m;
     if m == A::neg_infinity() {
         A::neg_infinity()
@@ -241,7 +242,7 @@ pub(super) fn pair_value<A: Real, const FMA: bool>(m: A, u: A) -> A {
 /// `1 + exp(m - x) u` or `exp(x - m) + u`, both in [1, 3]. All -inf gives -inf; a NaN or a +inf
 /// anywhere gives NaN (as torch's formula, which computes `inf - inf` there).
 #[inline(always)]
-pub(super) fn lae_with_pair<A: Real, const FMA: bool>(x: A, m: A, u: A) -> A {
+pub(super) fn lae_with_pair<A: FastReal, const FMA: bool>(x: A, m: A, u: A) -> A {
     let ninf = A::neg_infinity();
     let poison = (x + m + ninf).is_nan();
     let x_top = x >= m;
@@ -270,7 +271,7 @@ pub(super) fn lae_with_pair<A: Real, const FMA: bool>(x: A, m: A, u: A) -> A {
 /// operands of the label state that shares its terms (see the module doc): the parts `(m, u)`
 /// of that `lae2` (see [`lae2_parts`]) where `skip[i]`, else `(x[i], 1)`.
 #[inline(always)]
-fn pair_rows<A: Real, const FMA: bool>(
+fn pair_rows<A: FastReal, const FMA: bool>(
     x: &[A],
     y: &[A],
     e: A,
@@ -297,7 +298,7 @@ fn pair_rows<A: Real, const FMA: bool>(
 /// splitting a loop into sort, exp and ln passes over blocks of states was no faster on long
 /// rows and 15 % slower on short ones.
 #[inline(always)]
-fn label_rows<A: Real, const FMA: bool>(x: &[A], (m, u): (&[A], &[A]), e: &[A], out: &mut [A]) {
+fn label_rows<A: FastReal, const FMA: bool>(x: &[A], (m, u): (&[A], &[A]), e: &[A], out: &mut [A]) {
     let n = out.len();
     let inputs = x[..n].iter().zip(m[..n].iter().zip(&u[..n])).zip(&e[..n]);
     for (o, ((&a, (&m, &u)), &ei)) in out.iter_mut().zip(inputs) {
@@ -309,7 +310,7 @@ fn label_rows<A: Real, const FMA: bool>(x: &[A], (m, u): (&[A], &[A]), e: &[A], 
 /// gather is no faster than that on current x86); with `table` (see [`table_gather`]), a row of
 /// at most 64 float32 classes is held in registers and 16 labels are looked up at once.
 #[inline(always)]
-fn gather<R: Element<Acc = A>, A: Real>(
+fn gather<R: Element<Acc = A>, A: FastReal>(
     row: &[R],
     labels: &[u32],
     blank: u32,
@@ -338,7 +339,11 @@ fn table_lookup<R: Element>(classes: usize) -> bool {
 /// where the scalar loop takes 8 a label). Returns false, having written nothing, where that
 /// does not apply (not float32, more than 64 classes, not x86-64).
 #[inline(always)]
-fn table_gather<R: Element<Acc = A>, A: Real>(row: &[R], labels: &[u32], out: &mut [A]) -> bool {
+fn table_gather<R: Element<Acc = A>, A: FastReal>(
+    row: &[R],
+    labels: &[u32],
+    out: &mut [A],
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     if R::DTYPE == DType::Float32 && row.len() <= 64 {
         // SAFETY: R is f32 (its dtype says so), and so is A (f32 accumulates in f32); the caller checked (`table_lookup`)
@@ -440,11 +445,11 @@ fn prefetch_lines<A>(x: &[A]) {
     let _ = x;
 }
 
-/// The sum of `post`, in 16 independent lanes (a fixed order, whatever the range).
+/// The sum of `post`, in `VECTOR_WIDTH` independent lanes (a fixed order, whatever the range).
 #[inline(always)]
-fn sum_lanes<A: Real>(post: &[A]) -> A {
-    let mut lanes = [A::zero(); LANES];
-    let chunks = post.chunks_exact(LANES);
+fn sum_lanes<A: FastReal>(post: &[A]) -> A {
+    let mut lanes = [A::zero(); VECTOR_WIDTH];
+    let chunks = post.chunks_exact(VECTOR_WIDTH);
     let rest = chunks.remainder();
     for chunk in chunks {
         for (l, &p) in lanes.iter_mut().zip(chunk) {
@@ -460,7 +465,7 @@ fn sum_lanes<A: Real>(post: &[A]) -> A {
 /// `exp(lp) * g`, or NaN where `lp = -inf` (torch's formula gives `-inf + inf` there); with the
 /// posterior mass `p` of the class subtracted first when there is any.
 #[inline(always)]
-pub(super) fn grad_value<A: Real, const FMA: bool>(lp: A, p: A, g: A) -> A {
+pub(super) fn grad_value<A: FastReal, const FMA: bool>(lp: A, p: A, g: A) -> A {
     let v = (lp.fexp::<FMA>() - p) * g;
     if lp == A::neg_infinity() {
         A::nan()
@@ -472,7 +477,7 @@ pub(super) fn grad_value<A: Real, const FMA: bool>(lp: A, p: A, g: A) -> A {
 /// A gradient row for the classes no state emits: `out[c] = exp(lp[c]) * g` (NaN where
 /// lp = -inf). One streaming pass: read log_probs, write the gradient.
 #[inline(always)]
-fn grad_row<'o, R: Element<Acc = A>, E: Element<Acc = A> + 'o, A: Real, const FMA: bool>(
+fn grad_row<'o, R: Element<Acc = A>, E: Element<Acc = A> + 'o, A: FastReal, const FMA: bool>(
     lp: &[R],
     g: A,
     out: impl Iterator<Item = &'o mut E>,
@@ -489,7 +494,7 @@ pub(super) fn grad_row_acc<
     'o,
     R: Element<Acc = A>,
     E: Element<Acc = A> + 'o,
-    A: Real,
+    A: FastReal,
     const FMA: bool,
 >(
     lp: &[R],
@@ -508,7 +513,7 @@ fn grad_row_posteriors<
     'o,
     R: Element<Acc = A>,
     E: Element<Acc = A> + 'o,
-    A: Real,
+    A: FastReal,
     const FMA: bool,
 >(
     lp: &[R],
@@ -524,7 +529,7 @@ fn grad_row_posteriors<
 /// [`grad_row_acc`] with the class posteriors `acc`, else [`grad_row`], into a gradient row of
 /// any class stride (a contiguous one takes the slice loop, which vectorizes).
 #[inline(always)]
-fn write_grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: bool>(
+fn write_grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: FastReal, const FMA: bool>(
     lp: &[R],
     acc: Option<&mut [A]>,
     g: A,
@@ -545,7 +550,7 @@ fn write_grad_row<R: Element<Acc = A>, E: Element<Acc = A>, A: Real, const FMA: 
 /// through `vals` (one vector pass between the two scalar passes over the labels).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn fix_emitted_classes<E: Element<Acc = A>, A: Real, const FMA: bool>(
+fn fix_emitted_classes<E: Element<Acc = A>, A: FastReal, const FMA: bool>(
     eb: A,
     blank_state: bool,
     ext: &[A],
@@ -594,7 +599,7 @@ fn fix_emitted_classes<E: Element<Acc = A>, A: Real, const FMA: bool>(
 /// as one lane-wise sum (not a chain of read-modify-writes of the same slot), the label
 /// states' in order.
 #[inline(always)]
-fn class_posteriors<A: Real>(
+fn class_posteriors<A: FastReal>(
     acc: &mut [A],
     post_b: &[A],
     post_l: &[A],
@@ -610,7 +615,7 @@ fn class_posteriors<A: Real>(
 /// `alpha[i] = exp(alpha[i] + beta[i] + nll - e(i))`: the posteriors of a range of states over
 /// their alphas.
 #[inline(always)]
-fn posteriors_in_place<A: Real, const FMA: bool>(
+fn posteriors_in_place<A: FastReal, const FMA: bool>(
     alpha: &mut [A],
     beta: &[A],
     nll: A,
@@ -628,7 +633,7 @@ fn posteriors_in_place<A: Real, const FMA: bool>(
 /// by correcting the emitted classes. `acc` is zero on entry and on return.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn emit_row<E: Element<Acc = A>, A: Real + Element<Acc = A>, const FMA: bool>(
+fn emit_row<E: Element<Acc = A>, A: FastReal + Element<Acc = A>, const FMA: bool>(
     row: &Row<'_, E, A>,
     post_b: &[A],
     post_l: &[A],
@@ -663,7 +668,7 @@ fn emit_row<E: Element<Acc = A>, A: Real + Element<Acc = A>, const FMA: bool>(
     }
 }
 
-impl<E: Element> Job<'_, '_, E> {
+impl<E: CpuElement> Job<'_, '_, E> {
     /// Row `t` of log_probs.
     #[inline(always)]
     pub(super) fn row<'r>(
@@ -806,9 +811,7 @@ impl<E: Element> Job<'_, '_, E> {
             };
         }
 
-        // Byte W / 2 of `skip` (past the skip flags) tells `Phase::Gradient` whether it has
-        // rows to write for this sample.
-        sc.skip[plane] = 0;
+        *sc.pending = 0;
         let Some((mut grad, upstream, zero_infinity)) = grad else {
             return nll;
         };
@@ -962,7 +965,8 @@ impl<E: Element> Job<'_, '_, E> {
                 &mut out,
             );
         }
-        sc.skip[plane] = deferred as u8;
+        // Whether `Phase::Gradient` has rows to write for this sample.
+        *sc.pending = deferred as u8;
         grad.slice_mut(ndarray::s![t_b.., ..]).fill(zero);
         nll
     }
@@ -974,7 +978,7 @@ impl<E: Element> Job<'_, '_, E> {
     fn gradient_frame<const FMA: bool>(&mut self, t: usize, acc: &mut [E::Acc]) {
         let job = self;
         let t_b = job.input_length;
-        if !job.deferred || job.scratch.skip[job.width / 2] == 0 || t >= t_b {
+        if !job.deferred || *job.scratch.pending == 0 || t >= t_b {
             return;
         }
         let (labels, blank, width) = (job.labels, job.blank, job.width);
@@ -1048,7 +1052,7 @@ pub(crate) enum Phase {
 }
 
 #[inline(always)]
-fn process_group<E: Element, const FMA: bool>(
+fn process_group<E: CpuElement, const FMA: bool>(
     group: &mut [Option<Job<'_, '_, E>>],
     nll: &mut [E::Acc],
     phase: Phase,
@@ -1090,7 +1094,7 @@ fn process_group<E: Element, const FMA: bool>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-fn process_avx512<E: Element>(
+fn process_avx512<E: CpuElement>(
     group: &mut [Option<Job<'_, '_, E>>],
     nll: &mut [E::Acc],
     phase: Phase,
@@ -1100,7 +1104,7 @@ fn process_avx512<E: Element>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn process_avx2<E: Element>(
+fn process_avx2<E: CpuElement>(
     group: &mut [Option<Job<'_, '_, E>>],
     nll: &mut [E::Acc],
     phase: Phase,
@@ -1155,7 +1159,7 @@ pub(crate) fn detect() -> Isa {
 
 /// Runs `phase` for a group of samples with the kernel compiled for `isa` (which must be
 /// supported: see [`detect`]); [`Phase::Sweeps`] sets `nll[i]` for `group[i]`.
-pub(crate) fn process<E: Element>(
+pub(crate) fn process<E: CpuElement>(
     group: &mut [Option<Job<'_, '_, E>>],
     nll: &mut [E::Acc],
     phase: Phase,

@@ -2,9 +2,9 @@
 //!
 //! The planar kernel (`fast.rs`) vectorizes across the states of one sample. With a short target
 //! a frame is two to four vectors whose log-add-exp chain (sort, `exp`, `ln`) the processor waits
-//! on: about 300 cycles a frame, however little work it holds. Here a group of [`LANES`]
+//! on: about 300 cycles a frame, however little work it holds. Here a group of [`GROUP`]
 //! consecutive samples runs together, lane j of every vector holding sample j, so that a frame is
-//! tens of independent vectors. Entry i of a row is the [`LANES`] values at `i * LANES ..`, with
+//! tens of independent vectors. Entry i of a row is the [`GROUP`] values at `i * GROUP ..`, with
 //! the planar layout of `fast.rs` for i: `b_k` at k (k = 0..=Lg), `l_k` at P + 1 + k
 //! (k = 0..Lg), -inf pads `l_{-1}` at P and `l_{Lg}` at P + 1 + Lg, where P = W / 2 and Lg is the
 //! group's longest target; the recurrences are those of the `fast.rs` module doc, with the same
@@ -31,14 +31,15 @@
 //! recomputed by the planar kernel after the group.
 
 use super::fast::{grad_row_acc, grad_value, lae2_parts, lae_with_pair, pair_value, Job};
+use super::math::{CpuElement, FastReal};
 use super::rows_pair;
 use crate::algorithm::{can_skip, log_add_exp};
-use crate::types::{Element, Real};
+use crate::types::Real;
 use ndarray::{s, ArrayView3, ArrayViewMut3, Axis};
 use num_traits::{Float, One, Zero};
 
-/// Samples per group (vector lanes).
-pub(crate) const LANES: usize = 8;
+/// Samples per group, side by side in the vector lanes.
+pub(crate) const GROUP: usize = 8;
 
 /// The longest target (labels) of a batch this kernel takes: beyond it a frame of one sample
 /// fills enough vectors for the planar kernel. (Measured at one thread, T = 200, N = 32,
@@ -46,14 +47,14 @@ pub(crate) const LANES: usize = 8;
 /// faster than planar.)
 pub(crate) const MAX_TARGET: usize = 96;
 
-/// Whether a batch runs in groups of [`LANES`] (the last `batch % LANES` samples, and every
+/// Whether a batch runs in groups of [`GROUP`] (the last `batch % GROUP` samples, and every
 /// sample whose gradient needs the scalar fallback, run in the planar kernel).
 pub(crate) fn applies(batch: usize, classes: usize, max_target_length: usize) -> bool {
-    batch >= LANES && classes < super::fast::DEFER_CLASSES && max_target_length <= MAX_TARGET
+    batch >= GROUP && classes < super::fast::DEFER_CLASSES && max_target_length <= MAX_TARGET
 }
 
 /// Accumulator elements of the `lanes` workspace region per group, for row width `width` and
-/// `classes` classes (in entries of [`LANES`] values): the emissions of two frames (the next one
+/// `classes` classes (in entries of [`GROUP`] values): the emissions of two frames (the next one
 /// is gathered before the current one is computed, W each), the posteriors of a frame (W), the
 /// skip mask and the losses (W / 2 each); then the class posteriors of the group's samples and
 /// their upstream factors (C each).
@@ -61,66 +62,66 @@ pub(crate) fn work_stride(width: usize, classes: usize) -> Option<usize> {
     width
         .checked_mul(4)?
         .checked_add(classes.checked_mul(2)?)?
-        .checked_mul(LANES)
+        .checked_mul(GROUP)
 }
 
-/// One group's work: `LANES` samples in the workspace of all of them.
-pub(crate) struct Group<'j, 'w, E: Element> {
-    /// (T, LANES, C) log-probabilities of the group.
+/// One group's work: `GROUP` samples in the workspace of all of them.
+pub(crate) struct Group<'j, 'w, E: CpuElement> {
+    /// (T, GROUP, C) log-probabilities of the group.
     pub log_probs: ArrayView3<'j, E>,
-    pub labels: [&'j [u32]; LANES],
+    pub labels: [&'j [u32]; GROUP],
     pub blank: u32,
-    pub input_lengths: [usize; LANES],
+    pub input_lengths: [usize; GROUP],
     /// W, as in `fast.rs`.
     pub width: usize,
     /// Rows of the alpha table (Tmax with a gradient, else a ring of 2).
     pub rows: usize,
-    /// `rows * W * LANES`.
+    /// `rows * W * GROUP`.
     pub log_alpha: &'w mut [E::Acc],
-    /// `2 * W * LANES` (gradient only).
+    /// `2 * W * GROUP` (gradient only).
     pub log_beta: &'w mut [E::Acc],
     /// [`work_stride`] elements.
     pub work: &'w mut [E::Acc],
     /// Per sample: a `C` row copy (for rows whose class stride is not 1).
-    pub copy: [&'w mut [E::Acc]; LANES],
-    /// (T, LANES, C) gradient, the upstream factor of each sample and zero_infinity.
-    pub grad: Option<(ArrayViewMut3<'j, E>, [E::Acc; LANES], bool)>,
+    pub copy: [&'w mut [E::Acc]; GROUP],
+    /// (T, GROUP, C) gradient, the upstream factor of each sample and zero_infinity.
+    pub grad: Option<(ArrayViewMut3<'j, E>, [E::Acc; GROUP], bool)>,
 }
 
-/// `x` as whole vectors of [`LANES`] (a trailing remainder is left out).
+/// `x` as whole vectors of [`GROUP`] (a trailing remainder is left out).
 #[inline(always)]
-fn vecs<A: bytemuck::Pod>(x: &[A]) -> &[[A; LANES]] {
-    bytemuck::cast_slice(&x[..x.len() / LANES * LANES])
+fn vecs<A: bytemuck::Pod>(x: &[A]) -> &[[A; GROUP]] {
+    bytemuck::cast_slice(&x[..x.len() / GROUP * GROUP])
 }
 
-/// `x` as whole vectors of [`LANES`], mutable.
+/// `x` as whole vectors of [`GROUP`], mutable.
 #[inline(always)]
-fn vecs_mut<A: bytemuck::Pod>(x: &mut [A]) -> &mut [[A; LANES]] {
-    let n = x.len() / LANES * LANES;
+fn vecs_mut<A: bytemuck::Pod>(x: &mut [A]) -> &mut [[A; GROUP]] {
+    let n = x.len() / GROUP * GROUP;
     bytemuck::cast_slice_mut(&mut x[..n])
 }
 
-/// Where a group's emissions lie in a frame of log-probabilities, when the frame's `LANES * C`
+/// Where a group's emissions lie in a frame of log-probabilities, when the frame's `GROUP * C`
 /// values are contiguous (the usual (T, N, C) layout): label k of sample j at
-/// `labels[k * LANES + j]`, its blank at `blank[j]`; an index past the frame (`u32::MAX`) where
+/// `labels[k * GROUP + j]`, its blank at `blank[j]`; an index past the frame (`u32::MAX`) where
 /// sample j has no label k.
 struct Offsets {
-    labels: [u32; MAX_TARGET * LANES],
-    blank: [u32; LANES],
+    labels: [u32; MAX_TARGET * GROUP],
+    blank: [u32; GROUP],
 }
 
 impl Offsets {
-    fn new(labels: &[&[u32]; LANES], blank: u32, classes: usize) -> Offsets {
+    fn new(labels: &[&[u32]; GROUP], blank: u32, classes: usize) -> Offsets {
         let mut o = Offsets {
-            labels: [u32::MAX; MAX_TARGET * LANES],
-            blank: [u32::MAX; LANES],
+            labels: [u32::MAX; MAX_TARGET * GROUP],
+            blank: [u32::MAX; GROUP],
         };
         // `applies` bounds C below 256 and the labels by MAX_TARGET: every index fits.
         for (j, l) in labels.iter().enumerate() {
             let base = (j * classes) as u32;
             o.blank[j] = base + blank;
             for (k, &c) in l.iter().enumerate().take(MAX_TARGET) {
-                o.labels[k * LANES + j] = base + c;
+                o.labels[k * GROUP + j] = base + c;
             }
         }
         o
@@ -130,18 +131,18 @@ impl Offsets {
 /// What the emissions of a frame are gathered from.
 struct Emitter<'g, 'j, E> {
     log_probs: &'g ArrayView3<'j, E>,
-    labels: &'g [&'j [u32]; LANES],
+    labels: &'g [&'j [u32]; GROUP],
     offsets: &'g Offsets,
     blank: u32,
-    lengths: &'g [usize; LANES],
+    lengths: &'g [usize; GROUP],
     /// Lg, and P = W / 2.
     lg: usize,
     plane: usize,
 }
 
-impl<E: Element> Emitter<'_, '_, E> {
-    /// The emissions of frame t into `out`: label k of sample j at `(k + 1) * LANES + j`
-    /// (k < Lg; -inf at k = -1 and k = Lg), its blank at `(P + k) * LANES + j` for every k <= Lg
+impl<E: CpuElement> Emitter<'_, '_, E> {
+    /// The emissions of frame t into `out`: label k of sample j at `(k + 1) * GROUP + j`
+    /// (k < Lg; -inf at k = -1 and k = Lg), its blank at `(P + k) * GROUP + j` for every k <= Lg
     /// (repeated, so that every loop over a row is one flat loop); -inf where sample j has no
     /// label k or no frame t.
     #[inline(always)]
@@ -156,33 +157,33 @@ impl<E: Element> Emitter<'_, '_, E> {
             plane,
         } = *self;
         let ninf = E::Acc::neg_infinity();
-        let (e_l, e_bs) = out.split_at_mut(plane * LANES);
-        let (pad, e_l) = e_l.split_at_mut(LANES);
+        let (e_l, e_bs) = out.split_at_mut(plane * GROUP);
+        let (pad, e_l) = e_l.split_at_mut(GROUP);
         // The entries around the labels: -inf (see `Step`).
         pad.fill(ninf);
-        e_l[lg * LANES..(lg + 1) * LANES].fill(ninf);
-        let mut e_b = [ninf; LANES];
+        e_l[lg * GROUP..(lg + 1) * GROUP].fill(ninf);
+        let mut e_b = [ninf; GROUP];
         let frame = log_probs.index_axis(Axis(0), t.min(log_probs.dim().0.saturating_sub(1)));
-        let active: [bool; LANES] = std::array::from_fn(|j| t < lengths[j]);
+        let active: [bool; GROUP] = std::array::from_fn(|j| t < lengths[j]);
         if let (Some(fs), true) = (frame.as_slice(), active.iter().all(|&a| a)) {
             // One load per label, the lanes side by side; the index past the frame gives -inf.
             let at = |o: u32| fs.get(o as usize).map_or(ninf, |v| v.to_acc());
-            for (e, &o) in e_l[..lg * LANES].iter_mut().zip(&offsets.labels) {
+            for (e, &o) in e_l[..lg * GROUP].iter_mut().zip(&offsets.labels) {
                 *e = at(o);
             }
             for (e, &o) in e_b.iter_mut().zip(&offsets.blank) {
                 *e = at(o);
             }
         } else {
-            let rows: [_; LANES] = std::array::from_fn(|j| frame.index_axis(Axis(0), j));
+            let rows: [_; GROUP] = std::array::from_fn(|j| frame.index_axis(Axis(0), j));
             let at = |j: usize, c: u32| -> E::Acc { rows[j][c as usize].to_acc() };
-            for j in 0..LANES {
+            for j in 0..GROUP {
                 if active[j] {
                     e_b[j] = at(j, blank);
                 }
             }
-            for (k, e) in vecs_mut(&mut e_l[..lg * LANES]).iter_mut().enumerate() {
-                for j in 0..LANES {
+            for (k, e) in vecs_mut(&mut e_l[..lg * GROUP]).iter_mut().enumerate() {
+                for j in 0..GROUP {
                     e[j] = match labels[j].get(k) {
                         Some(&c) if active[j] => at(j, c),
                         _ => ninf,
@@ -190,7 +191,7 @@ impl<E: Element> Emitter<'_, '_, E> {
                 }
             }
         }
-        for v in vecs_mut(&mut e_bs[..(lg + 1) * LANES]) {
+        for v in vecs_mut(&mut e_bs[..(lg + 1) * GROUP]) {
             *v = e_b;
         }
     }
@@ -200,7 +201,7 @@ impl<E: Element> Emitter<'_, '_, E> {
 /// can still complete (`[S' - 2 (T_b - t), min(S', 2 t + 2))`, see `fast.rs`), as plane
 /// ranges: blanks `[bl, bh)`, labels `[ll, lh)`.
 #[inline(always)]
-fn union_window(t: usize, lengths: &[usize; LANES], s_primes: &[usize; LANES]) -> [usize; 4] {
+fn union_window(t: usize, lengths: &[usize; GROUP], s_primes: &[usize; GROUP]) -> [usize; 4] {
     let (mut lo, mut hi) = (usize::MAX, 0);
     for (&t_b, &s_prime) in lengths.iter().zip(s_primes) {
         if t < t_b {
@@ -231,7 +232,7 @@ struct Step<'a, A> {
     e_l: &'a [A],
 }
 
-impl<A: Real> Step<'_, A> {
+impl<A: FastReal> Step<'_, A> {
     /// `parts` holds the label states' operands between the two loops (two short dependency
     /// chains: one loop with two dependent log-add-exps an element was 9 % slower).
     #[inline(always)]
@@ -256,13 +257,13 @@ impl<A: Real> Step<'_, A> {
     }
 }
 
-impl<E: Element> Group<'_, '_, E> {
+impl<E: CpuElement> Group<'_, '_, E> {
     /// Forward and, when asked, backward for the group; `nll[j]` gets sample j's negative
     /// log-likelihood. Returns which samples need the planar kernel's scalar fallback for their
     /// gradient (a loss of -inf): nothing of their gradient is written, and their workspace
     /// slices are free for the planar kernel once this returns.
     #[inline(always)]
-    pub(crate) fn process<const FMA: bool>(self, nll_out: &mut [E::Acc]) -> [bool; LANES] {
+    pub(crate) fn process<const FMA: bool>(self, nll_out: &mut [E::Acc]) -> [bool; GROUP] {
         let Group {
             log_probs,
             labels,
@@ -279,12 +280,12 @@ impl<E: Element> Group<'_, '_, E> {
         let ninf = E::Acc::neg_infinity();
         let zero = E::Acc::zero();
         let plane = width / 2;
-        let rw = width * LANES;
+        let rw = width * GROUP;
         let classes = log_probs.dim().2;
         let lg = labels.iter().map(|l| l.len()).max().unwrap_or(0);
         let nl = lg;
         let tmax = lengths.iter().copied().max().unwrap_or(0);
-        let s_primes: [usize; LANES] = std::array::from_fn(|j| 2 * labels[j].len() + 1);
+        let s_primes: [usize; GROUP] = std::array::from_fn(|j| 2 * labels[j].len() + 1);
         let offsets = Offsets::new(&labels, blank, log_probs.dim().2);
         let emitter = Emitter {
             log_probs: &log_probs,
@@ -298,22 +299,22 @@ impl<E: Element> Group<'_, '_, E> {
         let (em0, rest) = work.split_at_mut(rw);
         let (em1, rest) = rest.split_at_mut(rw);
         let (post, rest) = rest.split_at_mut(rw);
-        let (skip, rest) = rest.split_at_mut(plane * LANES);
+        let (skip, rest) = rest.split_at_mut(plane * GROUP);
         // The losses repeated at every entry (a flat loop for the posteriors).
-        let (nlls, rest) = rest.split_at_mut(plane * LANES);
+        let (nlls, rest) = rest.split_at_mut(plane * GROUP);
         // Sample j's class posteriors and upstream factor repeated, at j * C.
-        let (acc, rest) = rest.split_at_mut(classes * LANES);
-        let (g_all, _) = rest.split_at_mut(classes * LANES);
+        let (acc, rest) = rest.split_at_mut(classes * GROUP);
+        let (g_all, _) = rest.split_at_mut(classes * GROUP);
         for k in 0..plane {
-            for j in 0..LANES {
+            for j in 0..GROUP {
                 let on = k < labels[j].len() && can_skip(labels[j], 2 * k + 1);
-                skip[k * LANES + j] = if on { E::Acc::one() } else { zero };
+                skip[k * GROUP + j] = if on { E::Acc::one() } else { zero };
             }
         }
 
         // Forward.
-        let mut nll = [E::Acc::nan(); LANES];
-        for j in 0..LANES {
+        let mut nll = [E::Acc::nan(); GROUP];
+        for j in 0..GROUP {
             if lengths[j] == 0 {
                 nll[j] = if labels[j].is_empty() {
                     zero
@@ -334,14 +335,14 @@ impl<E: Element> Group<'_, '_, E> {
             if t + 1 < tmax {
                 emitter.frame(t + 1, next);
             }
-            let (e_lp, e_bs) = em.split_at(plane * LANES);
-            let e_l = &e_lp[LANES..];
+            let (e_lp, e_bs) = em.split_at(plane * GROUP);
+            let e_l = &e_lp[GROUP..];
             if t == 0 {
                 let cur = &mut log_alpha[..rw];
                 cur.fill(ninf);
-                cur[..LANES].copy_from_slice(&e_bs[..LANES]);
+                cur[..GROUP].copy_from_slice(&e_bs[..GROUP]);
                 if nl > 0 {
-                    cur[(plane + 1) * LANES..(plane + 2) * LANES].copy_from_slice(&e_l[..LANES]);
+                    cur[(plane + 1) * GROUP..(plane + 2) * GROUP].copy_from_slice(&e_l[..GROUP]);
                 }
             } else {
                 // Only the union of the samples' windows is computed; everything else of the
@@ -349,50 +350,50 @@ impl<E: Element> Group<'_, '_, E> {
                 let [_, bh, ll, _] = union_window(t, &lengths, &s_primes);
                 let (prev, cur) = rows_pair(log_alpha, (t - 1) % rows, t % rows, rw);
                 cur.fill(ninf);
-                let (pb, pl) = prev.split_at(plane * LANES);
-                let (cb, cl) = cur.split_at_mut(plane * LANES);
+                let (pb, pl) = prev.split_at(plane * GROUP);
+                let (cb, cl) = cur.split_at_mut(plane * GROUP);
                 // Step k: b_k from b_k and l_{k-1} (at pl[k]); l_k (at cl[k + 1]) from l_k and
                 // those two, for k in [ll, bh) (the window's blanks [bl, bh) and labels
                 // [ll, lh); the one more entry on either side gets the value of its state, or
                 // -inf for the label l_Lg).
                 let (k0, k1) = (ll, bh);
                 Step {
-                    out_b: &mut cb[k0 * LANES..k1 * LANES],
-                    x_b: &pb[k0 * LANES..],
-                    y_b: &pl[k0 * LANES..],
-                    e_b: &e_bs[k0 * LANES..],
-                    out_l: &mut cl[(k0 + 1) * LANES..(k1 + 1) * LANES],
-                    x_l: &pl[(k0 + 1) * LANES..],
-                    skip: &skip[k0 * LANES..],
-                    e_l: &e_l[k0 * LANES..],
+                    out_b: &mut cb[k0 * GROUP..k1 * GROUP],
+                    x_b: &pb[k0 * GROUP..],
+                    y_b: &pl[k0 * GROUP..],
+                    e_b: &e_bs[k0 * GROUP..],
+                    out_l: &mut cl[(k0 + 1) * GROUP..(k1 + 1) * GROUP],
+                    x_l: &pl[(k0 + 1) * GROUP..],
+                    skip: &skip[k0 * GROUP..],
+                    e_l: &e_l[k0 * GROUP..],
                 }
                 .run::<FMA>(post);
             }
             let cur = &log_alpha[(t % rows) * rw..][..rw];
-            for j in 0..LANES {
+            for j in 0..GROUP {
                 if lengths[j] == t + 1 {
                     let n = labels[j].len();
-                    let b = cur[n * LANES + j];
+                    let b = cur[n * GROUP + j];
                     nll[j] = if n == 0 {
                         -b
                     } else {
-                        -log_add_exp(b, cur[(plane + n) * LANES + j])
+                        -log_add_exp(b, cur[(plane + n) * GROUP + j])
                     };
                 }
             }
         }
 
-        nll_out[..LANES].copy_from_slice(&nll);
+        nll_out[..GROUP].copy_from_slice(&nll);
         // The samples left to the planar kernel: those whose gradient needs its scalar fallback.
-        let mut planar = [false; LANES];
+        let mut planar = [false; GROUP];
         let Some((mut grad, upstream, zero_infinity)) = grad else {
             return planar;
         };
         let zero_e = E::from_acc(zero);
         // Which samples take the frame-by-frame gradient; the others are settled here.
-        let mut normal = [false; LANES];
+        let mut normal = [false; GROUP];
         let mut grad_lanes = grad.axis_iter_mut(Axis(1));
-        for j in 0..LANES {
+        for j in 0..GROUP {
             let t_b = lengths[j];
             let Some(mut g) = grad_lanes.next() else {
                 planar[j] = true;
@@ -435,42 +436,42 @@ impl<E: Element> Group<'_, '_, E> {
             if t > 0 {
                 emitter.frame(t - 1, next);
             }
-            let (e_lp, e_bs) = em.split_at(plane * LANES);
-            let e_l = &e_lp[LANES..];
+            let (e_lp, e_bs) = em.split_at(plane * GROUP);
+            let e_l = &e_lp[GROUP..];
             let cur_at = (t % 2) * rw;
             let [bl, bh, ll, lh] = union_window(t, &lengths, &s_primes);
             {
                 let (next, cur) = rows_pair(log_beta, (t + 1) % 2, t % 2, rw);
                 cur.fill(ninf);
-                let (nb_, nl_) = next.split_at(plane * LANES);
-                let (cb, cl) = cur.split_at_mut(plane * LANES);
+                let (nb_, nl_) = next.split_at(plane * GROUP);
+                let (cb, cl) = cur.split_at_mut(plane * GROUP);
                 // Step k: b_k from b_k and l_k (at nl_[k + 1]); l_{k-1} (at cl[k]) from
                 // l_{k-1} and those two, for k in [bl, lh + 1) (the window's blanks [bl, bh)
                 // and labels [ll, lh); the one more entry on either side gets the value of its
                 // state, or -inf for the label l_{-1}, which the backward sweep never reads).
                 let (k0, k1) = (bl, lh + 1);
                 Step {
-                    out_b: &mut cb[k0 * LANES..k1 * LANES],
-                    x_b: &nb_[k0 * LANES..],
-                    y_b: &nl_[(k0 + 1) * LANES..],
-                    e_b: &e_bs[k0 * LANES..],
-                    out_l: &mut cl[k0 * LANES..k1 * LANES],
-                    x_l: &nl_[k0 * LANES..],
-                    skip: &skip[k0 * LANES..],
-                    e_l: &e_lp[k0 * LANES..],
+                    out_b: &mut cb[k0 * GROUP..k1 * GROUP],
+                    x_b: &nb_[k0 * GROUP..],
+                    y_b: &nl_[(k0 + 1) * GROUP..],
+                    e_b: &e_bs[k0 * GROUP..],
+                    out_l: &mut cl[k0 * GROUP..k1 * GROUP],
+                    x_l: &nl_[k0 * GROUP..],
+                    skip: &skip[k0 * GROUP..],
+                    e_l: &e_lp[k0 * GROUP..],
                 }
                 .run::<FMA>(post);
                 // A sample whose last frame is t starts its beta here: its final blank and
                 // final label.
-                for j in 0..LANES {
+                for j in 0..GROUP {
                     if lengths[j] == t + 1 {
                         let n = labels[j].len();
                         for i in 0..width {
-                            cur[i * LANES + j] = ninf;
+                            cur[i * GROUP + j] = ninf;
                         }
-                        cur[n * LANES + j] = e_bs[j];
+                        cur[n * GROUP + j] = e_bs[j];
                         if n > 0 {
-                            cur[(plane + n) * LANES + j] = e_l[(n - 1) * LANES + j];
+                            cur[(plane + n) * GROUP + j] = e_l[(n - 1) * GROUP + j];
                         }
                     }
                 }
@@ -481,7 +482,7 @@ impl<E: Element> Group<'_, '_, E> {
             // a NaN there (from a NaN or +inf log-probability nothing valid reads) counts 0.
             let alpha = &log_alpha[t * rw..][..rw];
             let beta = &log_beta[cur_at..][..rw];
-            let (post_b, post_l) = post.split_at_mut(plane * LANES);
+            let (post_b, post_l) = post.split_at_mut(plane * GROUP);
             // exp(x) of a log-posterior x <= 0 (up to rounding); below ln(f32::MIN_POSITIVE)
             // it counts 0 (its share of any gradient entry is below 1e-38).
             let min = E::Acc::from_f64(-87.33);
@@ -492,27 +493,27 @@ impl<E: Element> Group<'_, '_, E> {
                     x.fexp_nonpositive::<FMA>()
                 }
             };
-            let (r, inputs) = (bl * LANES..bh * LANES, alpha.iter().zip(beta));
+            let (r, inputs) = (bl * GROUP..bh * GROUP, alpha.iter().zip(beta));
             let inputs = inputs.zip(&nlls[..]).zip(e_bs);
             for (p, (((&a, &b), &n), &e)) in post_b[r.clone()].iter_mut().zip(inputs.skip(r.start))
             {
                 *p = posterior(a + b + n - e);
             }
-            let (al, be) = (&alpha[(plane + 1) * LANES..], &beta[(plane + 1) * LANES..]);
-            let (r, inputs) = (ll * LANES..lh * LANES, al.iter().zip(be));
+            let (al, be) = (&alpha[(plane + 1) * GROUP..], &beta[(plane + 1) * GROUP..]);
+            let (r, inputs) = (ll * GROUP..lh * GROUP, al.iter().zip(be));
             let inputs = inputs.zip(&nlls[..]).zip(e_l);
             for (p, (((&a, &b), &n), &e)) in post_l[r.clone()].iter_mut().zip(inputs.skip(r.start))
             {
                 *p = posterior(a + b + n - e);
             }
             // The blank states' sum of each sample, in order of k.
-            let mut blank_sum = [zero; LANES];
-            for p in vecs(&post_b[bl * LANES..bh * LANES]) {
-                for j in 0..LANES {
+            let mut blank_sum = [zero; GROUP];
+            for p in vecs(&post_b[bl * GROUP..bh * GROUP]) {
+                for j in 0..GROUP {
                     blank_sum[j] = blank_sum[j] + p[j];
                 }
             }
-            for j in 0..LANES {
+            for j in 0..GROUP {
                 if !normal[j] || t >= lengths[j] {
                     continue;
                 }
@@ -520,14 +521,14 @@ impl<E: Element> Group<'_, '_, E> {
                 acc[blank as usize] = acc[blank as usize] + blank_sum[j];
                 let own = &labels[j][..lh.min(labels[j].len())];
                 for (k, &c) in own.iter().enumerate().skip(ll) {
-                    acc[c as usize] = acc[c as usize] + post_l[k * LANES + j];
+                    acc[c as usize] = acc[c as usize] + post_l[k * GROUP + j];
                 }
             }
             // The gradient rows of the frame: with the usual layout, the group's rows of
             // log_probs and of the gradient are two contiguous blocks.
             let lp_t = log_probs.index_axis(Axis(0), t);
             let mut out_t = grad.index_axis_mut(Axis(0), t);
-            let writes: [bool; LANES] = std::array::from_fn(|j| normal[j] && t < lengths[j]);
+            let writes: [bool; GROUP] = std::array::from_fn(|j| normal[j] && t < lengths[j]);
             let accs = acc.chunks_exact_mut(classes);
             if let (Some(lp), Some(out)) = (lp_t.as_slice(), out_t.as_slice_mut()) {
                 if writes.iter().all(|&w| w) {
@@ -558,23 +559,23 @@ impl<E: Element> Group<'_, '_, E> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-fn process_avx512<E: Element>(group: Group<'_, '_, E>, nll: &mut [E::Acc]) -> [bool; LANES] {
+fn process_avx512<E: CpuElement>(group: Group<'_, '_, E>, nll: &mut [E::Acc]) -> [bool; GROUP] {
     group.process::<true>(nll)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn process_avx2<E: Element>(group: Group<'_, '_, E>, nll: &mut [E::Acc]) -> [bool; LANES] {
+fn process_avx2<E: CpuElement>(group: Group<'_, '_, E>, nll: &mut [E::Acc]) -> [bool; GROUP] {
     group.process::<true>(nll)
 }
 
 /// Runs a group with the kernel compiled for `isa` (which must be supported: see
 /// `fast::detect`); see [`Group::process`].
-pub(crate) fn process<E: Element>(
+pub(crate) fn process<E: CpuElement>(
     group: Group<'_, '_, E>,
     nll: &mut [E::Acc],
     isa: super::fast::Isa,
-) -> [bool; LANES] {
+) -> [bool; GROUP] {
     use super::fast::Isa;
     match isa {
         #[cfg(target_arch = "x86_64")]

@@ -7,8 +7,74 @@
 //! `fast.rs`). No `floor` or float-to-int conversion is used, so that even the baseline x86-64
 //! (SSE2) build vectorizes. `FMA` selects fused multiply-adds for the polynomials: only for code
 //! compiled with the `fma` target feature (elsewhere `mul_add` would be a library call). float64
-//! uses the standard library's `exp` and `ln`. `Real::fexp`, `Real::fexp_nonpositive` and
-//! `Real::fln_1_3` dispatch to these.
+//! uses the standard library's `exp` and `ln`. [`FastReal`] gives the kernels one name for each
+//! function in both precisions.
+
+use crate::types::{Element, Real};
+
+/// The scalar type of the CPU kernels: [`Real`] with the kernels' own elementary functions.
+pub(crate) trait FastReal: Real {
+    /// e^x as the vectorized kernels compute it; `FMA` only in code compiled with the fma target
+    /// feature.
+    fn fexp<const FMA: bool>(self) -> Self;
+    /// e^x for x <= 0, as the kernels compute it where the result is added to 1.
+    fn fexp_nonpositive<const FMA: bool>(self) -> Self;
+    /// ln x for x in [1, 3].
+    fn fln_1_3<const FMA: bool>(self) -> Self;
+    /// `self * b + c`, fused when `FMA`.
+    #[inline(always)]
+    fn fmad<const FMA: bool>(self, b: Self, c: Self) -> Self {
+        if FMA {
+            self.mul_add(b, c)
+        } else {
+            self * b + c
+        }
+    }
+}
+
+impl FastReal for f32 {
+    #[inline(always)]
+    fn fexp<const FMA: bool>(self) -> f32 {
+        exp_f32::<FMA>(self)
+    }
+    #[inline(always)]
+    fn fexp_nonpositive<const FMA: bool>(self) -> f32 {
+        exp_nonpositive_f32::<FMA>(self)
+    }
+    #[inline(always)]
+    fn fln_1_3<const FMA: bool>(self) -> f32 {
+        ln_1_3_f32::<FMA>(self)
+    }
+}
+
+impl FastReal for f64 {
+    #[inline(always)]
+    fn fexp<const FMA: bool>(self) -> f64 {
+        self.exp()
+    }
+    #[inline(always)]
+    fn fexp_nonpositive<const FMA: bool>(self) -> f64 {
+        self.exp()
+    }
+    #[inline(always)]
+    fn fln_1_3<const FMA: bool>(self) -> f64 {
+        self.ln()
+    }
+}
+
+/// An element type the CPU kernels take: its accumulation type is a [`FastReal`].
+pub(crate) trait CpuElement: Element<Acc = <Self as CpuElement>::Fast> {
+    /// The accumulation type.
+    type Fast: FastReal + Element<Acc = Self::Fast>;
+}
+
+impl CpuElement for f32 {
+    type Fast = f32;
+}
+
+impl CpuElement for f64 {
+    type Fast = f64;
+}
 
 /// `a * b + c`, fused when `FMA`.
 #[inline(always)]

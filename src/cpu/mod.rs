@@ -1,9 +1,9 @@
-//! The CPU backend: tasks on the calling thread and the library's own helper threads
-//! (`pool.rs`), each running a vectorized kernel, with `reference.rs` as their scalar oracle:
+//! The CPU backend: tasks on the calling thread and the library's pool (`pool.rs`), each running
+//! a vectorized kernel, with `reference.rs` as their scalar oracle:
 //!
-//! - `lanes.rs` for batches of at least 8 samples with short targets (at most
-//!   `lanes::MAX_TARGET` labels) and fewer than 256 classes: one task per group of 8 consecutive
-//!   samples, side by side in the vector lanes (the last `N % 8` samples as below);
+//! - `lanes.rs` for batches of at least [`lanes::GROUP`] samples with short targets (at most
+//!   `lanes::MAX_TARGET` labels) and fewer than 256 classes: one task per group of consecutive
+//!   samples, side by side in the vector lanes (the last `N % GROUP` samples as below);
 //! - otherwise `fast.rs`, vectorized across the states of one sample: one task per sample; with
 //!   256 classes or more a second round of tasks writes the gradient rows of groups of
 //!   neighbouring samples (`fast::Phase::Gradient`).
@@ -14,282 +14,538 @@
 
 mod fast;
 mod lanes;
-pub(crate) use lanes::{applies as lanes_apply, work_stride as lanes_work_stride, LANES};
+pub(crate) mod layout;
 pub(crate) mod math;
 pub(crate) mod pool;
 pub(crate) mod reference;
 pub(crate) mod scratch;
 
 use crate::error::Error;
-use crate::problem::Problem;
-use crate::types::{Element, Real, Reduction};
-use crate::workspace::{Layout, Parts};
-use ndarray::{ArrayView1, ArrayViewMut1, ArrayViewMut3, Axis};
+use crate::problem::{
+    for_each_label, IntView1, Ints, Lengths, LogProbs, Out1, Out3, Outputs, Problem, Sizes,
+    Targets, TargetsArg, Workspace,
+};
+use crate::types::Reduction;
+use crate::types::{Call, Element, Floats1, Floats1Mut, Floats3, Floats3Mut, Options, Real};
+use layout::{carve, Dims, Layout, Parts, Pass};
+use math::CpuElement;
+use ndarray::{ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 use num_traits::{Float, One, Zero};
 
-/// Where a computation writes, and the upstream gradient of the loss.
-pub(crate) struct Outputs<'o, E> {
-    /// Per-sample (N) or reduced (1) loss.
-    pub loss: Option<ArrayViewMut1<'o, E>>,
-    /// Gradient with respect to log_probs, (T, N, C).
-    pub grad: Option<ArrayViewMut3<'o, E>>,
-    /// Upstream gradient, shaped like the loss; `None` means ones.
-    pub grad_loss: Option<ArrayView1<'o, E>>,
+/// A problem's host operands, typed: what the kernels read.
+pub(crate) struct Batch<'a, E> {
+    /// (T, N, C).
+    pub log_probs: ArrayView3<'a, E>,
+    pub targets: Targets<'a>,
+    pub input_lengths: IntView1<'a>,
+    pub target_lengths: IntView1<'a>,
+    pub sizes: Sizes,
+    pub options: Options,
 }
 
-/// What a group of samples works in: its gradient (T, G, C) and its slices of every workspace
-/// region.
-type GroupSlices<'a, E> = (
-    ArrayViewMut3<'a, E>,
-    &'a mut [<E as Element>::Acc],
-    &'a mut [<E as Element>::Acc],
-    &'a mut [<E as Element>::Acc],
-    &'a mut [<E as Element>::Acc],
-    &'a [u32],
-    &'a mut [u8],
-);
+impl<'a, E> Batch<'a, E> {
+    /// `input_lengths[b]`, validated.
+    #[inline]
+    fn input_length(&self, b: usize) -> usize {
+        self.input_lengths.get(b) as usize
+    }
 
-/// A sample's scratch (`Layout::scratch_stride` elements) cut into its buffers: the gathered
-/// log-probabilities, the state posteriors and the exponentials (`width` each), the class
-/// posteriors and a row copy (`classes` each).
-fn scratch_parts<A>(scratch: &mut [A], width: usize, classes: usize) -> [&mut [A]; 5] {
-    let (ext, rest) = scratch.split_at_mut(width);
-    let (post, rest) = rest.split_at_mut(width);
-    let (emit, rest) = rest.split_at_mut(width);
-    let (acc, rest) = rest.split_at_mut(classes);
-    [ext, post, emit, acc, &mut rest[..classes]]
+    /// `target_lengths[b]`, validated.
+    #[inline]
+    fn target_length(&self, b: usize) -> usize {
+        self.target_lengths.get(b) as usize
+    }
+
+    /// The log-probabilities of sample `b`, (T, C).
+    fn sample_log_probs(&self, b: usize) -> ArrayView2<'a, E> {
+        self.log_probs.index_axis_move(Axis(1), b)
+    }
+}
+
+/// The host operands of a problem: targets, lengths and what reading them established.
+fn host_operands<'a>(
+    p: &Problem<'a>,
+) -> Result<(Targets<'a>, IntView1<'a>, IntView1<'a>, Lengths), Error> {
+    match (p.targets, p.input_lengths, p.target_lengths, p.lengths) {
+        (TargetsArg::Host(t), Ints::Host(il), Ints::Host(tl), Some(lengths)) => {
+            Ok((t, il, tl, lengths))
+        }
+        _ => Err(Error::Internal(
+            "the CPU backend got device-resident targets or lengths".into(),
+        )),
+    }
+}
+
+/// The layout of the workspace for `pass` on this problem.
+fn layout(p: &Problem<'_>, pass: Pass) -> Result<Layout, Error> {
+    let (_, _, _, lengths) = host_operands(p)?;
+    let acc = match p.dtype {
+        crate::types::DType::Float64 => 8,
+        _ => 4,
+    };
+    let dims = Dims {
+        batch: p.sizes.batch,
+        classes: p.sizes.classes,
+        max_input_length: lengths.max_input,
+        max_target_length: lengths.max_target,
+    };
+    Layout::new(dims, acc, pass)
+}
+
+/// Bytes of workspace the computation `call` needs on this problem.
+pub(crate) fn workspace_size(p: &Problem<'_>, call: Call) -> Result<usize, Error> {
+    let pass = match call {
+        Call::Forward => Pass::Forward,
+        Call::Backward | Call::ForwardBackward => Pass::Gradient,
+    };
+    Ok(layout(p, pass)?.bytes)
+}
+
+/// Runs a validated problem whose operands are all on the host.
+pub(crate) fn run(
+    p: &Problem<'_>,
+    out: Outputs<'_>,
+    workspace: Workspace<'_>,
+) -> Result<(), Error> {
+    let (targets, input_lengths, target_lengths, _) = host_operands(p)?;
+    let LogProbs::Host(log_probs) = p.log_probs else {
+        return Err(Error::Internal(
+            "the CPU backend got device-resident log_probs".into(),
+        ));
+    };
+    let loss = match out.loss {
+        None => None,
+        Some(Out1::Host(l)) => Some(l),
+        Some(Out1::Device(_)) => return Err(Error::Internal("a device loss on the CPU".into())),
+    };
+    let grad_loss = match out.grad_loss {
+        None => None,
+        Some(crate::problem::In1::Host(g)) => Some(g),
+        Some(_) => return Err(Error::Internal("a device grad_loss on the CPU".into())),
+    };
+    let grad = match out.grad {
+        None => None,
+        Some(Out3::Host(g)) => Some(g),
+        Some(Out3::Device(_)) => {
+            return Err(Error::Internal("a device gradient on the CPU".into()))
+        }
+    };
+    let pass = if grad.is_some() {
+        Pass::Gradient
+    } else {
+        Pass::Forward
+    };
+    let layout = layout(p, pass)?;
+    let common = Common {
+        sizes: p.sizes,
+        options: p.options,
+        targets,
+        input_lengths,
+        target_lengths,
+        layout: &layout,
+        loss,
+        grad_loss,
+    };
+    let with = |w: &mut [u8]| match (log_probs, grad) {
+        (Floats3::F32(lp), None) => common.run::<f32>(lp, None, w),
+        (Floats3::F32(lp), Some(Floats3Mut::F32(g))) => common.run::<f32>(lp, Some(g), w),
+        (Floats3::F64(lp), None) => common.run::<f64>(lp, None, w),
+        (Floats3::F64(lp), Some(Floats3Mut::F64(g))) => common.run::<f64>(lp, Some(g), w),
+        _ => Err(Error::Internal(
+            "log_probs and grad_log_probs of different dtypes reached the CPU backend".into(),
+        )),
+    };
+    match workspace {
+        Workspace::Host(w) => with(w),
+        Workspace::Library => scratch::with_scratch(layout.bytes, with),
+        Workspace::Device { .. } => Err(Error::Internal("a device workspace on the CPU".into())),
+    }
+}
+
+/// What a call needs besides the typed log-probabilities and gradient.
+struct Common<'a, 'o, 'l> {
+    sizes: Sizes,
+    options: Options,
+    targets: Targets<'a>,
+    input_lengths: IntView1<'a>,
+    target_lengths: IntView1<'a>,
+    layout: &'l Layout,
+    loss: Option<Floats1Mut<'o>>,
+    grad_loss: Option<Floats1<'o>>,
+}
+
+impl<'a> Common<'a, '_, '_> {
+    /// Runs the kernels for element type `E` in `workspace`, then writes the loss.
+    fn run<E: CpuElement>(
+        self,
+        log_probs: ArrayView3<'a, E>,
+        grad: Option<ArrayViewMut3<'_, E>>,
+        workspace: &mut [u8],
+    ) -> Result<(), Error> {
+        let batch = Batch {
+            log_probs,
+            targets: self.targets,
+            input_lengths: self.input_lengths,
+            target_lengths: self.target_lengths,
+            sizes: self.sizes,
+            options: self.options,
+        };
+        let parts = carve::<E::Acc>(workspace, self.layout)?;
+        let nll = compute(&batch, self.layout, parts, grad, self.grad_loss)?;
+        if let Some(mut loss) = self.loss {
+            write_loss(&batch, nll, &mut loss);
+        }
+        Ok(())
+    }
+}
+
+/// The upstream factor of sample `b`'s gradient: its `grad_loss` (ones when absent) through
+/// the reduction.
+fn upstream<E: CpuElement>(
+    batch: &Batch<'_, E>,
+    grad_loss: Option<&Floats1<'_>>,
+    b: usize,
+) -> E::Acc {
+    let g = |i: usize| grad_loss.map_or(E::Acc::one(), |g| E::Acc::from_f64(g.get(i)));
+    match batch.options.reduction {
+        Reduction::None => g(b),
+        Reduction::Sum => g(0),
+        Reduction::Mean => {
+            let n = E::Acc::from_f64(batch.sizes.batch as f64);
+            let l = E::Acc::from_f64(batch.target_length(b).max(1) as f64);
+            g(0) / n / l
+        }
+    }
+}
+
+/// Writes the loss from the per-sample negative log-likelihoods: per sample or reduced in index
+/// order (so that it does not depend on the thread count).
+fn write_loss<E: CpuElement>(batch: &Batch<'_, E>, nll: &[E::Acc], loss: &mut Floats1Mut<'_>) {
+    let value = |b: usize| -> E::Acc {
+        let v = nll[b];
+        if batch.options.zero_infinity && v == E::Acc::infinity() {
+            E::Acc::zero()
+        } else {
+            v
+        }
+    };
+    let n = batch.sizes.batch;
+    match batch.options.reduction {
+        Reduction::None => {
+            for b in 0..n {
+                loss.set(b, value(b).to_f64());
+            }
+        }
+        Reduction::Sum => {
+            let total: f64 = (0..n).map(|b| value(b).to_f64()).sum();
+            loss.set(0, E::Acc::from_f64(total).to_f64());
+        }
+        Reduction::Mean => {
+            let total: f64 = (0..n)
+                .map(|b| value(b).to_f64() / batch.target_length(b).max(1) as f64)
+                .sum();
+            loss.set(0, E::Acc::from_f64(total / n as f64).to_f64());
+        }
+    }
 }
 
 /// The most samples a worker takes through the deferred gradient rows together.
 const MAX_GROUP: usize = 32;
 
-/// Runs the problem on the CPU in the carved workspace `parts` (laid out by `layout`).
-pub(crate) fn run<E: Element>(
-    p: &Problem<'_, '_, E>,
-    layout: &Layout,
-    parts: Parts<'_, E::Acc>,
-    out: Outputs<'_, E>,
-) -> Result<(), Error> {
-    let Parts {
-        labels,
-        skip,
-        nll,
-        log_alpha,
-        log_beta,
-        scratch,
-        lanes: lanes_work,
-    } = parts;
-    let stride = layout.labels_stride;
-    p.for_each_label(|b, j, _, label| {
-        labels[b * stride + j] = label as u32;
-        Ok(())
-    })?;
+/// A sample's scratch (`Layout::scratch_stride` elements) cut into its buffers.
+struct SampleScratch<'w, A> {
+    /// The gathered log-probabilities (`width`).
+    ext: &'w mut [A],
+    /// The state posteriors (`width`).
+    post: &'w mut [A],
+    /// The exponentials of streamed rows (`width`).
+    emit: &'w mut [A],
+    /// The class posteriors (`classes`).
+    acc: &'w mut [A],
+    /// A row copy (`classes`).
+    row: &'w mut [A],
+}
 
-    let want_grad = out.grad.is_some();
-    let batch = p.batch;
+fn scratch_parts<A>(scratch: &mut [A], width: usize, classes: usize) -> SampleScratch<'_, A> {
+    let (ext, rest) = scratch.split_at_mut(width);
+    let (post, rest) = rest.split_at_mut(width);
+    let (emit, rest) = rest.split_at_mut(width);
+    let (acc, rest) = rest.split_at_mut(classes);
+    SampleScratch {
+        ext,
+        post,
+        emit,
+        acc,
+        row: &mut rest[..classes],
+    }
+}
+
+/// The workspace and gradient of a run of consecutive samples `first..`.
+struct GroupParts<'w, E: Element> {
+    /// Index of the group's first sample.
+    first: usize,
+    grad: ArrayViewMut3<'w, E>,
+    log_alpha: &'w mut [E::Acc],
+    log_beta: &'w mut [E::Acc],
+    scratch: &'w mut [E::Acc],
+    nll: &'w mut [E::Acc],
+    labels: &'w [u32],
+    skip: &'w mut [u8],
+    pending: &'w mut [u8],
+}
+
+/// Splits the workspace and the gradient into groups of `size` consecutive samples.
+fn groups<'w, E: Element>(
+    parts: &'w mut Parts<'_, E::Acc>,
+    grad: &'w mut ArrayViewMut3<'_, E>,
+    layout: &Layout,
+    size: usize,
+) -> impl ExactSizeIterator<Item = GroupParts<'w, E>> + Send {
+    let l = layout;
+    grad.axis_chunks_iter_mut(Axis(1), size)
+        .zip(parts.log_alpha.chunks_mut(l.alpha_stride * size))
+        .zip(parts.log_beta.chunks_mut(l.beta_stride * size))
+        .zip(parts.scratch.chunks_mut(l.scratch_stride * size))
+        .zip(parts.nll.chunks_mut(size))
+        .zip(parts.labels.chunks(l.labels_stride * size))
+        .zip(parts.skip.chunks_mut(l.width * size))
+        .zip(parts.pending.chunks_mut(size))
+        .enumerate()
+        .map(
+            move |(
+                i,
+                (((((((grad, log_alpha), log_beta), scratch), nll), labels), skip), pending),
+            )| {
+                GroupParts {
+                    first: i * size,
+                    grad,
+                    log_alpha,
+                    log_beta,
+                    scratch,
+                    nll,
+                    labels,
+                    skip,
+                    pending,
+                }
+            },
+        )
+}
+
+/// How the samples of a batch are computed.
+struct Plan {
+    /// Groups of `lanes::GROUP` samples side by side (`lanes.rs`).
+    lanes: bool,
+    /// Gradient rows in a pass of their own (`fast::Phase::Gradient`).
+    deferred: bool,
+    /// Rows of the alpha table kept per sample.
+    rows: usize,
+    threads: usize,
+}
+
+/// Runs the kernels; returns the per-sample negative log-likelihoods (in the workspace).
+fn compute<'w, 'g, E: CpuElement>(
+    batch: &Batch<'_, E>,
+    layout: &Layout,
+    mut parts: Parts<'w, E::Acc>,
+    grad: Option<ArrayViewMut3<'_, E>>,
+    grad_loss: Option<Floats1<'g>>,
+) -> Result<&'w [E::Acc], Error> {
+    let stride = layout.labels_stride;
+    for_each_label(
+        &batch.targets,
+        &batch.target_lengths,
+        batch.sizes.batch,
+        |b, j, _, label| {
+            parts.labels[b * stride + j] = label as u32;
+            Ok(())
+        },
+    )?;
+    let want_grad = grad.is_some();
     let mut no_grad: [E; 0] = [];
-    let mut grad = match out.grad {
+    let mut grad = match grad {
         Some(g) => g,
-        None => ArrayViewMut3::from_shape((0, batch, 0), &mut no_grad[..])
+        None => ArrayViewMut3::from_shape((0, batch.sizes.batch, 0), &mut no_grad[..])
             .map_err(|e| Error::Internal(format!("empty gradient view: {e}")))?,
     };
-    let grad_loss = out.grad_loss;
-    let upstream = |b: usize| -> E::Acc {
-        let g = |i: usize| grad_loss.as_ref().map_or(E::Acc::one(), |g| g[i].to_acc());
-        match p.options.reduction {
-            Reduction::None => g(b),
-            Reduction::Sum => g(0),
-            Reduction::Mean => {
-                let n = E::Acc::from_f64(batch as f64);
-                let l = E::Acc::from_f64(p.target_length(b).max(1) as f64);
-                g(0) / n / l
-            }
-        }
+    let plan = Plan {
+        lanes: layout.lanes_stride > 0,
+        deferred: want_grad && batch.sizes.classes >= fast::DEFER_CLASSES,
+        rows: if want_grad { layout.alpha_rows } else { 2 },
+        threads: pool::effective_threads(batch.options.num_threads),
     };
-    let isa = fast::detect();
-    let width = layout.width;
-    let classes = p.classes;
-
-    let threads = pool::effective_threads(p.options.num_threads);
-    let (alpha_stride, beta_stride, scratch_stride) = (
-        layout.alpha_stride,
-        layout.beta_stride,
-        layout.scratch_stride,
-    );
-    let deferred = want_grad && classes >= fast::DEFER_CLASSES;
-    // Rows of the alpha table: all of them for a gradient, a ring of two for the loss alone.
-    let rows = if want_grad { layout.alpha_rows } else { 2 };
-
-    // The per-group slices of every region, for groups of `size` consecutive samples.
-    macro_rules! groups {
-        ($size:expr) => {{
-            let size: usize = $size;
-            grad.axis_chunks_iter_mut(Axis(1), size)
-                .zip(log_alpha.chunks_mut(alpha_stride * size))
-                .zip(log_beta.chunks_mut(beta_stride * size))
-                .zip(scratch.chunks_mut(scratch_stride * size))
-                .zip(nll.chunks_mut(size))
-                .zip(labels.chunks(stride * size))
-                .zip(skip.chunks_mut(width * size))
-                .map(|((((((g, a), be), sc), n), l), sk)| (g, a, be, sc, n, l, sk))
-        }};
-    }
-
-    // A group of samples `first * size ..` in the planar kernel, each with its slices split off
-    // the group's (`only`: the samples of the group to run, all when None).
-    let group_run = |size: usize, phase: fast::Phase| {
-        move |(first, (mut grad_g, log_alpha, log_beta, scratch, nll_g, labels, skip)): (
-            usize,
-            GroupSlices<'_, E>,
-        ),
-              only: Option<[bool; LANES]>| {
-            let mut jobs: [Option<fast::Job<'_, '_, E>>; MAX_GROUP] = Default::default();
-            let parts = grad_g
-                .axis_iter_mut(Axis(1))
-                .zip(log_alpha.chunks_mut(alpha_stride))
-                .zip(log_beta.chunks_mut(beta_stride))
-                .zip(scratch.chunks_mut(scratch_stride))
-                .zip(labels.chunks(stride))
-                .zip(skip.chunks_mut(width));
-            for (i, (slot, (((((grad_b, log_alpha), log_beta), scratch), labels), skip))) in
-                jobs.iter_mut().zip(parts).enumerate()
-            {
-                if only.is_some_and(|o| !o.get(i).copied().unwrap_or(false)) {
-                    continue;
-                }
-                let b = first * size + i;
-                let [ext, post, emit, acc, row] = scratch_parts(scratch, width, classes);
-                let job = fast::Job {
-                    log_probs: p.sample_log_probs(b),
-                    labels: &labels[..p.target_length(b)],
-                    blank: p.blank,
-                    input_length: p.input_length(b),
-                    width,
-                    rows,
-                    scratch: fast::Scratch {
-                        log_alpha,
-                        log_beta,
-                        ext,
-                        post,
-                        emit,
-                        acc,
-                        row,
-                        skip,
-                    },
-                    grad: want_grad.then(|| (grad_b, upstream(b), p.options.zero_infinity)),
-                    deferred,
-                };
-                *slot = Some(job);
-            }
-            fast::process(&mut jobs, nll_g, phase, isa);
-        }
+    let run = Runner {
+        batch,
+        layout,
+        plan: &plan,
+        want_grad,
+        grad_loss,
+        isa: fast::detect(),
     };
-
-    if layout.lanes_stride > 0 {
-        // Short targets: groups of LANES samples side by side in the vector lanes; the samples
-        // of an incomplete last group, and any sample whose gradient needs the scalar fallback,
-        // in the planar kernel.
-        let planar = group_run(LANES, fast::Phase::Sweeps);
-        let lanes_stride = layout.lanes_stride;
-        let run = |(
-            gi,
-            ((mut grad_g, log_alpha, log_beta, scratch, nll_g, labels_g, skip), work),
-        ): (usize, (GroupSlices<'_, E>, &mut [E::Acc]))| {
-            let first = gi * LANES;
-            if nll_g.len() == LANES {
-                let mut copy: [&mut [E::Acc]; LANES] = Default::default();
-                for (c, sc) in copy.iter_mut().zip(scratch.chunks_mut(scratch_stride)) {
-                    [_, _, _, _, *c] = scratch_parts(sc, width, classes);
-                }
-                let group = lanes::Group {
-                    log_probs: p
-                        .inputs
-                        .log_probs
-                        .slice(ndarray::s![.., first..first + LANES, ..]),
-                    labels: std::array::from_fn(|j| {
-                        &labels_g[j * stride..][..p.target_length(first + j)]
-                    }),
-                    blank: p.blank,
-                    input_lengths: std::array::from_fn(|j| p.input_length(first + j)),
-                    width,
-                    rows,
-                    log_alpha: &mut *log_alpha,
-                    log_beta: &mut *log_beta,
-                    work,
-                    copy,
-                    grad: want_grad.then(|| {
-                        (
-                            grad_g.view_mut(),
-                            std::array::from_fn(|j| upstream(first + j)),
-                            p.options.zero_infinity,
-                        )
-                    }),
-                };
-                let rerun = lanes::process(group, nll_g, isa);
-                if rerun.contains(&true) {
-                    let slices = (grad_g, log_alpha, log_beta, scratch, nll_g, labels_g, skip);
-                    planar((gi, slices), Some(rerun));
-                }
-                return;
-            }
-            planar(
-                (
-                    gi,
-                    (grad_g, log_alpha, log_beta, scratch, nll_g, labels_g, skip),
-                ),
-                None,
-            );
-        };
-        let chunks = groups!(LANES)
-            .zip(lanes_work.chunks_mut(lanes_stride))
-            .enumerate();
-        pool::for_each(threads, chunks, run)?;
+    if plan.lanes {
+        run.lanes(&mut parts, &mut grad)?;
     } else {
-        // The sweeps, one sample at a time (each sample's alpha table stays in the core's cache);
-        // then, for a deferred gradient, the gradient rows, a group of neighbouring samples at a time.
+        run.planar(&mut parts, &mut grad)?;
+    }
+    Ok(parts.nll)
+}
+
+/// What every task of a call shares.
+struct Runner<'r, 'a, 'g, E: Element> {
+    batch: &'r Batch<'a, E>,
+    layout: &'r Layout,
+    plan: &'r Plan,
+    want_grad: bool,
+    grad_loss: Option<Floats1<'g>>,
+    isa: fast::Isa,
+}
+
+impl<E: CpuElement> Runner<'_, '_, '_, E> {
+    /// The planar kernel: the sweeps, one sample at a time (each sample's alpha table stays in
+    /// the core's cache); then, for a deferred gradient, the gradient rows, a group of
+    /// neighbouring samples at a time.
+    fn planar(
+        &self,
+        parts: &mut Parts<'_, E::Acc>,
+        grad: &mut ArrayViewMut3<'_, E>,
+    ) -> Result<(), Error> {
+        let n = self.batch.sizes.batch;
+        let gradient_group = n.div_ceil(self.plan.threads).clamp(1, MAX_GROUP);
         let phases = [
             (1, fast::Phase::Sweeps),
-            (
-                batch.div_ceil(threads).clamp(1, MAX_GROUP),
-                fast::Phase::Gradient,
-            ),
+            (gradient_group, fast::Phase::Gradient),
         ];
-        for (size, phase) in phases.into_iter().take(1 + deferred as usize) {
-            let group = group_run(size, phase);
-            let run = |slices| group(slices, None);
-            let chunks = groups!(size).enumerate();
-            pool::for_each(threads, chunks, run)?;
+        for (size, phase) in phases.into_iter().take(1 + self.plan.deferred as usize) {
+            let chunks = groups::<E>(parts, grad, self.layout, size);
+            pool::for_each(self.plan.threads, chunks, |g| {
+                self.planar_group(g, phase, None)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Short targets: groups of `lanes::GROUP` samples side by side in the vector lanes; the
+    /// samples of an incomplete last group, and any sample whose gradient needs the scalar
+    /// fallback, in the planar kernel.
+    fn lanes(
+        &self,
+        parts: &mut Parts<'_, E::Acc>,
+        grad: &mut ArrayViewMut3<'_, E>,
+    ) -> Result<(), Error> {
+        let stride = self.layout.lanes_stride;
+        let work = std::mem::take(&mut parts.lanes);
+        let chunks =
+            groups::<E>(parts, grad, self.layout, lanes::GROUP).zip(work.chunks_mut(stride));
+        pool::for_each(self.plan.threads, chunks, |(g, work)| {
+            if g.nll.len() < lanes::GROUP {
+                return self.planar_group(g, fast::Phase::Sweeps, None);
+            }
+            self.lanes_group(g, work);
+        })
+    }
+
+    /// One group of the lanes kernel, and the planar kernel for its samples that need it.
+    fn lanes_group(&self, mut g: GroupParts<'_, E>, work: &mut [E::Acc]) {
+        let (b, l) = (self.batch, self.layout);
+        let first = g.first;
+        let mut copy: [&mut [E::Acc]; lanes::GROUP] = Default::default();
+        for (c, sc) in copy.iter_mut().zip(g.scratch.chunks_mut(l.scratch_stride)) {
+            *c = scratch_parts(sc, l.width, b.sizes.classes).row;
+        }
+        let group = lanes::Group {
+            log_probs: b
+                .log_probs
+                .slice(ndarray::s![.., first..first + lanes::GROUP, ..]),
+            labels: std::array::from_fn(|j| {
+                &g.labels[j * l.labels_stride..][..b.target_length(first + j)]
+            }),
+            blank: b.sizes.blank,
+            input_lengths: std::array::from_fn(|j| b.input_length(first + j)),
+            width: l.width,
+            rows: self.plan.rows,
+            log_alpha: &mut *g.log_alpha,
+            log_beta: &mut *g.log_beta,
+            work,
+            copy,
+            grad: self.want_grad.then(|| {
+                (
+                    g.grad.view_mut(),
+                    std::array::from_fn(|j| self.upstream(first + j)),
+                    b.options.zero_infinity,
+                )
+            }),
+        };
+        let rerun = lanes::process(group, g.nll, self.isa);
+        if rerun.contains(&true) {
+            self.planar_group(g, fast::Phase::Sweeps, Some(rerun));
         }
     }
 
-    if let Some(mut loss) = out.loss {
-        let value = |b: usize| -> E::Acc {
-            let v = nll[b];
-            if p.options.zero_infinity && v == E::Acc::infinity() {
-                E::Acc::zero()
-            } else {
-                v
-            }
-        };
-        match p.options.reduction {
-            Reduction::None => {
-                for b in 0..batch {
-                    loss[b] = E::from_acc(value(b));
-                }
-            }
-            Reduction::Sum => {
-                let total: f64 = (0..batch).map(|b| value(b).to_f64()).sum();
-                loss[0] = E::from_acc(E::Acc::from_f64(total));
-            }
-            Reduction::Mean => {
-                let total: f64 = (0..batch)
-                    .map(|b| value(b).to_f64() / p.target_length(b).max(1) as f64)
-                    .sum();
-                loss[0] = E::from_acc(E::Acc::from_f64(total / batch as f64));
-            }
-        }
+    fn upstream(&self, b: usize) -> E::Acc {
+        upstream(self.batch, self.grad_loss.as_ref(), b)
     }
-    Ok(())
+
+    /// A group of samples in the planar kernel, each with its slices split off the group's
+    /// (`only`: the samples of the group to run, all when `None`).
+    fn planar_group(
+        &self,
+        g: GroupParts<'_, E>,
+        phase: fast::Phase,
+        only: Option<[bool; lanes::GROUP]>,
+    ) {
+        let (b, l) = (self.batch, self.layout);
+        let mut jobs: [Option<fast::Job<'_, '_, E>>; MAX_GROUP] = Default::default();
+        let GroupParts {
+            first,
+            mut grad,
+            log_alpha,
+            log_beta,
+            scratch,
+            nll,
+            labels,
+            skip,
+            pending,
+        } = g;
+        let per_sample = grad
+            .axis_iter_mut(Axis(1))
+            .zip(log_alpha.chunks_mut(l.alpha_stride))
+            .zip(log_beta.chunks_mut(l.beta_stride))
+            .zip(scratch.chunks_mut(l.scratch_stride))
+            .zip(labels.chunks(l.labels_stride))
+            .zip(skip.chunks_mut(l.width))
+            .zip(pending.iter_mut());
+        for (i, (slot, sample)) in jobs.iter_mut().zip(per_sample).enumerate() {
+            if only.is_some_and(|o| !o.get(i).copied().unwrap_or(false)) {
+                continue;
+            }
+            let ((((((grad_b, log_alpha), log_beta), scratch), labels), skip), pending) = sample;
+            let s = first + i;
+            let sc = scratch_parts(scratch, l.width, b.sizes.classes);
+            *slot = Some(fast::Job {
+                log_probs: b.sample_log_probs(s),
+                labels: &labels[..b.target_length(s)],
+                blank: b.sizes.blank,
+                input_length: b.input_length(s),
+                width: l.width,
+                rows: self.plan.rows,
+                scratch: fast::Scratch {
+                    log_alpha,
+                    log_beta,
+                    ext: sc.ext,
+                    post: sc.post,
+                    emit: sc.emit,
+                    acc: sc.acc,
+                    row: sc.row,
+                    skip,
+                    pending,
+                },
+                grad: self
+                    .want_grad
+                    .then(|| (grad_b, self.upstream(s), b.options.zero_infinity)),
+                deferred: self.plan.deferred,
+            });
+        }
+        fast::process(&mut jobs, nll, phase, self.isa);
+    }
 }
 
 /// Two distinct rows `a` (shared) and `b` (mutable) of a row-major table with `width` columns.

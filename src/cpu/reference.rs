@@ -3,9 +3,9 @@
 //! time. It is the test oracle of the vectorized kernel (`fast.rs`), which also falls back to it
 //! for the rare samples whose loss is `-inf` (unnormalized `+inf` inputs).
 
+use super::math::CpuElement;
 use super::rows_pair;
 use crate::algorithm::{can_skip, log_add_exp, log_add_exp3, target_prime};
-use crate::types::Element;
 use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use num_traits::{Float, Zero};
 
@@ -22,7 +22,7 @@ pub(crate) struct Sample<'s, E> {
     pub states: usize,
 }
 
-impl<E: Element> Sample<'_, E> {
+impl<E: CpuElement> Sample<'_, E> {
     #[inline(always)]
     fn lp(&self, t: usize, c: u32) -> E::Acc {
         self.log_probs[[t, c as usize]].to_acc()

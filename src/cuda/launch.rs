@@ -10,7 +10,7 @@
 
 use super::driver::{self, check, nvrtc_check};
 use crate::error::{invalid, Error};
-use crate::problem::IndexCheck;
+use crate::problem::Lengths as IndexCheck;
 use crate::types::{DType, Options, Reduction};
 use crate::workspace::{DeviceDims, DeviceLayout, DEVICE_ALIGN};
 use cudarc::driver::sys as cu;
@@ -76,13 +76,11 @@ impl Request<'_> {
     /// (label capacity, alpha rows) of the workspace for the gradient pass or the loss alone.
     fn sizes(&self, gradient: bool) -> (usize, usize) {
         let lmax = match self.checked {
-            Some(c) => c.max_target_length,
+            Some(c) => c.max_target,
             None => usize::try_from(self.targets_size.max(0)).unwrap_or(usize::MAX),
         };
         let alpha_rows = if gradient {
-            self.checked
-                .map_or(self.dims.0, |c| c.max_input_length)
-                .max(1)
+            self.checked.map_or(self.dims.0, |c| c.max_input).max(1)
         } else {
             2
         };

@@ -32,10 +32,6 @@ pub(crate) struct RawTensor {
     pub span: usize,
 }
 
-const DTYPES: &str = "CTC_DTYPE_FLOAT32 (0), CTC_DTYPE_FLOAT64 (1), CTC_DTYPE_FLOAT16 (2), \
-                      CTC_DTYPE_BFLOAT16 (3), CTC_DTYPE_INT32 (4), CTC_DTYPE_INT64 (5)";
-const DEVICES: &str = "CTC_DEVICE_CPU (0), CTC_DEVICE_CUDA (1)";
-
 impl RawTensor {
     /// Reads and checks `*ptr`.
     ///
@@ -48,8 +44,8 @@ impl RawTensor {
         // SAFETY: non-null and readable per this function's contract; read_unaligned accepts any
         // alignment, and every field is an integer or a pointer, valid for any bit pattern.
         let t = unsafe { ptr.read_unaligned() };
-        let dtype: DType = enum_from_c(&format!("{name}.dtype"), t.dtype, DTYPES)?;
-        let device: Device = enum_from_c(&format!("{name}.device"), t.device, DEVICES)?;
+        let dtype: DType = enum_from_c(&format!("{name}.dtype"), t.dtype)?;
+        let device: Device = enum_from_c(&format!("{name}.device"), t.device)?;
         if !(0..=3).contains(&t.ndim) {
             return Err(invalid!("{name}.ndim = {} is out of range [0, 3]", t.ndim));
         }
