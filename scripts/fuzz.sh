@@ -12,7 +12,7 @@
 # leak, timeout, out-of-memory: the input is saved under fuzz/artifacts/c_abi/ and the command to
 # reproduce it is printed) or when the fuzz target itself does not compile. When the machine
 # cannot fuzz (cargo-fuzz cannot be installed, e.g. offline; the sanitizer build or runtime does
-# not work here) it prints "SKIPPED fuzz: <reason>" and exits 0.
+# not work here) it prints "SKIPPED fuzz: <reason>" and exits 0 (1 under CTC_REQUIRE_ALL=1).
 #
 # The committed seeds are in fuzz/corpus/c_abi/ (read only); what a run discovers goes to
 # fuzz/corpus-run/c_abi/ (ignored by git) and is reused by the next run on this machine.
@@ -33,6 +33,8 @@ trap 'rm -rf "$LOG_DIR"' EXIT
 
 skip() {
   echo "SKIPPED fuzz: $*"
+  # CI (CTC_REQUIRE_ALL=1) must not pass without having fuzzed.
+  [ "${CTC_REQUIRE_ALL:-}" = 1 ] && exit 1
   exit 0
 }
 

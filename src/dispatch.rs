@@ -13,6 +13,7 @@ pub(crate) fn run(
     workspace: Workspace<'_>,
 ) -> Result<(), Error> {
     out.check(p)?;
+    test_hooks::panic_if_asked();
     match p.place {
         Place::Host => cpu::run(p, out, workspace),
         Place::Cuda(ordinal) => {
@@ -53,4 +54,28 @@ fn cuda_ready(ordinal: i32) -> Result<(), Error> {
 /// CUDA devices the library can use: 0 without a driver or a device.
 pub(crate) fn cuda_device_count() -> i32 {
     cuda::device_count()
+}
+
+#[doc(hidden)]
+pub mod test_hooks {
+    //! A way for the test suite to reach the panic guard of the C ABI: a panic inside a
+    //! computation, after validation, must come back as `CTC_STATUS_INTERNAL_ERROR` with a
+    //! message and nothing written. Not part of the API.
+
+    use std::cell::Cell;
+
+    thread_local! {
+        static PANIC_NEXT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Makes this thread's next computation panic once its arguments are validated.
+    pub fn panic_in_next_call() {
+        PANIC_NEXT.with(|p| p.set(true));
+    }
+
+    pub(crate) fn panic_if_asked() {
+        if PANIC_NEXT.with(|p| p.replace(false)) {
+            panic!("a panic the test suite asked for");
+        }
+    }
 }

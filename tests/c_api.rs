@@ -13,6 +13,7 @@ use common::native::{
     available, library_dir, manifest_dir, run_ok, run_program, shared_link_args, summary, tool,
     STRICT,
 };
+use common::skip::skip;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -80,14 +81,18 @@ fn expect_pass(what: &str, exe: &Path, data: &Path) -> u32 {
 #[test]
 fn c_program_against_shared_and_static_library() {
     if !cfg!(target_os = "linux") {
-        println!(
-            "SKIPPED c_api: the C build below is written for Linux (ELF, -Wl,-rpath, libctc.so)"
+        skip(
+            "c_api",
+            "the C build below is written for Linux (ELF, -Wl,-rpath, libctc.so)",
         );
         return;
     }
     let cc = tool("CC", "cc");
     if !available(&cc) {
-        println!("SKIPPED c_api: no C compiler: `{cc} --version` does not run (set CC to one)");
+        skip(
+            "c_api",
+            &format!("no C compiler: `{cc} --version` does not run (set CC to one)"),
+        );
         return;
     }
     let cxx = tool("CXX", "c++");
@@ -98,7 +103,10 @@ fn c_program_against_shared_and_static_library() {
     if available(&cxx) {
         check_header(&cxx, "c++", "c++17");
     } else {
-        println!("SKIPPED the C++17 header check: `{cxx} --version` does not run (set CXX to one)");
+        skip(
+            "c_api, the C++17 header check",
+            &format!("`{cxx} --version` does not run (set CXX to one)"),
+        );
     }
 
     let data = write_data(&tmp_dir(), "seed_cases.txt", &golden_cases());

@@ -7,6 +7,7 @@ mod common;
 use common::native::{
     available, manifest_dir, native_builds_possible, run_ok, run_program, tmp_dir, tool,
 };
+use common::skip::skip;
 use std::path::Path;
 use std::process::Command;
 
@@ -48,7 +49,7 @@ fn installed_package_builds_consumers_with_pkg_config_and_cmake() {
         return;
     }
     if !available("cargo") {
-        println!("SKIPPED install: cargo is not on PATH for scripts/install.sh");
+        skip("install", "cargo is not on PATH for scripts/install.sh");
         return;
     }
     let work = tmp_dir("install");
@@ -93,7 +94,10 @@ fn installed_package_builds_consumers_with_pkg_config_and_cmake() {
         let (ok, out) = run_program(&exe, &[]);
         assert!(ok && out.contains(": ok"), "pkg-config consumer: {out}");
     } else {
-        println!("SKIPPED the pkg-config consumer: pkg-config is not installed");
+        skip(
+            "install, the pkg-config consumer",
+            "pkg-config is not installed",
+        );
     }
 
     if available("cmake") {
@@ -116,6 +120,9 @@ fn installed_package_builds_consumers_with_pkg_config_and_cmake() {
             assert!(ok && out.contains(": ok"), "CMake {exe}: {out}");
         }
     } else {
-        println!("SKIPPED the CMake consumer: cmake is not installed (.ci/run installs it)");
+        skip(
+            "install, the CMake consumer",
+            "cmake is not installed (.ci/run installs it)",
+        );
     }
 }

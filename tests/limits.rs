@@ -14,6 +14,7 @@
 //!   relative of the float64 loss (forward only: the gradient would need a T x S table of ~8 GB).
 
 mod common;
+use common::skip::skip;
 use common::*;
 use ctc::ffi::*;
 use std::ffi::c_void;
@@ -491,15 +492,17 @@ fn workspace_beyond_ram_and_swap_is_out_of_memory() {
     let (Some(policy), Some(ram), Some(swap)) =
         (policy, meminfo_kib("MemTotal:"), meminfo_kib("SwapTotal:"))
     else {
-        println!(
-            "SKIPPED workspace_beyond_ram_and_swap: /proc/sys/vm/overcommit_memory or /proc/meminfo is not readable"
+        skip(
+            "workspace_beyond_ram_and_swap",
+            "/proc/sys/vm/overcommit_memory or /proc/meminfo is not readable",
         );
         return;
     };
     if policy == 1 {
-        println!(
-            "SKIPPED workspace_beyond_ram_and_swap: vm.overcommit_memory = 1 grants any request, \
-             and touching it would summon the OOM killer"
+        skip(
+            "workspace_beyond_ram_and_swap",
+            "vm.overcommit_memory = 1 grants any request, and touching it would summon the OOM \
+             killer",
         );
         return;
     }
@@ -524,7 +527,7 @@ fn workspace_beyond_an_address_space_limit_is_out_of_memory() {
         return;
     }
     if !cfg!(target_os = "linux") || !std::path::Path::new("/bin/sh").exists() {
-        println!("SKIPPED {name}: needs Linux and /bin/sh");
+        skip(name, "needs Linux and /bin/sh");
         return;
     }
     let out = std::process::Command::new("/bin/sh")
@@ -539,7 +542,7 @@ fn workspace_beyond_an_address_space_limit_is_out_of_memory() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     print!("{stdout}");
     if !out.status.success() && stderr.contains("ulimit") {
-        println!("SKIPPED {name}: `ulimit -v` is refused here: {stderr}");
+        skip(name, &format!("`ulimit -v` is refused here: {stderr}"));
         return;
     }
     assert!(

@@ -13,7 +13,7 @@
 //!   picked at run time; valgrind emulates a CPU without AVX-512, so the AVX2 path runs).
 //!
 //! Each part prints "SKIPPED ..." with the reason and passes when its tool is missing or the
-//! sanitizer runtime cannot be linked.
+//! sanitizer runtime cannot be linked (and fails then under `CTC_REQUIRE_ALL=1`).
 
 mod common;
 
@@ -22,6 +22,7 @@ use common::native::{
     available, manifest_dir, native_builds_possible, run_ok, shared_link_args, show, summary,
     tmp_dir, tool, STRICT,
 };
+use common::skip::skip;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -62,14 +63,17 @@ fn sanitizers_work(test: &str, compiler: &str, lang: &str) -> bool {
     match out {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
-            println!(
-                "SKIPPED {test}: {compiler} cannot link the ASan/UBSan runtime: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
+            skip(
+                test,
+                &format!(
+                    "{compiler} cannot link the ASan/UBSan runtime: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
             );
             return false;
         }
         Err(e) => {
-            println!("SKIPPED {test}: cannot run {compiler}: {e}");
+            skip(test, &format!("cannot run {compiler}: {e}"));
             return false;
         }
     }
@@ -78,15 +82,18 @@ fn sanitizers_work(test: &str, compiler: &str, lang: &str) -> bool {
         Ok(o) => {
             // E.g. ASan cannot reserve its shadow memory under a small address-space limit, or
             // LeakSanitizer cannot ptrace under some container seccomp profiles.
-            println!(
-                "SKIPPED {test}: a trivial sanitized program fails here ({}): {}",
-                o.status,
-                String::from_utf8_lossy(&o.stderr).trim()
+            skip(
+                test,
+                &format!(
+                    "a trivial sanitized program fails here ({}): {}",
+                    o.status,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
             );
             false
         }
         Err(e) => {
-            println!("SKIPPED {test}: cannot run a sanitized program: {e}");
+            skip(test, &format!("cannot run a sanitized program: {e}"));
             false
         }
     }
@@ -261,7 +268,10 @@ fn c_test_under_valgrind() {
         return;
     }
     if !available("valgrind") {
-        println!("SKIPPED {test}: `valgrind --version` does not run (apt-get install valgrind)");
+        skip(
+            test,
+            "`valgrind --version` does not run (apt-get install valgrind)",
+        );
         return;
     }
     let data = write_data(&dir(), "seed_cases_valgrind.txt", &golden_cases());

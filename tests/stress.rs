@@ -9,6 +9,7 @@
 //! and after the stress round, must not grow by more than a small bound (no leak per call).
 
 mod common;
+use common::skip::skip;
 use common::*;
 use ctc::ffi::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -314,6 +315,6 @@ fn sixteen_threads_get_serial_bits_own_messages_and_no_leak() {
                 THREADS * CALLS
             );
         }
-        _ => println!("SKIPPED the RSS check: /proc/self/statm is not readable here"),
+        _ => skip("the RSS check", "/proc/self/statm is not readable here"),
     }
 }

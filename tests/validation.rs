@@ -11,6 +11,7 @@
 //!   `ctc_workspace_size` keeps its sentinel, and no input buffer changed.
 
 mod common;
+use common::skip::skip;
 use common::*;
 use ctc::ffi::*;
 use std::ffi::{c_void, CStr};
@@ -1154,7 +1155,10 @@ fn output_dtype_differs_from_log_probs() {
 fn cuda_present(test: &str) -> bool {
     let n = ctc_cuda_device_count();
     if n > 0 {
-        println!("SKIPPED {test}: {n} CUDA device(s) present; it checks the answer without one");
+        skip(
+            test,
+            &format!("{n} CUDA device(s) present; it checks the answer without one"),
+        );
     }
     n > 0
 }
@@ -1930,6 +1934,22 @@ fn workspace_too_small() {
     p.opts.workspace = base;
     p.opts.workspace_bytes = 1;
     assert_eq!(p.ok(Size).bytes, need);
+}
+
+/// A panic inside a computation (forced by a test-only hook, after validation) comes back as
+/// CTC_STATUS_INTERNAL_ERROR with a message, nothing written, and the next call works.
+#[test]
+fn a_panic_inside_an_entry_point_is_an_internal_error() {
+    for &entry in COMPUTE {
+        let mut p = Case::new();
+        ctc::test_hooks::panic_in_next_call();
+        p.expect(
+            &[entry],
+            CTC_STATUS_INTERNAL_ERROR,
+            &["libctc panicked (a bug; please report it): a panic the test suite asked for"],
+        );
+        p.ok(entry);
+    }
 }
 
 /// `ctc_workspace_size_for_call` with a `call` that is not a CTC_CALL_* value.

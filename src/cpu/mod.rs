@@ -4,18 +4,20 @@
 //! - `lanes.rs` for batches of at least [`lanes::GROUP`] samples with short targets (at most
 //!   `lanes::MAX_TARGET` labels) and fewer than 256 classes: one task per group of consecutive
 //!   samples, side by side in the vector lanes (the last `N % GROUP` samples as below);
-//! - otherwise `fast.rs`, vectorized across the states of one sample: one task per sample; with
+//! - otherwise `planar/`, vectorized across the states of one sample: one task per sample; with
 //!   256 classes or more a second round of tasks writes the gradient rows of groups of
-//!   neighbouring samples (`fast::Phase::Gradient`).
+//!   neighbouring samples (`planar::Phase::Gradient`).
 //!
 //! A sample's values never depend on another sample's, which samples form a group depends only
 //! on the batch, and the batch reduction runs serially in index order afterwards, so results are
 //! bitwise identical for every thread count.
 
-mod fast;
+pub(crate) mod isa;
 mod lanes;
 pub(crate) mod layout;
+mod logadd;
 pub(crate) mod math;
+mod planar;
 pub(crate) mod pool;
 pub(crate) mod reference;
 pub(crate) mod scratch;
@@ -335,7 +337,7 @@ fn groups<'w, E: Element>(
 struct Plan {
     /// Groups of `lanes::GROUP` samples side by side (`lanes.rs`).
     lanes: bool,
-    /// Gradient rows in a pass of their own (`fast::Phase::Gradient`).
+    /// Gradient rows in a pass of their own (`planar::Phase::Gradient`).
     deferred: bool,
     /// Rows of the alpha table kept per sample.
     rows: usize,
@@ -369,7 +371,7 @@ fn compute<'w, 'g, E: CpuElement>(
     };
     let plan = Plan {
         lanes: layout.lanes_stride > 0,
-        deferred: want_grad && batch.sizes.classes >= fast::DEFER_CLASSES,
+        deferred: want_grad && batch.sizes.classes >= planar::DEFER_CLASSES,
         rows: if want_grad { layout.alpha_rows } else { 2 },
         threads: pool::effective_threads(batch.options.num_threads),
     };
@@ -379,7 +381,7 @@ fn compute<'w, 'g, E: CpuElement>(
         plan: &plan,
         want_grad,
         grad_loss,
-        isa: fast::detect(),
+        isa: isa::detect(),
     };
     if plan.lanes {
         run.lanes(&mut parts, &mut grad)?;
@@ -396,7 +398,7 @@ struct Runner<'r, 'a, 'g, E: Element> {
     plan: &'r Plan,
     want_grad: bool,
     grad_loss: Option<Floats1<'g>>,
-    isa: fast::Isa,
+    isa: isa::Isa,
 }
 
 impl<E: CpuElement> Runner<'_, '_, '_, E> {
@@ -411,8 +413,8 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
         let n = self.batch.sizes.batch;
         let gradient_group = n.div_ceil(self.plan.threads).clamp(1, MAX_GROUP);
         let phases = [
-            (1, fast::Phase::Sweeps),
-            (gradient_group, fast::Phase::Gradient),
+            (1, planar::Phase::Sweeps),
+            (gradient_group, planar::Phase::Gradient),
         ];
         for (size, phase) in phases.into_iter().take(1 + self.plan.deferred as usize) {
             let chunks = groups::<E>(parts, grad, self.layout, size);
@@ -437,7 +439,7 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
             groups::<E>(parts, grad, self.layout, lanes::GROUP).zip(work.chunks_mut(stride));
         pool::for_each(self.plan.threads, chunks, |(g, work)| {
             if g.nll.len() < lanes::GROUP {
-                return self.planar_group(g, fast::Phase::Sweeps, None);
+                return self.planar_group(g, planar::Phase::Sweeps, None);
             }
             self.lanes_group(g, work);
         })
@@ -476,7 +478,7 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
         };
         let rerun = lanes::process(group, g.nll, self.isa);
         if rerun.contains(&true) {
-            self.planar_group(g, fast::Phase::Sweeps, Some(rerun));
+            self.planar_group(g, planar::Phase::Sweeps, Some(rerun));
         }
     }
 
@@ -489,11 +491,11 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
     fn planar_group(
         &self,
         g: GroupParts<'_, E>,
-        phase: fast::Phase,
+        phase: planar::Phase,
         only: Option<[bool; lanes::GROUP]>,
     ) {
         let (b, l) = (self.batch, self.layout);
-        let mut jobs: [Option<fast::Job<'_, '_, E>>; MAX_GROUP] = Default::default();
+        let mut jobs: [Option<planar::Job<'_, '_, E>>; MAX_GROUP] = Default::default();
         let GroupParts {
             first,
             mut grad,
@@ -520,14 +522,14 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
             let ((((((grad_b, log_alpha), log_beta), scratch), labels), skip), pending) = sample;
             let s = first + i;
             let sc = scratch_parts(scratch, l.width, b.sizes.classes);
-            *slot = Some(fast::Job {
+            *slot = Some(planar::Job {
                 log_probs: b.sample_log_probs(s),
                 labels: &labels[..b.target_length(s)],
                 blank: b.sizes.blank,
                 input_length: b.input_length(s),
                 width: l.width,
                 rows: self.plan.rows,
-                scratch: fast::Scratch {
+                scratch: planar::Scratch {
                     log_alpha,
                     log_beta,
                     ext: sc.ext,
@@ -544,7 +546,7 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
                 deferred: self.plan.deferred,
             });
         }
-        fast::process(&mut jobs, nll, phase, self.isa);
+        planar::process(&mut jobs, nll, phase, self.isa);
     }
 }
 
@@ -561,202 +563,4 @@ pub(crate) fn rows_pair<A>(table: &mut [A], a: usize, b: usize, width: usize) ->
 }
 
 #[cfg(test)]
-mod tests {
-    //! The vectorized kernel against the scalar reference, sample by sample.
-    use super::reference;
-    use crate::{ctc_loss_and_grad, Inputs, IntView1, IntView2, Options, Reduction, Targets};
-    use ndarray::{s, Array1, Array2, Array3, ArrayView2, Axis};
-
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn unit(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
-
-    /// (nll, grad (T, C)) of one sample by the reference loop.
-    fn reference_sample(
-        lp: ArrayView2<'_, f64>,
-        labels: &[u32],
-        blank: u32,
-        t_b: usize,
-        g: f64,
-    ) -> (f64, Array2<f64>) {
-        let (t, c) = lp.dim();
-        let states = 2 * labels.len() + 3;
-        let mut alpha = vec![0.0; t.max(1) * states];
-        let mut beta = vec![0.0; 2 * states];
-        let mut lcab = vec![0.0; c];
-        let mut grad = Array2::zeros((t, c));
-        let r = reference::Sample {
-            log_probs: lp,
-            labels,
-            blank,
-            input_length: t_b,
-            states,
-        };
-        let nll = r.forward(&mut alpha, t.max(1));
-        r.backward(&alpha, &mut beta, &mut lcab, nll, g, false, grad.view_mut());
-        (nll, grad)
-    }
-
-    fn same(a: f64, b: f64, tol: f64) -> bool {
-        (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= tol * b.abs().max(1.0)
-    }
-
-    #[test]
-    fn fast_kernel_equals_reference_for_every_instruction_set() {
-        for isa in super::fast::supported() {
-            super::fast::FORCED.with(|f| f.set(Some(isa)));
-            // Few classes: every row takes the pass with the class posteriors; many: most rows
-            // are streamed and the emitted classes corrected.
-            fast_kernel_equals_reference(1, 9, 4, 400, 2e-5);
-            // (more classes: log-likelihoods of ~ -200, whose float32 ulp is 1.5e-5)
-            fast_kernel_equals_reference(1, 300, 4, 100, 1e-4);
-            // Batches of 8 and more: groups of LANES samples side by side (lanes.rs), the rest
-            // planar.
-            fast_kernel_equals_reference(1, 40, 20, 150, 1e-4);
-            // Rows of at least DEFER_CLASSES classes: the gradient in a pass of its own, in one
-            // pass with the class posteriors, and (beyond fast::DENSE_BYTES) streamed and then
-            // corrected.
-            fast_kernel_equals_reference(super::fast::DEFER_CLASSES, 600, 4, 40, 1e-4);
-            fast_kernel_equals_reference(2100, 2400, 3, 12, 1e-4);
-        }
-        super::fast::FORCED.with(|f| f.set(None));
-    }
-
-    fn fast_kernel_equals_reference(
-        min_classes: usize,
-        max_classes: usize,
-        max_batch: usize,
-        cases: usize,
-        f32_tolerance: f64,
-    ) {
-        let mut rng = Rng(7);
-        for case in 0..cases {
-            let t = 1 + rng.below(40);
-            let n = 1 + rng.below(max_batch);
-            let c = min_classes + rng.below(max_classes - min_classes + 1);
-            let blank = rng.below(c) as u32;
-            let s_max = 12;
-            let mut lp = Array3::from_shape_fn((t, n, c), |_| -4.0 * rng.unit());
-            if case % 5 == 0 {
-                // normalize, so that some cases are proper log-softmax outputs
-                for mut row in lp.lanes_mut(Axis(2)) {
-                    let lse = row.iter().map(|v| v.exp()).sum::<f64>().ln();
-                    row.mapv_inplace(|v| v - lse);
-                }
-            }
-            if case % 7 == 0 {
-                lp[[rng.below(t), rng.below(n), rng.below(c)]] = f64::NEG_INFINITY;
-            }
-            let mut targets = Array2::<i64>::from_elem((n, s_max), -1);
-            let mut il = Array1::<i64>::zeros(n);
-            let mut tl = Array1::<i64>::zeros(n);
-            let mut labels: Vec<Vec<u32>> = Vec::new();
-            for b in 0..n {
-                il[b] = rng.below(t + 1) as i64;
-                let l = if c == 1 {
-                    0
-                } else {
-                    rng.below(s_max.min(t + 2) + 1)
-                };
-                tl[b] = l as i64;
-                let mut row = Vec::new();
-                for j in 0..l {
-                    // Few classes make repeats (and so infeasible samples) common.
-                    let mut k = rng.below(c - 1) as u32;
-                    if k >= blank {
-                        k += 1;
-                    }
-                    targets[[b, j]] = k as i64;
-                    row.push(k);
-                }
-                labels.push(row);
-            }
-            let g = Array1::from_shape_fn(n, |_| 0.5 + rng.unit());
-            let inputs = Inputs {
-                log_probs: lp.view(),
-                targets: Targets::Padded(IntView2::from(targets.view())),
-                input_lengths: IntView1::from(il.view()),
-                target_lengths: IntView1::from(tl.view()),
-            };
-            let options = Options {
-                blank: blank as i64,
-                reduction: Reduction::None,
-                num_threads: 1,
-                ..Options::default()
-            };
-            let (loss, grad) = ctc_loss_and_grad(&inputs, &options, Some(g.view())).unwrap();
-            // The float32 kernel (polynomial exp/ln) against the same float64 reference.
-            let lp32 = lp.mapv(|v| v as f32);
-            let g32 = g.mapv(|v| v as f32);
-            let inputs32 = Inputs {
-                log_probs: lp32.view(),
-                targets: inputs.targets,
-                input_lengths: inputs.input_lengths,
-                target_lengths: inputs.target_lengths,
-            };
-            let (loss32, grad32) =
-                ctc_loss_and_grad(&inputs32, &options, Some(g32.view())).unwrap();
-            // Other thread counts (other groups in the gradient pass): the same bits.
-            let threads3 = Options {
-                num_threads: 3,
-                ..options
-            };
-            let (loss3, grad3) = ctc_loss_and_grad(&inputs32, &threads3, Some(g32.view())).unwrap();
-            let bits = |a: &[f32]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(
-                bits(loss3.as_slice().unwrap()),
-                bits(loss32.as_slice().unwrap())
-            );
-            assert_eq!(
-                bits(grad3.as_slice().unwrap()),
-                bits(grad32.as_slice().unwrap())
-            );
-            for b in 0..n {
-                let (nll, want) = reference_sample(
-                    lp.slice(s![.., b, ..]),
-                    &labels[b],
-                    blank,
-                    il[b] as usize,
-                    g[b],
-                );
-                assert!(
-                    same(loss[b], nll, 1e-12),
-                    "case {case} sample {b}: loss {} vs reference {nll}",
-                    loss[b]
-                );
-                for ((i, &w), &got) in want.indexed_iter().zip(grad.slice(s![.., b, ..]).iter()) {
-                    assert!(
-                        same(got, w, 1e-11),
-                        "case {case} sample {b} grad {i:?}: {got} vs reference {w}"
-                    );
-                }
-                assert!(
-                    same(loss32[b] as f64, nll, 2e-6),
-                    "case {case} sample {b}: f32 loss {} vs {nll}",
-                    loss32[b]
-                );
-                for ((i, &w), &got) in want.indexed_iter().zip(grad32.slice(s![.., b, ..]).iter()) {
-                    let ok = (w.is_nan() && got.is_nan())
-                        || (got as f64 - w).abs() <= f32_tolerance * w.abs().max(1.0);
-                    assert!(
-                        ok,
-                        "case {case} sample {b} f32 grad {i:?}: {got} vs reference {w}"
-                    );
-                }
-            }
-        }
-    }
-}
+mod tests;

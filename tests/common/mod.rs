@@ -5,6 +5,7 @@
 pub mod c_data;
 pub mod isolated;
 pub mod native;
+pub mod skip;
 
 use ctc::ffi::*;
 use serde_json::Value;

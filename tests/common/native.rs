@@ -113,13 +113,17 @@ pub fn summary(stdout: &str, prefix: &str) -> (u32, u32) {
 /// Whether native builds of the tests can run here: Linux with `compiler`. Prints why not.
 pub fn native_builds_possible(test: &str, compiler: &str) -> bool {
     if !cfg!(target_os = "linux") {
-        println!(
-            "SKIPPED {test}: the native builds are written for Linux (ELF, -Wl,-rpath, libctc.so)"
+        super::skip::skip(
+            test,
+            "the native builds are written for Linux (ELF, -Wl,-rpath, libctc.so)",
         );
         return false;
     }
     if !available(compiler) {
-        println!("SKIPPED {test}: `{compiler} --version` does not run (install it or set CC/CXX)");
+        super::skip::skip(
+            test,
+            &format!("`{compiler} --version` does not run (install it or set CC/CXX)"),
+        );
         return false;
     }
     true

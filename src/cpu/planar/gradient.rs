@@ -1,0 +1,324 @@
+//! Gradient rows: `(exp(lp) - posterior) * g` for every class of a frame, from the posteriors of
+//! the frame's states, either in one pass with the class posteriors or streamed and then
+//! corrected at the emitted classes; and the deferred pass ([`super::Phase::Gradient`]) that
+//! writes them from the posteriors the backward sweep left in the alpha table.
+
+use super::gather::{prefetch_lines, table_lookup};
+use super::{planes, window, Job, Planes, Row};
+use crate::cpu::isa::Isa;
+use crate::cpu::layout::VECTOR_WIDTH;
+use crate::cpu::math::{CpuElement, FastReal};
+use crate::types::Element;
+use ndarray::ArrayViewMut1;
+use num_traits::Zero;
+
+/// In the deferred gradient pass, rows whose class posteriors take at most this many bytes are
+/// written in one pass with them (as [`grad_row_acc`]); wider ones stream `exp(lp) * g` and then
+/// correct the emitted classes (a buffer of 8000 classes no longer stays in L1 beside the rows;
+/// the measurements that set the bound are in docs/benchmarks.md).
+const DENSE_BYTES: usize = 8 << 10;
+
+/// The sum of `post`, in `VECTOR_WIDTH` independent lanes (a fixed order, whatever the range).
+#[inline(always)]
+fn sum_lanes<A: FastReal>(post: &[A]) -> A {
+    let mut lanes = [A::zero(); VECTOR_WIDTH];
+    let chunks = post.chunks_exact(VECTOR_WIDTH);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (l, &p) in lanes.iter_mut().zip(chunk) {
+            *l = *l + p;
+        }
+    }
+    for (l, &p) in lanes.iter_mut().zip(rest) {
+        *l = *l + p;
+    }
+    lanes.iter().fold(A::zero(), |a, &b| a + b)
+}
+
+/// `exp(lp) * g`, or NaN where `lp = -inf` (torch's formula gives `-inf + inf` there); with the
+/// posterior mass `p` of the class subtracted first when there is any.
+#[inline(always)]
+pub(crate) fn grad_value<A: FastReal, const FMA: bool>(lp: A, p: A, g: A) -> A {
+    let v = (lp.fexp::<FMA>() - p) * g;
+    if lp == A::neg_infinity() {
+        A::nan()
+    } else {
+        v
+    }
+}
+
+/// A gradient row for the classes no state emits: `out[c] = exp(lp[c]) * g` (NaN where
+/// lp = -inf). One streaming pass: read log_probs, write the gradient.
+#[inline(always)]
+pub(super) fn grad_row<
+    'o,
+    R: Element<Acc = A>,
+    E: Element<Acc = A> + 'o,
+    A: FastReal,
+    const FMA: bool,
+>(
+    lp: &[R],
+    g: A,
+    out: impl Iterator<Item = &'o mut E>,
+) {
+    for (o, &x) in out.zip(lp) {
+        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), A::zero(), g));
+    }
+}
+
+/// A whole gradient row from the class posteriors: `out[c] = (exp(lp[c]) - acc[c]) * g` (NaN
+/// where lp = -inf), then `acc[c] = 0`.
+#[inline(always)]
+pub(crate) fn grad_row_acc<
+    'o,
+    R: Element<Acc = A>,
+    E: Element<Acc = A> + 'o,
+    A: FastReal,
+    const FMA: bool,
+>(
+    lp: &[R],
+    acc: &mut [A],
+    g: A,
+    out: impl Iterator<Item = &'o mut E>,
+) {
+    grad_row_posteriors::<_, _, _, FMA>(lp, acc, g, out);
+    acc.fill(A::zero());
+}
+
+/// [`grad_row_acc`] that leaves `acc` as it is (for a caller that clears only the entries it
+/// set).
+#[inline(always)]
+pub(super) fn grad_row_posteriors<
+    'o,
+    R: Element<Acc = A>,
+    E: Element<Acc = A> + 'o,
+    A: FastReal,
+    const FMA: bool,
+>(
+    lp: &[R],
+    acc: &[A],
+    g: A,
+    out: impl IntoIterator<Item = &'o mut E>,
+) {
+    for ((o, &x), &a) in out.into_iter().zip(lp).zip(acc) {
+        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), a, g));
+    }
+}
+
+/// [`grad_row_acc`] with the class posteriors `acc`, else [`grad_row`], into a gradient row of
+/// any class stride (a contiguous one takes the slice loop, which vectorizes).
+#[inline(always)]
+pub(super) fn write_grad_row<
+    R: Element<Acc = A>,
+    E: Element<Acc = A>,
+    A: FastReal,
+    const FMA: bool,
+>(
+    lp: &[R],
+    acc: Option<&mut [A]>,
+    g: A,
+    out: &mut ArrayViewMut1<'_, E>,
+) {
+    match (out.as_slice_mut(), acc) {
+        (Some(o), None) => grad_row::<_, _, _, FMA>(lp, g, o.iter_mut()),
+        (Some(o), Some(acc)) => grad_row_acc::<_, _, _, FMA>(lp, acc, g, o.iter_mut()),
+        (None, None) => grad_row::<_, _, _, FMA>(lp, g, out.iter_mut()),
+        (None, Some(acc)) => grad_row_acc::<_, _, _, FMA>(lp, acc, g, out.iter_mut()),
+    }
+}
+
+/// After [`grad_row`]: overwrites the gradient of every class a state of the window emits (the
+/// blank when `blank_state`, and `labels`) with `(exp(lp[c]) - acc[c]) * g`, then clears those
+/// `acc` entries. `eb` is the blank's log-probability and `ext[k]` is `lp[labels[k]]`; the
+/// values, computed by [`grad_value`] as [`grad_row_acc`] computes them (so with its bits), go
+/// through `vals` (one vector pass between the two scalar passes over the labels).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fix_emitted_classes<E: Element<Acc = A>, A: FastReal, const FMA: bool>(
+    eb: A,
+    blank_state: bool,
+    ext: &[A],
+    vals: &mut [A],
+    acc: &mut [A],
+    labels: &[u32],
+    blank: u32,
+    g: A,
+    out: &mut ArrayViewMut1<'_, E>,
+) {
+    let b = blank as usize;
+    let blank_value = blank_state.then(|| E::from_acc(grad_value::<A, FMA>(eb, acc[b], g)));
+    // A label may repeat: every value from its class's total before any total is cleared.
+    for (v, &c) in vals.iter_mut().zip(labels) {
+        *v = acc[c as usize];
+    }
+    for (v, &x) in vals.iter_mut().zip(ext) {
+        *v = grad_value::<A, FMA>(x, *v, g);
+    }
+    let values = vals.iter().zip(labels);
+    match out.as_slice_mut() {
+        Some(o) => {
+            if let Some(v) = blank_value {
+                o[b] = v;
+            }
+            for (&v, &c) in values {
+                o[c as usize] = E::from_acc(v);
+            }
+        }
+        None => {
+            if let Some(v) = blank_value {
+                out[b] = v;
+            }
+            for (&v, &c) in values {
+                out[c as usize] = E::from_acc(v);
+            }
+        }
+    }
+    acc[b] = A::zero();
+    for &c in labels {
+        acc[c as usize] = A::zero();
+    }
+}
+
+/// Adds the posteriors of the window's states to their classes in `acc`: the blank states'
+/// as one lane-wise sum (not a chain of read-modify-writes of the same slot), the label
+/// states' in order.
+#[inline(always)]
+fn class_posteriors<A: FastReal>(
+    acc: &mut [A],
+    post_b: &[A],
+    post_l: &[A],
+    labels: &[u32],
+    blank: u32,
+) {
+    acc[blank as usize] = acc[blank as usize] + sum_lanes(post_b);
+    for (&p, &c) in post_l.iter().zip(labels) {
+        acc[c as usize] = acc[c as usize] + p;
+    }
+}
+
+/// `alpha[i] = exp(alpha[i] + beta[i] + nll - e(i))`: the posteriors of a range of states over
+/// their alphas.
+#[inline(always)]
+pub(super) fn posteriors_in_place<A: FastReal, const FMA: bool>(
+    alpha: &mut [A],
+    beta: &[A],
+    nll: A,
+    e: impl Fn(usize) -> A,
+) {
+    for (i, (a, &b)) in alpha.iter_mut().zip(beta).enumerate() {
+        *a = (*a + b + nll - e(i)).fexp::<FMA>();
+    }
+}
+
+/// Finishes a gradient row from the posteriors of the window's states (`post_b[k]` of the blank
+/// states, `post_l[k]` of the label states, k from the window's first): sums them per class
+/// (the blanks lane-wise, the labels in order) and writes `(exp(lp) - posterior) * g`, either in
+/// one pass over the row with the class posteriors or, when `stream` wrote `exp(lp) * g` already,
+/// by correcting the emitted classes. `acc` is zero on entry and on return.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn emit_row<E: Element<Acc = A>, A: FastReal + Element<Acc = A>, const FMA: bool>(
+    row: &Row<'_, E, A>,
+    post_b: &[A],
+    post_l: &[A],
+    ext: &[A],
+    emit: &mut [A],
+    acc: &mut [A],
+    labels: &[u32],
+    blank: u32,
+    eb: A,
+    blank_state: bool,
+    upstream: A,
+    stream: bool,
+    out: &mut ArrayViewMut1<'_, E>,
+) {
+    class_posteriors(acc, post_b, post_l, labels, blank);
+    if !stream {
+        // Few classes for this many states: one pass over the row with the class posteriors
+        // (`acc`), which it clears.
+        row.write_grad::<FMA>(Some(acc), upstream, out);
+    } else {
+        fix_emitted_classes::<_, _, FMA>(
+            eb,
+            blank_state,
+            ext,
+            emit,
+            acc,
+            labels,
+            blank,
+            upstream,
+            out,
+        );
+    }
+}
+
+impl<E: CpuElement> Job<'_, '_, E> {
+    /// Row `t` of the gradient from the posteriors the backward sweep left in row t of alpha
+    /// (deferred gradient), with `acc` (C entries, zero on entry and on return) for the class
+    /// posteriors.
+    #[inline(always)]
+    pub(super) fn gradient_frame<const FMA: bool>(
+        &mut self,
+        t: usize,
+        acc: &mut [E::Acc],
+        isa: Isa,
+    ) {
+        let job = self;
+        let t_b = job.input_length;
+        if !job.deferred || *job.scratch.pending == 0 || t >= t_b {
+            return;
+        }
+        let (labels, blank, width) = (job.labels, job.blank, job.width);
+        let (log_probs, sc) = (&job.log_probs, &mut job.scratch);
+        let Some((grad, upstream, _)) = job.grad.as_mut() else {
+            return;
+        };
+        let upstream = *upstream;
+        let classes = log_probs.dim().1;
+        let table = table_lookup::<E>(isa, classes);
+        let plane = width / 2;
+        let (lo, hi) = window(t, t_b, 2 * labels.len() + 1);
+        let Planes { bl, bh, ll, lh } = planes(lo, hi);
+        let row = Job::row(log_probs, t, sc.row);
+        let mut out = grad.row_mut(t);
+        let post = &sc.log_alpha[t * width..][..width];
+        if t + 1 < t_b {
+            // This sample's next row of posteriors, which the sweeps left in a table too large
+            // for the core's cache, and which comes back after the group's other samples.
+            prefetch_lines(&sc.log_alpha[(t + 1) * width..][..width]);
+        }
+        let (post_b, post_l) = (&post[bl..bh], &post[plane + 1 + ll..plane + 1 + lh]);
+        if classes * std::mem::size_of::<E::Acc>() <= DENSE_BYTES {
+            // One pass over the row with the class posteriors (the group's buffer stays in L1),
+            // which it leaves for the emitted classes to be cleared.
+            let labels = &labels[ll..lh];
+            class_posteriors(acc, post_b, post_l, labels, blank);
+            row.write_grad_keeping::<FMA>(acc, upstream, &mut out);
+            acc[blank as usize] = E::Acc::zero();
+            for &c in labels {
+                acc[c as usize] = E::Acc::zero();
+            }
+            return;
+        }
+        let stream = hi - lo <= classes / 4;
+        if stream {
+            row.write_grad::<FMA>(None, upstream, &mut out);
+        }
+        let eb = row.gather(labels, blank, ll, &mut sc.ext[ll..lh], table);
+        emit_row::<_, _, FMA>(
+            &row,
+            post_b,
+            post_l,
+            &sc.ext[ll..lh],
+            &mut sc.emit[ll..lh],
+            acc,
+            &labels[ll..lh],
+            blank,
+            eb,
+            bl < bh,
+            upstream,
+            stream,
+            &mut out,
+        );
+    }
+}
