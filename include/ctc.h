@@ -249,6 +249,11 @@ typedef int32_t CtcCall;
  */
 #define CTC_CALL_FORWARD_BACKWARD 2
 
+/**
+ * `ctc_align`: checkpoint rows and one segment's back-pointers, O(N (L + C) sqrt(T)).
+ */
+#define CTC_CALL_ALIGN 3
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -349,7 +354,8 @@ CtcStatus ctc_workspace_size(const struct CtcTensor *log_probs, const struct Ctc
  * arguments (alignment slack included), for use as `options.workspace` of that call:
  * `CTC_CALL_FORWARD` (`ctc_loss_forward`: the loss alone keeps two rows of the forward variable
  * per sample, O(N (L + C)), where the gradient keeps the whole table, O(T N L)),
- * `CTC_CALL_BACKWARD` or `CTC_CALL_FORWARD_BACKWARD`. Validation and outputs as
+ * `CTC_CALL_BACKWARD`, `CTC_CALL_FORWARD_BACKWARD` or `CTC_CALL_ALIGN` (`ctc_align`:
+ * O(N (L + C) sqrt(T))). Validation and outputs as
  * ctc_workspace_size; a `call` that is not a CTC_CALL_* value is CTC_STATUS_INVALID_ARGUMENT.
  *
  * Returns the statuses of ctc_loss_forward. Thread safety: as ctc_loss_forward.
@@ -369,6 +375,42 @@ CtcStatus ctc_workspace_size_for_call(CtcCall call, const struct CtcTensor *log_
  * Thread safety: any thread, any time. Never fails; does not change the last-error message.
  */
 size_t ctc_release_cached_memory(void);
+
+/**
+ * The most probable (Viterbi) CTC alignment of each sample: forced alignment.
+ *
+ * Inputs as ctc_loss_forward (read only, validated the same way, any strides): `log_probs`
+ * (T, N, C) or unbatched (T, C), float32 or float64; `targets` padded (N, S), concatenated or
+ * unbatched (S,); `input_lengths` and `target_lengths` (N,) or (), int32 or int64; `options`
+ * (NULL for the defaults): `blank`, `num_threads`, `cuda_stream` and `workspace` apply,
+ * `reduction` and `zero_infinity` are ignored.
+ *
+ * Outputs (written only on success; same device as log_probs):
+ * - `path`: (T, N) (unbatched: (T,)), int32 or int64, any strides that do not make two
+ *   elements share memory: `path[t][n]` is the class (the blank included) that sample n's best
+ *   alignment emits at frame t, for t < input_lengths[n], and -1 for t >= input_lengths[n].
+ *   Collapsing repeats and removing blanks from a sample's path gives its target.
+ * - `path_scores`: (N,) (unbatched: ()), float32 or log_probs' dtype; may be NULL.
+ *   `path_scores[n]` is the sum over t < input_lengths[n] of `log_probs[t][n][path[t][n]]`: the
+ *   best alignment's total log-score.
+ *
+ * A sample with no alignment (too few frames for its labels and the blanks between repeats, or
+ * every alignment through a -inf log-probability; also a NaN best score) gets -1 at every frame
+ * and the score -inf; the other samples are aligned and the call succeeds. Ties between equally
+ * probable alignments follow the rule of the crate's `algorithm` module (a path ends in the last
+ * label unless the final blank is strictly better; a state stays unless its predecessor one or
+ * two states back is strictly better), which always gives a best alignment; results are bitwise
+ * identical for every thread count. Memory: the forward pass keeps rows at checkpoints about
+ * sqrt(T) frames apart and the read-back recomputes one segment at a time
+ * (`ctc_workspace_size_for_call(CTC_CALL_ALIGN, ...)` gives the size).
+ *
+ * Returns CTC_STATUS_SUCCESS, or the statuses of ctc_loss_forward (CTC_STATUS_UNSUPPORTED for
+ * CUDA tensors in this build). Thread safety: as ctc_loss_forward.
+ *
+ * # Safety
+ * As ctc_loss_forward, with `path` (and `path_scores` unless NULL) describing writable memory.
+ */
+CtcStatus ctc_align(const struct CtcTensor *log_probs, const struct CtcTensor *targets, const struct CtcTensor *input_lengths, const struct CtcTensor *target_lengths, const struct CtcOptions *options, struct CtcTensor *path, struct CtcTensor *path_scores);
 
 /**
  * A static, NUL-terminated description of `status` ("success", "invalid argument", ...;

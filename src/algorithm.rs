@@ -104,8 +104,38 @@
 //! `exp` overflows: `log_add_exp(a, b, c) = m + ln(exp(a - m) + exp(b - m) + exp(c - m))` with
 //! `m = max(a, b, c)`, and `m` replaced by 0 when it is `-inf` (so that `-inf - -inf` is never
 //! formed). A NaN in any term gives NaN.
+//!
+//! # Forced alignment (Viterbi)
+//!
+//! The best alignment of a sample replaces the sums of the forward variable by maxima:
+//!
+//! ```text
+//! delta[0][0] = lp[0][blank],  delta[0][1] = lp[0][l[0]] (L > 0),  delta[0][s] = -inf (s >= 2)
+//! delta[t][s] = max(delta[t-1][s],
+//!                   delta[t-1][s-1]                  (s >= 1),
+//!                   delta[t-1][s-2]                  (skip rule))
+//!               + lp[t][target_prime(s)]
+//! score       = max(delta[T_b-1][S'-1], delta[T_b-1][S'-2])   (delta[T_b-1][0] when L = 0)
+//! ```
+//!
+//! and the path is read back from the last frame: `path[t] = target_prime(s_t)`, where `s_t`
+//! is the state of frame t and `s_{t-1}` the predecessor that gave `delta[t][s_t]` its maximum.
+//! **Tie rule** (deterministic, and optimal whatever it picks, since every candidate it chooses
+//! among attains the maximum): the path ends in the last label unless the final blank is
+//! strictly better; a state's predecessor is the state itself (stay) unless `s - 1` is strictly
+//! better, and `s - 2` only when strictly better than both (torchaudio's order). A sample
+//! whose score is -inf (too few frames for its labels and repeats, or every alignment through a
+//! -inf log-probability) has no alignment.
+//!
+//! Only back-pointers (which of the three a state took: 2 bits) are needed to read the path
+//! back. Keeping them for every frame costs T x S'; instead the forward pass keeps the rows of
+//! `delta` at checkpoints K frames apart, and the read-back recomputes one segment of K frames
+//! at a time from its checkpoint, keeping that segment's back-pointers only: memory
+//! (T / K) S' values plus K S' back-pointers, least at K ~ sqrt(T), for twice the work of one
+//! forward pass.
 
 use crate::types::Real;
+
 #[allow(unused_imports)]
 use num_traits::Float;
 

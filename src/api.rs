@@ -3,9 +3,11 @@
 
 use crate::dispatch;
 use crate::error::Error;
-use crate::problem::{In1, Inputs, Out1, Out3, Outputs, Problem, Workspace};
+use crate::problem::{
+    AlignOutputs, In1, Inputs, Out1, Out3, Outputs, PathOut, PathViewMut, Problem, Workspace,
+};
 use crate::types::{Call, Element, Options};
-use ndarray::{Array1, Array3, ArrayView1, ArrayViewMut1, ArrayViewMut3};
+use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayViewMut1, ArrayViewMut3};
 
 /// Bytes of scratch memory that any computation on these inputs needs (the largest of the loss,
 /// gradient and fused calls), alignment slack included. Validates the inputs like the compute
@@ -114,4 +116,44 @@ pub fn ctc_loss_and_grad<E: Element>(
         None,
     )?;
     Ok((loss, grad))
+}
+
+/// The most probable (Viterbi) CTC alignment of each sample (forced alignment) into caller views:
+/// `path` (T, N) gets the class each frame emits (-1 past the sample's input length, and at every
+/// frame of a sample with no alignment), `scores` (N,) the best alignment's total log-score (-inf
+/// without one). Ties follow the rule of [`crate::algorithm`]; memory grows with
+/// N (L + C) sqrt(T) ([`workspace_size_for`] with [`Call::Align`]). `workspace` as for
+/// [`ctc_loss_into`]; `options.reduction` and `options.zero_infinity` are ignored.
+pub fn ctc_align_into<'o, E: Element>(
+    inputs: &Inputs<'_, E>,
+    options: &Options,
+    path: PathViewMut<'o>,
+    scores: Option<ArrayViewMut1<'o, E>>,
+    workspace: Option<&mut [u8]>,
+) -> Result<(), Error> {
+    let p = Problem::host(inputs, options)?;
+    let out = AlignOutputs {
+        path: PathOut::Host(path),
+        scores: scores.map(|s| Out1::Host(E::floats1_mut(s))),
+    };
+    let workspace = workspace.map_or(Workspace::Library, Workspace::Host);
+    dispatch::align(&p, out, workspace)
+}
+
+/// [`ctc_align_into`] into new arrays: the paths (T, N) and the scores (N,).
+pub fn ctc_align<E: Element>(
+    inputs: &Inputs<'_, E>,
+    options: &Options,
+) -> Result<(Array2<i64>, Array1<E>), Error> {
+    let (t, n, _) = inputs.log_probs.dim();
+    let mut path = Array2::from_elem((t, n), -1i64);
+    let mut scores = Array1::from_elem(n, E::from_acc(num_traits::zero()));
+    ctc_align_into(
+        inputs,
+        options,
+        PathViewMut::I64(path.view_mut()),
+        Some(scores.view_mut()),
+        None,
+    )?;
+    Ok((path, scores))
 }

@@ -3,7 +3,7 @@
 use crate::cpu;
 use crate::cuda;
 use crate::error::Error;
-use crate::problem::{Outputs, Place, Problem, Workspace};
+use crate::problem::{AlignOutputs, Outputs, Place, Problem, Workspace};
 use crate::types::Call;
 
 /// Computes what `out` asks for, on the backend where the problem's tensors live.
@@ -23,11 +23,27 @@ pub(crate) fn run(
     }
 }
 
+/// The best alignment of each sample, on the backend where the problem's tensors live.
+pub(crate) fn align(
+    p: &Problem<'_>,
+    out: AlignOutputs<'_>,
+    workspace: Workspace<'_>,
+) -> Result<(), Error> {
+    out.check(p)?;
+    match p.place {
+        Place::Host => cpu::align(p, out, workspace),
+        Place::Cuda(ordinal) => {
+            cuda_ready(ordinal)?;
+            cuda::align(p, out, workspace)
+        }
+    }
+}
+
 /// Bytes of workspace the computation `call` needs on the problem's backend.
 pub(crate) fn workspace_size(p: &Problem<'_>, call: Call) -> Result<usize, Error> {
-    match p.place {
-        Place::Host => cpu::workspace_size(p, call),
-        Place::Cuda(ordinal) => {
+    match (p.place, call) {
+        (Place::Host, _) => cpu::workspace_size(p, call),
+        (Place::Cuda(ordinal), _) => {
             cuda_ready(ordinal)?;
             cuda::workspace_size(p, call)
         }

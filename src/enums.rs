@@ -175,5 +175,7 @@ c_enum! {
         /// needs.
         #[default]
         ForwardBackward = 2 => "CTC_CALL_FORWARD_BACKWARD", "forward and backward";
+        /// A forced alignment (`ctc_align`).
+        Align = 3 => "CTC_CALL_ALIGN", "align";
     }
 }

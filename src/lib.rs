@@ -48,13 +48,13 @@ mod types;
 mod workspace;
 
 pub use api::{
-    ctc_loss, ctc_loss_and_grad, ctc_loss_grad, ctc_loss_into, release_cached_memory,
-    workspace_size, workspace_size_for, CACHED_WORKSPACE_LIMIT,
+    ctc_align, ctc_align_into, ctc_loss, ctc_loss_and_grad, ctc_loss_grad, ctc_loss_into,
+    release_cached_memory, workspace_size, workspace_size_for, CACHED_WORKSPACE_LIMIT,
 };
 #[doc(hidden)]
 pub use dispatch::test_hooks;
 pub use error::{Error, Status};
-pub use problem::{Inputs, IntView1, IntView2, Targets};
+pub use problem::{Inputs, IntView1, IntView2, PathViewMut, Targets};
 pub use types::{Call, DType, Device, Element, Options, Real, Reduction};
 
 /// Parses one decimal component of the crate version at compile time.

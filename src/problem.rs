@@ -97,6 +97,37 @@ impl<'a> From<ArrayView2<'a, i64>> for IntView2<'a> {
     }
 }
 
+/// A mutable two-dimensional integer view (alignment paths, (T, N)), int32 or int64.
+#[derive(Debug)]
+pub enum PathViewMut<'a> {
+    /// 32-bit integers.
+    I32(ndarray::ArrayViewMut2<'a, i32>),
+    /// 64-bit integers.
+    I64(ndarray::ArrayViewMut2<'a, i64>),
+}
+
+impl PathViewMut<'_> {
+    /// (T, N).
+    pub fn dim(&self) -> (usize, usize) {
+        match self {
+            PathViewMut::I32(v) => v.dim(),
+            PathViewMut::I64(v) => v.dim(),
+        }
+    }
+}
+
+impl<'a> From<ndarray::ArrayViewMut2<'a, i32>> for PathViewMut<'a> {
+    fn from(v: ndarray::ArrayViewMut2<'a, i32>) -> Self {
+        PathViewMut::I32(v)
+    }
+}
+
+impl<'a> From<ndarray::ArrayViewMut2<'a, i64>> for PathViewMut<'a> {
+    fn from(v: ndarray::ArrayViewMut2<'a, i64>) -> Self {
+        PathViewMut::I64(v)
+    }
+}
+
 /// The targets of a batch, in either of torch's two layouts.
 #[derive(Clone, Copy, Debug)]
 pub enum Targets<'a> {
@@ -521,6 +552,52 @@ fn check_loss_len(p: &Problem<'_>, name: &str, len: usize) -> Result<(), Error> 
         ),
         _ => invalid!("{name} has {len} elements but a reduced loss is one element"),
     })
+}
+
+/// The alignment paths: a host view or a device tensor, (T, N).
+#[derive(Debug)]
+pub(crate) enum PathOut<'o> {
+    Host(PathViewMut<'o>),
+    Device(DeviceArray),
+}
+
+/// Where an alignment writes.
+#[derive(Debug)]
+pub(crate) struct AlignOutputs<'o> {
+    /// (T, N): the class of each frame, -1 past the input length and for samples with no
+    /// alignment.
+    pub path: PathOut<'o>,
+    /// (N,): the best alignment's total log-score; `None` to skip.
+    pub scores: Option<Out1<'o>>,
+}
+
+impl AlignOutputs<'_> {
+    /// Checks the outputs' shapes against the problem.
+    pub fn check(&self, p: &Problem<'_>) -> Result<(), Error> {
+        let (t, n, _) = p.dims();
+        let dim = match &self.path {
+            PathOut::Host(v) => v.dim(),
+            PathOut::Device(a) => (a.shape[0], a.shape[1]),
+        };
+        if dim != (t, n) {
+            return Err(invalid!(
+                "path has shape {dim:?} but log_probs has (T, N) = {:?}",
+                (t, n)
+            ));
+        }
+        if let Some(s) = &self.scores {
+            let len = match s {
+                Out1::Host(v) => v.len(),
+                Out1::Device(a) => a.shape[0],
+            };
+            if len != n {
+                return Err(invalid!(
+                    "path_scores has {len} elements but log_probs has batch size N = {n}"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Scratch memory a call runs in.

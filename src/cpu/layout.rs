@@ -176,43 +176,186 @@ pub(crate) struct Parts<'w, A> {
     pub lanes: &'w mut [A],
 }
 
+/// Cuts the regions of a layout off an aligned base of a workspace, in increasing order.
+struct Cutter<'w> {
+    rest: &'w mut [u8],
+    /// Offset of `rest` from the aligned base.
+    at: usize,
+}
+
+impl<'w> Cutter<'w> {
+    /// Checks that `workspace` holds `bytes` (alignment slack included) and aligns its base.
+    fn new(workspace: &'w mut [u8], bytes: usize) -> Result<Cutter<'w>, Error> {
+        if workspace.len() < bytes {
+            return Err(Error::InvalidArgument(format!(
+                "options.workspace_bytes = {} is smaller than the {bytes} bytes this call needs (see ctc_workspace_size)",
+                workspace.len()
+            )));
+        }
+        // `bytes` includes ALIGN - 1 bytes of slack, so the aligned base leaves room for all.
+        let skew = workspace.as_ptr().align_offset(ALIGN);
+        Ok(Cutter {
+            rest: &mut workspace[skew..],
+            at: 0,
+        })
+    }
+
+    /// The bytes of region `r` (which starts at or after the previous one's end).
+    fn bytes(&mut self, r: &Range<usize>) -> &'w mut [u8] {
+        let tail = std::mem::take(&mut self.rest);
+        let (_, tail) = tail.split_at_mut(r.start - self.at);
+        let (mine, tail) = tail.split_at_mut(r.len());
+        self.at = r.end;
+        self.rest = tail;
+        mine
+    }
+
+    /// Region `r` as elements of `T` (aligned by the layout).
+    fn typed<T: bytemuck::Pod>(&mut self, r: &Range<usize>) -> Result<&'w mut [T], Error> {
+        bytemuck::try_cast_slice_mut(self.bytes(r))
+            .map_err(|e| Error::Internal(format!("workspace region cast failed: {e:?}")))
+    }
+}
+
 /// Splits `workspace` (at least `layout.bytes` long, any alignment) into the layout's regions.
 pub(crate) fn carve<'w, A: bytemuck::Pod>(
     workspace: &'w mut [u8],
     layout: &Layout,
 ) -> Result<Parts<'w, A>, Error> {
-    if workspace.len() < layout.bytes {
-        return Err(Error::InvalidArgument(format!(
-            "options.workspace_bytes = {} is smaller than the {} bytes this call needs (see ctc_workspace_size)",
-            workspace.len(),
-            layout.bytes
-        )));
-    }
-    // `layout.bytes` includes ALIGN - 1 bytes of slack, so the aligned base leaves room for all.
-    let skew = workspace.as_ptr().align_offset(ALIGN);
-    let mut rest = &mut workspace[skew..];
-    let mut at = 0usize;
-    // The regions are in increasing order: cut each off the front of what is left.
-    let mut cut = |r: &Range<usize>| -> &'w mut [u8] {
-        let tail = std::mem::take(&mut rest);
-        let (_, tail) = tail.split_at_mut(r.start - at);
-        let (mine, tail) = tail.split_at_mut(r.len());
-        at = r.end;
-        rest = tail;
-        mine
-    };
-    fn cast<T: bytemuck::Pod>(bytes: &mut [u8]) -> Result<&mut [T], Error> {
-        bytemuck::try_cast_slice_mut(bytes)
-            .map_err(|e| Error::Internal(format!("workspace region cast failed: {e:?}")))
-    }
+    let mut cut = Cutter::new(workspace, layout.bytes)?;
     Ok(Parts {
-        labels: cast(cut(&layout.labels))?,
-        skip: cut(&layout.skip),
-        pending: cut(&layout.pending),
-        nll: cast(cut(&layout.nll))?,
-        log_alpha: cast(cut(&layout.log_alpha))?,
-        log_beta: cast(cut(&layout.log_beta))?,
-        scratch: cast(cut(&layout.scratch))?,
-        lanes: cast(cut(&layout.lanes))?,
+        labels: cut.typed(&layout.labels)?,
+        skip: cut.bytes(&layout.skip),
+        pending: cut.bytes(&layout.pending),
+        nll: cut.typed(&layout.nll)?,
+        log_alpha: cut.typed(&layout.log_alpha)?,
+        log_beta: cut.typed(&layout.log_beta)?,
+        scratch: cut.typed(&layout.scratch)?,
+        lanes: cut.typed(&layout.lanes)?,
+    })
+}
+
+/// The workspace of forced alignment (`cpu/align.rs`): per sample, regions of
+/// [`AlignLayout::new`]'s strides, each region starting on an [`ALIGN`]-byte boundary.
+///
+/// | region | element | per sample | holds |
+/// |---|---|---|---|
+/// | `labels` | u32 | max(Lmax, 1) | the sample's labels |
+/// | `skip` | u8 | W | the skip flags, as for the loss |
+/// | `choice` | u8 | W | one frame's back-pointers, before packing |
+/// | `codes` | u8 | K ceil(W / 4) | a segment's back-pointers, 2 bits a state |
+/// | `rows` | Acc | 2 W | two rows of the Viterbi variable |
+/// | `checkpoints` | Acc | ceil(Tmax / K) W | the rows at frames 0, K, 2K, ... |
+/// | `scratch` | Acc | W + C | the gathered label emissions of a frame, a row copy |
+/// | `scores` | f64 | 1 | the sample's path score |
+///
+/// K = [`segment_frames`] balances the checkpoints against a segment's back-pointers, so the
+/// whole grows with N W sqrt(Tmax).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AlignLayout {
+    pub labels: Range<usize>,
+    pub skip: Range<usize>,
+    pub choice: Range<usize>,
+    pub codes: Range<usize>,
+    pub rows: Range<usize>,
+    pub checkpoints: Range<usize>,
+    pub scratch: Range<usize>,
+    pub scores: Range<usize>,
+    /// Labels per sample.
+    pub labels_stride: usize,
+    /// Row width W ([`row_width`]).
+    pub width: usize,
+    /// K: frames per segment (and between checkpoints).
+    pub segment: usize,
+    /// Bytes of one frame's packed back-pointers: ceil(W / 4).
+    pub code_row: usize,
+    /// Checkpoint rows per sample.
+    pub checkpoint_rows: usize,
+    /// Accumulator elements of `scratch` per sample.
+    pub scratch_stride: usize,
+    /// Bytes a caller must provide (the regions plus alignment slack).
+    pub bytes: usize,
+}
+
+/// K for inputs of at most `max_time` frames and accumulators of `acc` bytes: the checkpoints
+/// ((T / K) W acc bytes) and a segment's back-pointers (K W / 4 bytes) are equal at
+/// K = sqrt(4 acc T).
+pub(crate) fn segment_frames(max_time: usize, acc: usize) -> usize {
+    let k = ((4 * acc) as f64 * max_time as f64).sqrt().ceil() as usize;
+    k.clamp(1, max_time.max(1))
+}
+
+impl AlignLayout {
+    /// The layout for these sizes and accumulator size `acc` (bytes); `OutOfMemory` when it does
+    /// not fit in `isize`.
+    pub fn new(d: Dims, acc: usize) -> Result<AlignLayout, Error> {
+        let n = d.batch;
+        let width = row_width(d.max_target_length).ok_or_else(overflow)?;
+        let labels_stride = d.max_target_length.max(1);
+        let segment = segment_frames(d.max_input_length, acc);
+        let code_row = width.div_ceil(4);
+        let checkpoint_rows = d.max_input_length.div_ceil(segment).max(1);
+        let scratch_stride = width.checked_add(d.classes.max(1)).ok_or_else(overflow)?;
+        let mut end = 0usize;
+        let labels = region(&mut end, mul(n, labels_stride)?, 4)?;
+        let skip = region(&mut end, mul(n, width)?, 1)?;
+        let choice = region(&mut end, mul(n, width)?, 1)?;
+        let codes = region(&mut end, mul(n, mul(segment, code_row)?)?, 1)?;
+        let rows = region(&mut end, mul(n, mul(width, 2)?)?, acc)?;
+        let checkpoints = region(&mut end, mul(n, mul(checkpoint_rows, width)?)?, acc)?;
+        let scratch = region(&mut end, mul(n, scratch_stride)?, acc)?;
+        let scores = region(&mut end, n, 8)?;
+        let bytes = end.checked_add(ALIGN - 1).ok_or_else(overflow)?;
+        if bytes > isize::MAX as usize {
+            return Err(overflow());
+        }
+        Ok(AlignLayout {
+            labels,
+            skip,
+            choice,
+            codes,
+            rows,
+            checkpoints,
+            scratch,
+            scores,
+            labels_stride,
+            width,
+            segment,
+            code_row,
+            checkpoint_rows,
+            scratch_stride,
+            bytes,
+        })
+    }
+}
+
+/// The typed regions of a carved alignment workspace.
+pub(crate) struct AlignParts<'w, A> {
+    pub labels: &'w mut [u32],
+    pub skip: &'w mut [u8],
+    pub choice: &'w mut [u8],
+    pub codes: &'w mut [u8],
+    pub rows: &'w mut [A],
+    pub checkpoints: &'w mut [A],
+    pub scratch: &'w mut [A],
+    pub scores: &'w mut [f64],
+}
+
+/// Splits `workspace` (at least `layout.bytes` long, any alignment) into the regions of an
+/// alignment.
+pub(crate) fn carve_align<'w, A: bytemuck::Pod>(
+    workspace: &'w mut [u8],
+    layout: &AlignLayout,
+) -> Result<AlignParts<'w, A>, Error> {
+    let mut cut = Cutter::new(workspace, layout.bytes)?;
+    Ok(AlignParts {
+        labels: cut.typed(&layout.labels)?,
+        skip: cut.bytes(&layout.skip),
+        choice: cut.bytes(&layout.choice),
+        codes: cut.bytes(&layout.codes),
+        rows: cut.typed(&layout.rows)?,
+        checkpoints: cut.typed(&layout.checkpoints)?,
+        scratch: cut.typed(&layout.scratch)?,
+        scores: cut.typed(&layout.scores)?,
     })
 }

@@ -12,6 +12,7 @@
 //! on the batch, and the batch reduction runs serially in index order afterwards, so results are
 //! bitwise identical for every thread count.
 
+mod align;
 pub(crate) mod isa;
 mod lanes;
 pub(crate) mod layout;
@@ -24,12 +25,12 @@ pub(crate) mod scratch;
 
 use crate::error::Error;
 use crate::problem::{
-    for_each_label, IntView1, Ints, Lengths, LogProbs, Out1, Out3, Outputs, Problem, Sizes,
-    Targets, TargetsArg, Workspace,
+    for_each_label, AlignOutputs, IntView1, Ints, Lengths, LogProbs, Out1, Out3, Outputs, PathOut,
+    PathViewMut, Problem, Sizes, Targets, TargetsArg, Workspace,
 };
 use crate::types::Reduction;
 use crate::types::{Call, Element, Floats1, Floats1Mut, Floats3, Floats3Mut, Options, Real};
-use layout::{carve, Dims, Layout, Parts, Pass};
+use layout::{carve, carve_align, AlignLayout, Dims, Layout, Parts, Pass};
 use math::CpuElement;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 use num_traits::{Float, One, Zero};
@@ -78,13 +79,18 @@ fn host_operands<'a>(
     }
 }
 
+/// Bytes of the accumulation type for log-probabilities of `dtype`.
+fn accumulator_bytes(dtype: crate::types::DType) -> usize {
+    match dtype {
+        crate::types::DType::Float64 => 8,
+        _ => 4,
+    }
+}
+
 /// The layout of the workspace for `pass` on this problem.
 fn layout(p: &Problem<'_>, pass: Pass) -> Result<Layout, Error> {
     let (_, _, _, lengths) = host_operands(p)?;
-    let acc = match p.dtype {
-        crate::types::DType::Float64 => 8,
-        _ => 4,
-    };
+    let acc = accumulator_bytes(p.dtype);
     let dims = Dims {
         batch: p.sizes.batch,
         classes: p.sizes.classes,
@@ -99,6 +105,7 @@ pub(crate) fn workspace_size(p: &Problem<'_>, call: Call) -> Result<usize, Error
     let pass = match call {
         Call::Forward => Pass::Forward,
         Call::Backward | Call::ForwardBackward => Pass::Gradient,
+        Call::Align => return align_workspace_size(p),
     };
     Ok(layout(p, pass)?.bytes)
 }
@@ -163,6 +170,199 @@ pub(crate) fn run(
         Workspace::Device { .. } => Err(Error::Internal("a device workspace on the CPU".into())),
     }
 }
+
+/// The layout of an alignment's workspace on this problem.
+fn align_layout(p: &Problem<'_>) -> Result<AlignLayout, Error> {
+    let (_, _, _, lengths) = host_operands(p)?;
+    let dims = Dims {
+        batch: p.sizes.batch,
+        classes: p.sizes.classes,
+        max_input_length: lengths.max_input,
+        max_target_length: lengths.max_target,
+    };
+    AlignLayout::new(dims, accumulator_bytes(p.dtype))
+}
+
+/// Bytes of workspace an alignment needs on this problem.
+pub(crate) fn align_workspace_size(p: &Problem<'_>) -> Result<usize, Error> {
+    Ok(align_layout(p)?.bytes)
+}
+
+/// Aligns a validated problem whose operands are all on the host.
+pub(crate) fn align(
+    p: &Problem<'_>,
+    out: AlignOutputs<'_>,
+    workspace: Workspace<'_>,
+) -> Result<(), Error> {
+    let (targets, input_lengths, target_lengths, _) = host_operands(p)?;
+    let LogProbs::Host(log_probs) = p.log_probs else {
+        return Err(Error::Internal(
+            "the CPU backend got device-resident log_probs".into(),
+        ));
+    };
+    let (PathOut::Host(path), scores) = (out.path, out.scores) else {
+        return Err(Error::Internal("a device path on the CPU".into()));
+    };
+    let scores = match scores {
+        None => None,
+        Some(Out1::Host(s)) => Some(s),
+        Some(Out1::Device(_)) => return Err(Error::Internal("device scores on the CPU".into())),
+    };
+    let layout = align_layout(p)?;
+    let mut aligner = Aligner {
+        sizes: p.sizes,
+        options: p.options,
+        targets,
+        input_lengths,
+        target_lengths,
+        layout: &layout,
+        path,
+        scores,
+    };
+    let mut with = |w: &mut [u8]| match log_probs {
+        Floats3::F32(lp) => aligner.run::<f32>(lp, w),
+        Floats3::F64(lp) => aligner.run::<f64>(lp, w),
+    };
+    match workspace {
+        Workspace::Host(w) => with(w),
+        Workspace::Library => scratch::with_scratch(layout.bytes, with),
+        Workspace::Device { .. } => Err(Error::Internal("a device workspace on the CPU".into())),
+    }
+}
+
+/// An alignment's operands and outputs besides the typed log-probabilities.
+struct Aligner<'a, 'o, 'l> {
+    sizes: Sizes,
+    options: Options,
+    targets: Targets<'a>,
+    input_lengths: IntView1<'a>,
+    target_lengths: IntView1<'a>,
+    layout: &'l AlignLayout,
+    path: PathViewMut<'o>,
+    scores: Option<Floats1Mut<'o>>,
+}
+
+impl<'a> Aligner<'a, '_, '_> {
+    /// Aligns every sample (one task each) in `workspace`, then writes the scores.
+    fn run<E: CpuElement>(
+        &mut self,
+        log_probs: ArrayView3<'a, E>,
+        workspace: &mut [u8],
+    ) -> Result<(), Error> {
+        let mut parts = carve_align::<E::Acc>(workspace, self.layout)?;
+        let stride = self.layout.labels_stride;
+        let labels = &mut *parts.labels;
+        for_each_label(
+            &self.targets,
+            &self.target_lengths,
+            self.sizes.batch,
+            |b, j, _, label| {
+                labels[b * stride + j] = label as u32;
+                Ok(())
+            },
+        )?;
+        let isa = isa::detect();
+        let (layout, sizes) = (self.layout, self.sizes);
+        let (il, tl) = (self.input_lengths, self.target_lengths);
+        let scores = std::mem::take(&mut parts.scores);
+        let samples = align::samples(parts, layout, sizes.classes)
+            .zip(scores.iter_mut())
+            .zip(path_columns(&mut self.path))
+            .enumerate();
+        let threads = pool::effective_threads(self.options.num_threads);
+        pool::for_each(
+            threads,
+            samples,
+            |(b, (((labels, scratch), score), mut column))| {
+                let job = align::AlignJob {
+                    log_probs: log_probs.index_axis(Axis(1), b),
+                    labels: &labels[..tl.get(b) as usize],
+                    blank: sizes.blank,
+                    input_length: il.get(b) as usize,
+                    width: layout.width,
+                    segment: layout.segment,
+                    code_row: layout.code_row,
+                    scratch,
+                };
+                // -1 past the input length, and everywhere for a sample with no alignment.
+                column.fill(-1);
+                let aligned = align::align(job, &mut |t, c| column.set(t, c as i64), isa);
+                *score = aligned.unwrap_or_else(|| {
+                    column.fill(-1);
+                    f64::NEG_INFINITY
+                });
+            },
+        )?;
+        if let Some(out) = &mut self.scores {
+            for (b, &s) in scores.iter().enumerate() {
+                out.set(b, E::Acc::from_f64(s).to_f64());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One sample's column of the paths.
+enum PathColumn<'a> {
+    I32(ndarray::ArrayViewMut1<'a, i32>),
+    I64(ndarray::ArrayViewMut1<'a, i64>),
+}
+
+impl PathColumn<'_> {
+    fn set(&mut self, t: usize, v: i64) {
+        match self {
+            PathColumn::I32(c) => c[t] = v as i32,
+            PathColumn::I64(c) => c[t] = v,
+        }
+    }
+
+    fn fill(&mut self, v: i64) {
+        match self {
+            PathColumn::I32(c) => c.fill(v as i32),
+            PathColumn::I64(c) => c.fill(v),
+        }
+    }
+}
+
+/// The columns of (T, N) paths, sample by sample.
+fn path_columns<'p>(
+    path: &'p mut PathViewMut<'_>,
+) -> impl ExactSizeIterator<Item = PathColumn<'p>> + Send {
+    let (i32s, i64s) = match path {
+        PathViewMut::I32(p) => (Some(p.axis_iter_mut(Axis(1))), None),
+        PathViewMut::I64(p) => (None, Some(p.axis_iter_mut(Axis(1)))),
+    };
+    let n = i32s.as_ref().map_or(0, |i| i.len()) + i64s.as_ref().map_or(0, |i| i.len());
+    let all = i32s
+        .into_iter()
+        .flatten()
+        .map(PathColumn::I32)
+        .chain(i64s.into_iter().flatten().map(PathColumn::I64));
+    Exact {
+        inner: all,
+        left: n,
+    }
+}
+
+/// An iterator with a known length (`chain` of two optional iterators has none).
+struct Exact<I> {
+    inner: I,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for Exact<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let next = self.inner.next();
+        self.left = self.left.saturating_sub(next.is_some() as usize);
+        next
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Exact<I> {}
 
 /// What a call needs besides the typed log-probabilities and gradient.
 struct Common<'a, 'o, 'l> {

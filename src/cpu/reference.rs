@@ -161,3 +161,66 @@ impl<E: CpuElement> Sample<'_, E> {
         }
     }
 }
+
+/// The best alignment of one sample by the Viterbi recurrence of [`crate::algorithm`] with the
+/// whole back-pointer table and the documented tie rule: the classes of frames `0..T_b` and the
+/// best score, or `None` when the sample has no alignment (score -inf or NaN). The test oracle of
+/// `cpu/align.rs`.
+#[cfg(test)]
+pub(crate) fn viterbi<E: CpuElement>(
+    log_probs: ArrayView2<'_, E>,
+    labels: &[u32],
+    blank: u32,
+    input_length: usize,
+) -> Option<(Vec<u32>, E::Acc)> {
+    let ninf = E::Acc::neg_infinity();
+    let (len, t_b) = (labels.len(), input_length);
+    let s_prime = 2 * len + 1;
+    let lp = |t: usize, s: usize| log_probs[[t, target_prime(labels, s, blank) as usize]].to_acc();
+    if t_b == 0 {
+        return (len == 0).then(|| (Vec::new(), E::Acc::zero()));
+    }
+    let mut delta = vec![ninf; s_prime];
+    let mut from = vec![0u8; t_b * s_prime];
+    delta[0] = lp(0, 0);
+    if len > 0 {
+        delta[1] = lp(0, 1);
+    }
+    for t in 1..t_b {
+        let prev = delta.clone();
+        for s in 0..s_prime {
+            let x0 = prev[s];
+            let x1 = if s >= 1 { prev[s - 1] } else { ninf };
+            let x2 = if can_skip(labels, s) {
+                prev[s - 2]
+            } else {
+                ninf
+            };
+            let (best, code) = if x2 > x1 && x2 > x0 {
+                (x2, 2)
+            } else if x1 > x0 {
+                (x1, 1)
+            } else {
+                (x0, 0)
+            };
+            delta[s] = best + lp(t, s);
+            from[t * s_prime + s] = code;
+        }
+    }
+    let blank_better = len == 0 || delta[s_prime - 1] > delta[s_prime - 2];
+    let mut s = if !blank_better {
+        s_prime - 2
+    } else {
+        s_prime - 1
+    };
+    let score = delta[s];
+    if score == ninf || score.is_nan() {
+        return None;
+    }
+    let mut path = vec![0u32; t_b];
+    for t in (0..t_b).rev() {
+        path[t] = target_prime(labels, s, blank);
+        s -= from[t * s_prime + s] as usize;
+    }
+    Some((path, score))
+}

@@ -196,3 +196,91 @@ fn fast_kernel_equals_reference(
         }
     }
 }
+
+/// The vectorized aligner against the full-table reference Viterbi, on random problems with ties
+/// made likely (few distinct values) or not, with segments of every size from 1 frame to all of
+/// them (checkpoint boundaries everywhere), for every instruction set: the same path and score.
+#[test]
+fn aligner_equals_reference_viterbi_for_every_segment_size() {
+    use super::align::{align, AlignJob, AlignScratch};
+    use super::layout::row_width;
+    let mut rng = Rng(11);
+    for isa in super::isa::supported() {
+        for case in 0..300 {
+            let t = 1 + rng.below(30);
+            let c = 2 + rng.below(8);
+            let blank = rng.below(c) as u32;
+            let coarse = case % 3 == 0; // ties everywhere
+            let lp = Array2::from_shape_fn((t, c), |_| {
+                if coarse {
+                    -((rng.below(3)) as f32)
+                } else {
+                    -4.0 * rng.unit() as f32
+                }
+            });
+            let len = rng.below(t.min(10) + 2);
+            let labels: Vec<u32> = (0..len)
+                .map(|_| {
+                    let k = rng.below(c - 1) as u32;
+                    if k >= blank {
+                        k + 1
+                    } else {
+                        k
+                    }
+                })
+                .collect();
+            let t_b = rng.below(t + 1);
+            let want = reference::viterbi(lp.view(), &labels, blank, t_b);
+            let width = row_width(len).unwrap();
+            for segment in 1..=t_b.max(1) {
+                let rows_ck = t_b.div_ceil(segment).max(1);
+                let code_row = width.div_ceil(4);
+                let mut rows = vec![f32::NAN; 2 * width];
+                let mut checkpoints = vec![f32::NAN; rows_ck * width];
+                let mut codes = vec![0xFFu8; segment * code_row];
+                let mut choice = vec![9u8; width];
+                let mut ext = vec![f32::NAN; width];
+                let mut row = vec![f32::NAN; c];
+                let mut skip = vec![0u8; width];
+                let job = AlignJob {
+                    log_probs: lp.view(),
+                    labels: &labels,
+                    blank,
+                    input_length: t_b,
+                    width,
+                    segment,
+                    code_row,
+                    scratch: AlignScratch {
+                        rows: &mut rows,
+                        checkpoints: &mut checkpoints,
+                        codes: &mut codes,
+                        choice: &mut choice,
+                        ext: &mut ext,
+                        row: &mut row,
+                        skip: &mut skip,
+                    },
+                };
+                let mut path = vec![u32::MAX; t_b];
+                let got = align(job, &mut |t, c| path[t] = c, isa);
+                match (&want, got) {
+                    (None, None) => {}
+                    (Some((p, score)), Some(s)) => {
+                        assert_eq!(&path, p, "{} case {case} segment {segment}", isa.name());
+                        let sum: f64 = p
+                            .iter()
+                            .enumerate()
+                            .map(|(t, &c)| lp[[t, c as usize]] as f64)
+                            .sum();
+                        assert_eq!(s, sum, "case {case}: score");
+                        assert!((s - *score as f64).abs() <= 1e-4 * s.abs().max(1.0));
+                    }
+                    _ => panic!(
+                        "{} case {case} segment {segment}: {want:?} vs {got:?}",
+                        isa.name()
+                    ),
+                }
+            }
+        }
+    }
+    super::isa::FORCED.with(|f| f.set(None));
+}

@@ -25,7 +25,23 @@ pub(crate) fn device_count() -> i32 {
 pub(crate) fn workspace_size(p: &Problem<'_>, call: Call) -> Result<usize, Error> {
     let staged = Staged::of(p);
     let request = request(p, &staged, Outputs::default(), &Workspace::Library)?;
+    if call == Call::Align {
+        return Err(Error::Unsupported(
+            "ctc_align on CUDA tensors is not served by this build yet".into(),
+        ));
+    }
     launch::workspace_size(&request, call != Call::Forward)
+}
+
+/// Forced alignment on a CUDA device (not served yet).
+pub(crate) fn align(
+    _p: &Problem<'_>,
+    _out: crate::problem::AlignOutputs<'_>,
+    _workspace: Workspace<'_>,
+) -> Result<(), Error> {
+    Err(Error::Unsupported(
+        "ctc_align on CUDA tensors is not served by this build yet; align on the host".into(),
+    ))
 }
 
 /// Runs a validated problem whose log-probabilities are on a CUDA device.

@@ -6,8 +6,8 @@ use super::tensor::RawTensor;
 use super::{CtcOptions, CtcTensor};
 use crate::error::{invalid, Error};
 use crate::problem::{
-    DeviceArray, In1, IntView1, IntView2, Ints, LogProbs, Operands, Out1, Out3, Outputs, Place,
-    Problem, Targets, TargetsArg, Workspace,
+    AlignOutputs, DeviceArray, In1, IntView1, IntView2, Ints, LogProbs, Operands, Out1, Out3,
+    Outputs, PathOut, PathViewMut, Place, Problem, Targets, TargetsArg, Workspace,
 };
 use crate::types::{
     enum_from_c, DType, Device, Floats1, Floats1Mut, Floats3, Floats3Mut, Options, Reduction,
@@ -118,6 +118,8 @@ pub(super) enum Want {
     Both,
     /// The workspace size (no output tensor).
     Size,
+    /// A forced alignment: `path` and, when not NULL, `path_scores`.
+    Align,
 }
 
 /// The raw pointers of one call, as the entry points receive them.
@@ -130,6 +132,8 @@ pub(super) struct Pointers {
     pub options: *const CtcOptions,
     pub loss: *const CtcTensor,
     pub grad: *const CtcTensor,
+    pub path: *const CtcTensor,
+    pub path_scores: *const CtcTensor,
 }
 
 /// The arguments of one call, read and checked.
@@ -141,6 +145,8 @@ pub(super) struct Args {
     grad_loss: Option<RawTensor>,
     loss: Option<RawTensor>,
     grad: Option<RawTensor>,
+    path: Option<RawTensor>,
+    path_scores: Option<RawTensor>,
     options: CallOptions,
     /// log_probs is (T, N, C), not unbatched (T, C).
     batched: bool,
@@ -176,6 +182,12 @@ impl Args {
         let grad = with_grad
             .then(|| read("grad_log_probs", p.grad))
             .transpose()?;
+        let aligning = want == Want::Align;
+        let path = aligning.then(|| read("path", p.path)).transpose()?;
+        let path_scores = match aligning && !p.path_scores.is_null() {
+            true => Some(read("path_scores", p.path_scores)?),
+            false => None,
+        };
         let batched = check_log_probs(&log_probs)?;
         let args = Args {
             log_probs,
@@ -185,6 +197,8 @@ impl Args {
             grad_loss,
             loss,
             grad,
+            path,
+            path_scores,
             options,
             batched,
         };
@@ -209,6 +223,30 @@ impl Args {
             if t.device != Device::Cpu && !same_place(t, lp) {
                 return Err(invalid!(
                     "{} is on {} but log_probs is on {}: targets and lengths must be on the host or on log_probs' device",
+                    t.name,
+                    t.place(),
+                    lp.place()
+                ));
+            }
+        }
+        for t in [&self.path, &self.path_scores].into_iter().flatten() {
+            let int = matches!(t.dtype, DType::Int32 | DType::Int64);
+            if t.name == "path" && !int {
+                return Err(invalid!(
+                    "path.dtype = {} but path must be int32 or int64",
+                    t.dtype.name()
+                ));
+            }
+            if t.name == "path_scores" && !(t.dtype == lp.dtype || t.dtype == DType::Float32) {
+                return Err(invalid!(
+                    "path_scores.dtype = {} but log_probs.dtype = {}: path_scores must be float32 or log_probs' dtype",
+                    t.dtype.name(),
+                    lp.dtype.name()
+                ));
+            }
+            if !same_place(t, lp) {
+                return Err(invalid!(
+                    "{} is on {} but log_probs is on {}: they must match",
                     t.name,
                     t.place(),
                     lp.place()
@@ -277,6 +315,22 @@ impl Args {
         if let Some(l) = &self.loss {
             l.expect_non_overlapping()?;
         }
+        if let Some(path) = &self.path {
+            let (ndim, shape) = match self.batched {
+                true => (2, "path must be (T, N)"),
+                false => (1, "an unbatched path must be (T,)"),
+            };
+            path.expect_ndim(&[ndim], shape)?;
+            path.expect_non_overlapping()?;
+        }
+        if let Some(s) = &self.path_scores {
+            let (ndim, shape) = match self.batched {
+                true => (1, "path_scores must be (N,)"),
+                false => (0, "unbatched path_scores has shape ()"),
+            };
+            s.expect_ndim(&[ndim], shape)?;
+            s.expect_non_overlapping()?;
+        }
         Ok(())
     }
 
@@ -285,7 +339,8 @@ impl Args {
     fn check_overlap(&self, want: Want) -> Result<(), Error> {
         let place = |t: &RawTensor| (t.device, t.device_index * (t.device == Device::Cuda) as i32);
         let mut written: Vec<(&str, _, std::ops::Range<usize>)> = Vec::new();
-        for t in [&self.loss, &self.grad].into_iter().flatten() {
+        let outputs = [&self.loss, &self.grad, &self.path, &self.path_scores];
+        for t in outputs.into_iter().flatten() {
             written.push((t.name, place(t), t.byte_range()));
         }
         if let Some((ptr, n)) = self.options.workspace.filter(|_| want != Want::Size) {
@@ -505,6 +560,56 @@ impl Args {
             grad_loss,
         };
         Ok((outputs, workspace))
+    }
+}
+
+impl Args {
+    /// The outputs of an alignment and the workspace.
+    ///
+    /// # Safety
+    /// As [`Args::outputs`].
+    pub unsafe fn align_outputs<'a>(&'a self) -> Result<(AlignOutputs<'a>, Workspace<'a>), Error> {
+        let on_device = self.log_probs.device == Device::Cuda;
+        let Some(t) = &self.path else {
+            return Err(Error::Internal("an alignment without a path".into()));
+        };
+        let (shape, strides) = match self.batched {
+            true => ([t.shape[0], t.shape[1]], [t.strides[0], t.strides[1]]),
+            false => ([t.shape[0], 1], [t.strides[0], 0]),
+        };
+        // SAFETY (the views): validated host tensors of their dtype, written by nobody else and
+        // checked not to overlap anything, per this function's contract.
+        let path = if on_device {
+            PathOut::Device(device_array(
+                t,
+                [shape[0], shape[1], 1],
+                [strides[0], strides[1], 0],
+            ))
+        } else {
+            PathOut::Host(match t.dtype {
+                DType::Int32 => PathViewMut::I32(unsafe { t.view2_mut(shape, strides) }),
+                _ => PathViewMut::I64(unsafe { t.view2_mut(shape, strides) }),
+            })
+        };
+        let scores = match &self.path_scores {
+            None => None,
+            Some(s) if on_device => {
+                let (n, st) = if s.ndim == 0 {
+                    (1, 0)
+                } else {
+                    (s.shape[0], s.strides[0])
+                };
+                Some(Out1::Device(device_array(s, [n, 1, 1], [st, 0, 0])))
+            }
+            Some(s) => Some(Out1::Host(match s.dtype {
+                DType::Float32 => Floats1Mut::F32(unsafe { s.view1_mut() }),
+                DType::Float64 => Floats1Mut::F64(unsafe { s.view1_mut() }),
+                d => return Err(unsupported_dtype(d)),
+            })),
+        };
+        // SAFETY: forwarded from this function's contract.
+        let (_, workspace) = unsafe { self.outputs() }?;
+        Ok((AlignOutputs { path, scores }, workspace))
     }
 }
 

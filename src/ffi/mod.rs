@@ -77,6 +77,8 @@ pub const CTC_CALL_FORWARD: CtcCall = 0;
 pub const CTC_CALL_BACKWARD: CtcCall = 1;
 /// `ctc_loss_forward_backward` (what `ctc_workspace_size` answers: enough for any of the three).
 pub const CTC_CALL_FORWARD_BACKWARD: CtcCall = 2;
+/// `ctc_align`: checkpoint rows and one segment's back-pointers, O(N (L + C) sqrt(T)).
+pub const CTC_CALL_ALIGN: CtcCall = 3;
 
 // The constants above are the values of the one table of enumerations (`src/enums.rs`);
 // cbindgen needs them as literals, so they are checked against it when the library compiles.
@@ -103,6 +105,7 @@ const _: () = {
         (CTC_CALL_FORWARD, K::Forward as i32),
         (CTC_CALL_BACKWARD, K::Backward as i32),
         (CTC_CALL_FORWARD_BACKWARD, K::ForwardBackward as i32),
+        (CTC_CALL_ALIGN, K::Align as i32),
     ];
     let mut i = 0;
     while i < pairs.len() {
@@ -211,6 +214,18 @@ unsafe fn compute(pointers: Pointers, want: Want) -> Result<(), Error> {
     dispatch::run(&problem, outputs, workspace)
 }
 
+/// Reads the arguments, builds the problem and aligns it.
+///
+/// # Safety
+/// As [`compute`].
+unsafe fn align(pointers: Pointers) -> Result<(), Error> {
+    // SAFETY (all three): forwarded from this function's contract.
+    let args = unsafe { Args::read(&pointers, Want::Align) }?;
+    let problem = unsafe { args.problem() }?;
+    let (outputs, workspace) = unsafe { args.align_outputs() }?;
+    dispatch::align(&problem, outputs, workspace)
+}
+
 /// Runs the size query for `call` and writes the size to `*bytes` on success.
 ///
 /// # Safety
@@ -245,6 +260,8 @@ fn loss_pointers(
         options,
         loss: std::ptr::null(),
         grad: std::ptr::null(),
+        path: std::ptr::null(),
+        path_scores: std::ptr::null(),
     }
 }
 
@@ -411,7 +428,8 @@ pub unsafe extern "C" fn ctc_workspace_size(
 /// arguments (alignment slack included), for use as `options.workspace` of that call:
 /// `CTC_CALL_FORWARD` (`ctc_loss_forward`: the loss alone keeps two rows of the forward variable
 /// per sample, O(N (L + C)), where the gradient keeps the whole table, O(T N L)),
-/// `CTC_CALL_BACKWARD` or `CTC_CALL_FORWARD_BACKWARD`. Validation and outputs as
+/// `CTC_CALL_BACKWARD`, `CTC_CALL_FORWARD_BACKWARD` or `CTC_CALL_ALIGN` (`ctc_align`:
+/// O(N (L + C) sqrt(T))). Validation and outputs as
 /// ctc_workspace_size; a `call` that is not a CTC_CALL_* value is CTC_STATUS_INVALID_ARGUMENT.
 ///
 /// Returns the statuses of ctc_loss_forward. Thread safety: as ctc_loss_forward.
@@ -447,6 +465,59 @@ pub unsafe extern "C" fn ctc_workspace_size_for_call(
 #[no_mangle]
 pub extern "C" fn ctc_release_cached_memory() -> usize {
     std::panic::catch_unwind(crate::api::release_cached_memory).unwrap_or(0)
+}
+
+/// The most probable (Viterbi) CTC alignment of each sample: forced alignment.
+///
+/// Inputs as ctc_loss_forward (read only, validated the same way, any strides): `log_probs`
+/// (T, N, C) or unbatched (T, C), float32 or float64; `targets` padded (N, S), concatenated or
+/// unbatched (S,); `input_lengths` and `target_lengths` (N,) or (), int32 or int64; `options`
+/// (NULL for the defaults): `blank`, `num_threads`, `cuda_stream` and `workspace` apply,
+/// `reduction` and `zero_infinity` are ignored.
+///
+/// Outputs (written only on success; same device as log_probs):
+/// - `path`: (T, N) (unbatched: (T,)), int32 or int64, any strides that do not make two
+///   elements share memory: `path[t][n]` is the class (the blank included) that sample n's best
+///   alignment emits at frame t, for t < input_lengths[n], and -1 for t >= input_lengths[n].
+///   Collapsing repeats and removing blanks from a sample's path gives its target.
+/// - `path_scores`: (N,) (unbatched: ()), float32 or log_probs' dtype; may be NULL.
+///   `path_scores[n]` is the sum over t < input_lengths[n] of `log_probs[t][n][path[t][n]]`: the
+///   best alignment's total log-score.
+///
+/// A sample with no alignment (too few frames for its labels and the blanks between repeats, or
+/// every alignment through a -inf log-probability; also a NaN best score) gets -1 at every frame
+/// and the score -inf; the other samples are aligned and the call succeeds. Ties between equally
+/// probable alignments follow the rule of the crate's `algorithm` module (a path ends in the last
+/// label unless the final blank is strictly better; a state stays unless its predecessor one or
+/// two states back is strictly better), which always gives a best alignment; results are bitwise
+/// identical for every thread count. Memory: the forward pass keeps rows at checkpoints about
+/// sqrt(T) frames apart and the read-back recomputes one segment at a time
+/// (`ctc_workspace_size_for_call(CTC_CALL_ALIGN, ...)` gives the size).
+///
+/// Returns CTC_STATUS_SUCCESS, or the statuses of ctc_loss_forward (CTC_STATUS_UNSUPPORTED for
+/// CUDA tensors in this build). Thread safety: as ctc_loss_forward.
+///
+/// # Safety
+/// As ctc_loss_forward, with `path` (and `path_scores` unless NULL) describing writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn ctc_align(
+    log_probs: *const CtcTensor,
+    targets: *const CtcTensor,
+    input_lengths: *const CtcTensor,
+    target_lengths: *const CtcTensor,
+    options: *const CtcOptions,
+    path: *mut CtcTensor,
+    path_scores: *mut CtcTensor,
+) -> CtcStatus {
+    guard::guard(|| {
+        let pointers = Pointers {
+            path,
+            path_scores,
+            ..loss_pointers(log_probs, targets, input_lengths, target_lengths, options)
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { align(pointers) }
+    })
 }
 
 /// A static, NUL-terminated description of `status` ("success", "invalid argument", ...;

@@ -8,7 +8,9 @@
 use super::CtcTensor;
 use crate::error::{invalid, Error};
 use crate::types::{enum_from_c, DType, Device};
-use ndarray::{ArrayView1, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut3, ShapeBuilder};
+use ndarray::{
+    ArrayView1, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, ShapeBuilder,
+};
 use std::ffi::c_void;
 use std::ops::Range;
 
@@ -270,6 +272,24 @@ impl RawTensor {
         // SAFETY: as view3.
         unsafe {
             ArrayView2::from_shape_ptr(
+                shape.strides(self.view_strides(shape, strides)),
+                self.ptr::<T>(),
+            )
+        }
+    }
+
+    /// A mutable 2-D view, as [`RawTensor::view2`].
+    ///
+    /// # Safety
+    /// As [`RawTensor::view3_mut`].
+    pub unsafe fn view2_mut<'a, T>(
+        &self,
+        shape: [usize; 2],
+        strides: [usize; 2],
+    ) -> ArrayViewMut2<'a, T> {
+        // SAFETY: as view3_mut.
+        unsafe {
+            ArrayViewMut2::from_shape_ptr(
                 shape.strides(self.view_strides(shape, strides)),
                 self.ptr::<T>(),
             )

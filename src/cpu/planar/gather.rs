@@ -34,7 +34,7 @@ const TABLE_CLASSES: usize = 64;
 
 /// The token with which [`gather`] looks labels up in registers for rows of `classes` classes of
 /// `R`: a float32 row of at most [`TABLE_CLASSES`] classes, on a CPU with AVX-512.
-pub(super) fn table_lookup<R: Element>(isa: Isa, classes: usize) -> Option<Avx512> {
+pub(crate) fn table_lookup<R: Element>(isa: Isa, classes: usize) -> Option<Avx512> {
     isa.avx512()
         .filter(|_| R::DTYPE == DType::Float32 && classes <= TABLE_CLASSES)
 }

@@ -70,7 +70,8 @@ use super::layout::VECTOR_WIDTH;
 use super::logadd::{lae2_parts, lae_with_pair, pair_value};
 use super::math::{CpuElement, FastReal};
 use crate::types::Element;
-use gather::{gather, table_lookup};
+use gather::gather;
+pub(crate) use gather::table_lookup;
 use gradient::{grad_row_posteriors, write_grad_row};
 use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use num_traits::Zero;
@@ -121,7 +122,7 @@ pub(crate) struct Job<'j, 'w, E: CpuElement> {
 }
 
 /// A row of log-probabilities: the caller's memory when its class stride is 1, else a copy.
-pub(super) enum Row<'r, E, A> {
+pub(crate) enum Row<'r, E, A> {
     Direct(&'r [E]),
     Copied(&'r [A]),
 }
@@ -129,7 +130,7 @@ pub(super) enum Row<'r, E, A> {
 impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
     /// [`gather`] from this row.
     #[inline(always)]
-    fn gather(
+    pub(crate) fn gather(
         &self,
         labels: &[u32],
         blank: u32,
@@ -171,7 +172,7 @@ impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
 
 /// The states `[lo, hi)` of frame `t` that are reachable from the start and can still complete.
 #[inline(always)]
-pub(super) fn window(t: usize, t_b: usize, s_prime: usize) -> (usize, usize) {
+pub(crate) fn window(t: usize, t_b: usize, s_prime: usize) -> (usize, usize) {
     (
         s_prime.saturating_sub(2 * (t_b - t)),
         s_prime.min(2 * t + 2),
@@ -180,15 +181,15 @@ pub(super) fn window(t: usize, t_b: usize, s_prime: usize) -> (usize, usize) {
 
 /// The window `[lo, hi)` as ranges of the two planes: blanks `[bl, bh)`, labels `[ll, lh)`.
 #[derive(Clone, Copy)]
-pub(super) struct Planes {
-    bl: usize,
-    bh: usize,
-    ll: usize,
-    lh: usize,
+pub(crate) struct Planes {
+    pub bl: usize,
+    pub bh: usize,
+    pub ll: usize,
+    pub lh: usize,
 }
 
 #[inline(always)]
-pub(super) fn planes(lo: usize, hi: usize) -> Planes {
+pub(crate) fn planes(lo: usize, hi: usize) -> Planes {
     Planes {
         bl: lo.div_ceil(2),
         bh: hi.div_ceil(2),
@@ -213,7 +214,7 @@ pub(crate) const DEFER_CLASSES: usize = 256;
 /// from values nothing valid reads and are never read themselves (see the module doc): they only
 /// spare the vector loops their scalar remainders. Each plane has `VECTOR_WIDTH` spare entries for them.
 #[inline(always)]
-pub(super) fn pad(lo: usize, hi: usize) -> usize {
+pub(crate) fn pad(lo: usize, hi: usize) -> usize {
     lo + (hi - lo).next_multiple_of(VECTOR_WIDTH)
 }
 
@@ -260,24 +261,35 @@ pub(super) fn label_rows<A: FastReal, const FMA: bool>(
     }
 }
 
+/// Row `t` of `log_probs`: the caller's memory when its class stride is 1, else a copy into
+/// `copy`.
+#[inline(always)]
+pub(crate) fn row_of<'r, E: CpuElement>(
+    log_probs: &'r ArrayView2<'_, E>,
+    t: usize,
+    copy: &'r mut [E::Acc],
+) -> Row<'r, E, E::Acc> {
+    let r = log_probs.row(t);
+    match r.to_slice() {
+        Some(s) => Row::Direct(s),
+        None => {
+            for (d, &x) in copy.iter_mut().zip(r.iter()) {
+                *d = x.to_acc();
+            }
+            Row::Copied(copy)
+        }
+    }
+}
+
 impl<E: CpuElement> Job<'_, '_, E> {
     /// Row `t` of log_probs.
     #[inline(always)]
-    pub(super) fn row<'r>(
+    pub(crate) fn row<'r>(
         log_probs: &'r ArrayView2<'_, E>,
         t: usize,
         copy: &'r mut [E::Acc],
     ) -> Row<'r, E, E::Acc> {
-        let r = log_probs.row(t);
-        match r.to_slice() {
-            Some(s) => Row::Direct(s),
-            None => {
-                for (d, &x) in copy.iter_mut().zip(r.iter()) {
-                    *d = x.to_acc();
-                }
-                Row::Copied(copy)
-            }
-        }
+        row_of(log_probs, t, copy)
     }
 
     /// Forward and, when asked, backward for the sample; returns the negative log-likelihood.
