@@ -127,7 +127,7 @@ fn header_constants_are_the_enumeration_table() {
         Reduction::try_from(3).is_err()
             && DType::try_from(6).is_err()
             && Device::try_from(2).is_err()
-            && Call::try_from(3).is_err()
+            && Call::try_from(4).is_err()
     );
 }
 

@@ -1955,7 +1955,7 @@ fn a_panic_inside_an_entry_point_is_an_internal_error() {
 /// `ctc_workspace_size_for_call` with a `call` that is not a CTC_CALL_* value.
 #[test]
 fn workspace_size_for_unknown_call() {
-    for call in [-1, 3, i32::MAX] {
+    for call in [-1, 4, i32::MAX] {
         let p = Case::new();
         let mut bytes = BYTES_SENTINEL;
         let lp = p.log_probs.unwrap();
