@@ -65,6 +65,16 @@ def test_an_explicit_library_is_not_version_checked(monkeypatch, found_by_lookup
     assert _native.load().path == str(found_by_lookup)
 
 
+def test_a_library_lacking_a_function_is_skipped_with_the_reason(monkeypatch):
+    # Any shared library without libctc's functions: one of numpy's extension modules.
+    import numpy.linalg._umath_linalg as any_library
+
+    other = Path(any_library.__file__)
+    monkeypatch.setattr(_native, "candidate_paths", lambda: [other])
+    with pytest.raises(libctc.LibraryNotFound, match=f"{other} \\(could not load: it has no function ctc_"):
+        _native.load()
+
+
 def test_missing_library_says_where_it_looked(monkeypatch, tmp_path):
     missing = tmp_path / "nowhere" / "libctc.so"
     monkeypatch.setattr(_native, "candidate_paths", lambda: [missing])

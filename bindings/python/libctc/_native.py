@@ -185,7 +185,10 @@ def _preload_nvrtc():
 def _open(path):
     lib = ctypes.CDLL(str(path))
     for name, (argtypes, restype) in SIGNATURES.items():
-        fn = getattr(lib, name)
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:  # another library, or a libctc too old for this package
+            raise OSError(f"it has no function {name}") from None
         fn.argtypes = argtypes
         fn.restype = restype
     lib.path = str(path)
