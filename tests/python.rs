@@ -1,17 +1,28 @@
 //! Runs the Python binding's pytest suite (tests/python/) against the library this `cargo test`
-//! built. Needs a Python with numpy and pytest: `$CTC_PYTHON`, else the repository's `.venv`
-//! (which `.ci/run` creates), else `python3`. Without one it prints why and skips. The torch tests
-//! inside skip themselves (with a printed reason) when torch is absent.
+//! built, with the first Python that has numpy and pytest of `$CTC_PYTHON`, the repository's
+//! `.venv` (which `.ci/run` creates, with torch) and `python3`. Without one it prints why and
+//! skips, except under `CTC_REQUIRE_ALL=1` (CI), where it fails, as pytest then also fails on any
+//! skipped test (tests/python/conftest.py): torch missing, say.
 
 mod common;
 use common::native::{library_dir, python_with};
 use std::path::Path;
 use std::process::Command;
 
+fn require_all() -> bool {
+    std::env::var("CTC_REQUIRE_ALL").is_ok_and(|v| v == "1")
+}
+
 #[test]
 fn python_binding_pytest_suite() {
     let Some(python) = python_with("numpy, pytest") else {
-        println!("SKIPPED python_binding_pytest_suite: no Python with numpy and pytest (set CTC_PYTHON or run .ci/run, which creates .venv)");
+        let why =
+            "no Python with numpy and pytest (set CTC_PYTHON or run .ci/run, which creates .venv)";
+        assert!(
+            !require_all(),
+            "{why}, and CTC_REQUIRE_ALL=1 forbids skipping"
+        );
+        println!("SKIPPED python_binding_pytest_suite: {why}");
         return;
     };
     let library = library_dir("libctc.so").join("libctc.so");

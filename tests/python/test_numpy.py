@@ -85,7 +85,7 @@ def test_batch_first_and_sliced_inputs_are_not_copied():
     padded[:, :, : lp.shape[2]] = lp
     sliced = padded[:, :, : lp.shape[2]]  # Kaldi-style padded rows
     for a in (view, sliced):
-        assert _numpy._as_array(a, "log_probs", integer=False) is a  # passed as is, no copy
+        assert _numpy._passable(a) is a  # passed as is, no copy
     ref_loss, ref_grad = libctc.ctc_loss_and_grad(lp, targets, il, tl, reduction="none")
     for a in (view, sliced):
         loss, grad = libctc.ctc_loss_and_grad(a, targets, il, tl, reduction="none")
@@ -135,9 +135,9 @@ def test_invalid_label_raises_value_error_with_message():
         (lambda a: a.update(il=a["il"] + 100), "input_lengths[0]"),
         (lambda a: a.update(tl=-a["tl"]), "target_lengths[0] = -"),
         (lambda a: a.update(blank=8), "options.blank = 8"),
-        (lambda a: a.update(il=a["il"][:-1]), "input_lengths has 4 elements"),
+        (lambda a: a.update(il=a["il"][:-1]), "input_lengths must be of size batch_size = 5, got 4 elements"),
         (lambda a: a.update(targets=a["targets"][:, :2]), "exceeds the padded targets"),
-        (lambda a: a.update(reduction="avg"), "reduction = 'avg'"),
+        (lambda a: a.update(reduction="avg"), "avg is not a valid value for reduction"),
     ],
 )
 def test_error_paths(mutate, fragment):
@@ -176,12 +176,14 @@ def test_missing_library_says_where_it_looked(monkeypatch, tmp_path):
     assert str(missing) in str(info.value) and "CTC_LIBRARY" in str(info.value)
 
 
-def test_lookup_order_starts_with_environment(monkeypatch):
+def test_lookup_order(monkeypatch):
+    # An explicit CTC_LIBRARY is the only candidate: another library never silently replaces it.
     monkeypatch.setenv("CTC_LIBRARY", "/some/where/libctc.so")
+    assert [str(p) for p in _native.candidate_paths()] == ["/some/where/libctc.so"]
+    monkeypatch.delenv("CTC_LIBRARY")
     paths = [str(p) for p in _native.candidate_paths()]
-    assert paths[0] == "/some/where/libctc.so"
-    assert paths[1].endswith("libctc/libctc.so")
-    assert any(p.endswith("target/release/libctc.so") for p in paths)
+    assert paths[0].endswith("libctc/libctc.so")
+    assert paths[1].endswith("target/release/libctc.so") and paths[2].endswith("target/debug/libctc.so")
 
 
 def test_signature_table_covers_every_export():
@@ -191,3 +193,70 @@ def test_signature_table_covers_every_export():
         assert fn.argtypes == argtypes and fn.restype == restype
     assert libctc.version().count(".") == 2
     assert libctc.cuda_device_count() >= 0
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [[29.9, 30, 30, 30, 30], [30.0] * 5, np.full(5, 30.0), [True] * 5, np.ones(5, dtype=bool), [30, 30, "30", 30, 30]],
+)
+@pytest.mark.parametrize("which", ["input_lengths", "target_lengths"])
+def test_non_integral_lengths_are_refused_not_truncated(lengths, which):
+    rng = np.random.default_rng(7)
+    lp, targets, il, tl = random_case(rng, T=30, N=5, S=4)
+    args = dict(input_lengths=il, target_lengths=tl)
+    args[which] = lengths
+    with pytest.raises(libctc.CtcTypeError, match=f"{which} must be integral") as info:
+        libctc.ctc_loss(lp, targets, **args)
+    assert isinstance(info.value, (TypeError, ValueError, RuntimeError))
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(blank=0.0), "blank must be integral"),
+        (dict(blank=True), "blank must be integral"),
+        (dict(zero_infinity=1), "zero_infinity must be a bool"),
+        (dict(zero_infinity="yes"), "zero_infinity must be a bool"),
+        (dict(reduction=None), "None is not a valid value for reduction"),
+    ],
+)
+def test_option_types_are_checked(kwargs, fragment):
+    rng = np.random.default_rng(8)
+    lp, targets, il, tl = random_case(rng)
+    with pytest.raises(libctc.CtcInvalidArgument, match=fragment):
+        libctc.ctc_loss(lp, targets, il, tl, **kwargs)
+    # numpy integers and booleans are fine.
+    libctc.ctc_loss(lp, targets, il, tl, blank=np.int64(0), zero_infinity=np.bool_(True))
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 5), (6, 0, 5), (6, 3, 0), (0, 5), (6, 0)])
+def test_empty_log_probs_is_refused(shape):
+    lp = np.zeros(shape, dtype=np.float32)
+    n = shape[1] if len(shape) == 3 else 1
+    lengths = np.zeros(n, dtype=np.int64) if len(shape) == 3 else 0
+    with pytest.raises(libctc.CtcInvalidArgument, match="log_probs tensor must not be empty"):
+        libctc.ctc_loss(lp, np.zeros((n, 0), dtype=np.int64), lengths, lengths)
+
+
+def test_lengths_of_any_shape_holding_batch_size_values():
+    # torch takes a 0-dim length for a batch of one, and any shape holding N values.
+    rng = np.random.default_rng(9)
+    lp, targets, il, tl = random_case(rng, N=1)
+    ref = libctc.ctc_loss(lp, targets, il, tl, reduction="none")
+    assert libctc.ctc_loss(lp, targets, il.reshape(()), tl.reshape(()), reduction="none") == ref
+    assert libctc.ctc_loss(lp, targets, int(il[0]), int(tl[0]), reduction="none") == ref
+    lp, targets, il, tl = random_case(rng, N=4)
+    ref = libctc.ctc_loss(lp, targets, il, tl, reduction="none")
+    got = libctc.ctc_loss(lp, targets, il.reshape(2, 2), tl.reshape(4, 1), reduction="none")
+    assert np.array_equal(got, ref)
+    with pytest.raises(libctc.CtcInvalidArgument, match="target_lengths must be of size batch_size = 4, got 1"):
+        libctc.ctc_loss(lp, targets, il, tl[:1].reshape(()))
+
+
+def test_release_cached_memory_frees_what_a_call_kept():
+    rng = np.random.default_rng(0)
+    lp = np.log(rng.dirichlet(np.ones(20), size=(200, 4))).astype(np.float32)
+    targets = rng.integers(1, 20, size=(4, 30))
+    libctc.ctc_loss_and_grad(lp, targets, [200] * 4, [30] * 4, reduction="none")
+    assert libctc.release_cached_memory() > 0
+    assert libctc.release_cached_memory() == 0

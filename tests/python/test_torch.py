@@ -1,3 +1,14 @@
+"""The torch drop-in against torch itself: values, gradients, and the behaviour at the edges
+(argument types, shapes, empty inputs, grad modes, second derivatives, TorchScript, compile).
+Ports of torch's own CTC tests are in test_torch_ported.py."""
+
+import io
+import math
+import os
+import subprocess
+import sys
+import warnings
+
 import numpy as np
 import pytest
 
@@ -5,6 +16,10 @@ torch = pytest.importorskip("torch", reason="torch is not installed: the drop-in
 
 import libctc  # noqa: E402
 import libctc.functional  # noqa: E402
+from conftest import ROOT  # noqa: E402
+from libctc import _native  # noqa: E402
+
+F = torch.nn.functional
 
 
 def random_inputs(seed, T=20, N=4, C=6, S=6, dtype=torch.float64, blank=0, concat=False, int32=False):
@@ -46,16 +61,14 @@ def test_forward_backward_match_torch(reduction, zero_infinity, blank, layout):
 def test_lists_unbatched_and_float32():
     _, lp, targets, il, tl = random_inputs(7, dtype=torch.float32)
     ours = libctc.functional.ctc_loss(lp, targets, il.tolist(), tl.tolist(), reduction="sum")
-    ref = torch.nn.functional.ctc_loss(lp, targets, il.tolist(), tl.tolist(), reduction="sum")
+    ref = F.ctc_loss(lp, targets, il.tolist(), tl.tolist(), reduction="sum")
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
-    # torch wants exactly target_length labels for unbatched input (libctc also takes a longer,
-    # padded row).
     one = targets[0, : tl[0]]
-    u = libctc.functional.ctc_loss(lp[:, 0], one, il[0], tl[0], reduction="none")
-    r = torch.nn.functional.ctc_loss(lp[:, 0], one, il[0], tl[0], reduction="none")
-    torch.testing.assert_close(u, r, rtol=1e-5, atol=1e-5)
-    u = libctc.functional.ctc_loss(lp[:, 0], targets[0], il[0], tl[0], reduction="none")
-    torch.testing.assert_close(u, r, rtol=1e-5, atol=1e-5)
+    for lengths in ((il[0], tl[0]), (il[:1], tl[:1]), ([int(il[0])], [int(tl[0])])):
+        u = libctc.functional.ctc_loss(lp[:, 0], one, *lengths, reduction="none")
+        r = F.ctc_loss(lp[:, 0], one, *lengths, reduction="none")
+        assert u.shape == r.shape == ()
+        torch.testing.assert_close(u, r, rtol=1e-5, atol=1e-5)
 
 
 def test_strided_views_are_used_without_copies():
@@ -63,7 +76,7 @@ def test_strided_views_are_used_without_copies():
     ntc = lp.transpose(0, 1).contiguous().transpose(0, 1).requires_grad_()  # (N, T, C) memory
     ref = lp.clone().requires_grad_()
     ours = libctc.functional.ctc_loss(ntc, targets, il, tl)
-    want = torch.nn.functional.ctc_loss(ref, targets, il, tl)
+    want = F.ctc_loss(ref, targets, il, tl)
     torch.testing.assert_close(ours, want, rtol=1e-10, atol=1e-10)
     ours.backward()
     want.backward()
@@ -81,18 +94,338 @@ def test_gradcheck_float64():
         assert torch.autograd.gradcheck(f, (x,), eps=1e-6, atol=1e-7)
 
 
-def test_invalid_label_raises_value_error():
-    _, lp, targets, il, tl = random_inputs(10)
-    targets[0, 0] = 99
-    tl[0] = max(int(tl[0]), 1)
-    with pytest.raises(ValueError, match=r"targets\[0\]\[0\] = 99"):
-        libctc.functional.ctc_loss(lp, targets, il, tl)
-
-
-def test_module_signature_matches_torch():
+def test_module_is_a_torch_ctcloss_with_its_signature():
     import inspect
 
+    assert issubclass(libctc.CTCLoss, torch.nn.CTCLoss)
     assert str(inspect.signature(libctc.CTCLoss.__init__)) == str(inspect.signature(torch.nn.CTCLoss.__init__))
     ours = inspect.signature(libctc.functional.ctc_loss)
-    theirs = inspect.signature(torch.nn.functional.ctc_loss)
+    theirs = inspect.signature(F.ctc_loss)
     assert list(ours.parameters) == list(theirs.parameters)
+    assert [p.default for p in ours.parameters.values()] == [p.default for p in theirs.parameters.values()]
+    m = libctc.CTCLoss(blank=3, reduction="sum", zero_infinity=True)
+    assert (m.blank, m.reduction, m.zero_infinity) == (3, "sum", True) and repr(m) == repr(torch.nn.CTCLoss())
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import libctc\nf = libctc.functional.ctc_loss\nm = libctc.CTCLoss()",  # the README's usage
+        "from libctc import functional, CTCLoss\nf = functional.ctc_loss",
+    ],
+    ids=["attribute", "from-import"],
+)
+def test_every_import_form_works_in_a_fresh_interpreter(code):
+    # RecursionError before: the package's __getattr__ imported `functional` with
+    # `from . import functional`, which asks the package for the attribute again.
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "bindings" / "python"))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+# --- the edges: for each case torch and the drop-in both succeed with equal results, or both
+# raise, the drop-in's exception being an instance of torch's class (RuntimeError, ValueError,
+# TypeError, NotImplementedError), with torch's text where noted.
+
+T, N, C, S = 50, 3, 15, 30
+_G = torch.Generator().manual_seed(123)
+LP = torch.randn(T, N, C, generator=_G, dtype=torch.float64).log_softmax(2)
+TG = torch.randint(1, C, (N, S), generator=_G)
+IL = torch.tensor([50, 48, 45])
+TL = torch.tensor([30, 25, 20])
+CONCAT = torch.cat([TG[0, :30], TG[1, :25], TG[2, :20]])
+L, TLL = IL.tolist(), TL.tolist()
+
+EDGES = {
+    # lengths: integral tensors of N elements (any shape, any integer dtype) or lists of ints
+    "float input_lengths tensor": (LP, TG, IL.double(), TL),
+    "float target_lengths tensor": (LP, TG, IL, TL.float()),
+    "bool input_lengths tensor": (LP, TG, IL.bool(), TL),
+    "float in input_lengths list": (LP, TG, [49.9, 48, 45], TLL),
+    "integral float in list": (LP, TG, [50.0, 48, 45], TLL),
+    "bool target_lengths list": (LP, TG, L, [True, True, True]),
+    "float 0-dim tensors in list": (LP, TG, [torch.tensor(50.0)] * 3, TLL),
+    "int 0-dim tensors in list": (LP, TG, [torch.tensor(50), torch.tensor(48), torch.tensor(45)], TLL),
+    "numpy ints in list": (LP, TG, [np.int64(v) for v in L], TLL),
+    "tuples": (LP, TG, tuple(L), tuple(TLL)),
+    "int16 and uint8 tensors": (LP, TG, IL.to(torch.int16), TL.to(torch.uint8)),
+    "int32 and int64 tensors": (LP, TG, IL.int(), TL),
+    "tensor and list mixed": (LP, TG, IL, TLL),
+    "python ints": (LP[:, :1], TG[:1], 50, 30),
+    "numpy arrays": (LP, TG, IL.numpy(), TL.numpy()),
+    "0-dim lengths, batch of one": (LP[:, :1], TG[:1], torch.tensor(50), torch.tensor(30)),
+    "0-dim lengths, batch of three": (LP, TG, torch.tensor(50), TL),
+    "(N, 1) lengths": (LP, TG, IL.view(3, 1), TL),
+    "(1, N) lengths": (LP, TG, IL.view(1, 3), TL),
+    "too few input_lengths": (LP, TG, IL[:2], TL),
+    "too few target_lengths": (LP, TG, IL, TL[:2]),
+    "input_length past T": (LP, TG, [51, 48, 45], TLL),
+    "negative input_length": (LP, TG, [-1, 48, 45], TLL),
+    "negative target_length": (LP, TG, L, [-1, 25, 20]),
+    "target_length past the padded targets": (LP, TG, L, [31, 25, 20]),
+    # targets: torch converts any dtype to integers
+    "int32 targets": (LP, TG.int(), IL, TL),
+    "int16 targets": (LP, TG.to(torch.int16), IL, TL),
+    "float targets": (LP, TG.double(), IL, TL),
+    "concatenated targets": (LP, CONCAT, IL, TL),
+    "concatenated targets, wrong total": (LP, CONCAT[:50], IL, TL),
+    "3-d targets": (LP, TG.view(N, S, 1), IL, TL),
+    "targets as a list": (LP, TG.tolist(), IL, TL),
+    "targets of another batch size": (LP, TG[:2], IL, TL),
+    # log_probs
+    "empty T": (LP[:0], TG, torch.zeros(3, dtype=torch.long), TL),
+    "empty N": (LP[:, :0], TG[:0], torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)),
+    "empty C": (LP[:, :, :0], TG, IL, TL),
+    "empty, torch's test_ctc_loss_error": (
+        torch.rand(0, 0, 4),
+        torch.tensor([], dtype=torch.long),
+        torch.tensor([], dtype=torch.long),
+        torch.tensor([], dtype=torch.long),
+    ),
+    "unbatched empty": (LP[:0, 0], TG[0], torch.tensor(0), torch.tensor(0)),
+    "1-d log_probs": (LP[0, 0], TG[0], torch.tensor(1), torch.tensor(1)),
+    "4-d log_probs": (LP.unsqueeze(-1), TG, IL, TL),
+    "integer log_probs": (LP.long(), TG, IL, TL),
+    "float16 log_probs": (LP.half(), TG, IL, TL),
+    "bfloat16 log_probs": (LP.bfloat16(), TG, IL, TL),
+    "float32 log_probs": (LP.float(), TG, IL, TL),
+    "(N, T, C) memory": (LP.transpose(0, 1).contiguous().transpose(0, 1), TG, IL, TL),
+    # unbatched: (T, C) with (S,) targets holding exactly target_length labels
+    "unbatched, 0-dim lengths": (LP[:, 0], TG[0], torch.tensor(50), torch.tensor(30)),
+    "unbatched, (1,) lengths": (LP[:, 0], TG[0], IL[:1], TL[:1]),
+    "unbatched, list lengths": (LP[:, 0], TG[0], [50], [30]),
+    "unbatched, (2,) lengths": (LP[:, 0], TG[0], IL[:2], TL[:2]),
+    "unbatched, (1, S) targets": (LP[:, 0], TG[:1], torch.tensor(50), torch.tensor(30)),
+    "unbatched, targets longer than target_length": (LP[:, 0], TG[0], torch.tensor(50), torch.tensor(20)),
+}
+
+OPTION_EDGES = {
+    "reduction 'avg'": dict(reduction="avg"),
+    "reduction None": dict(reduction=None),
+    "blank = C": dict(blank=C),
+    "negative blank": dict(blank=-1),
+    "float blank": dict(blank=1.0),
+    "bool blank": dict(blank=False),
+    "numpy blank": dict(blank=np.int64(0)),
+    "int zero_infinity": dict(zero_infinity=1),
+    "reduction sum": dict(reduction="sum"),
+    "reduction none, zero_infinity": dict(reduction="none", zero_infinity=True),
+}
+
+# Where torch's own text is worth matching (code may test for it).
+TORCH_TEXT = {
+    "float input_lengths tensor": "input_lengths must be integral",
+    "float target_lengths tensor": "target_lengths must be integral",
+    "bool input_lengths tensor": "input_lengths must be integral",
+    "0-dim lengths, batch of three": "input_lengths must be of size batch_size",
+    "too few input_lengths": "input_lengths must be of size batch_size",
+    "too few target_lengths": "target_lengths must be of size batch_size",
+    "empty T": "log_probs tensor must not be empty",
+    "empty N": "log_probs tensor must not be empty",
+    "empty C": "log_probs tensor must not be empty",
+    "empty, torch's test_ctc_loss_error": "log_probs tensor must not be empty",
+    "unbatched empty": "log_probs tensor must not be empty",
+    "reduction 'avg'": "avg is not a valid value for reduction",
+    "reduction None": "None is not a valid value for reduction",
+}
+
+
+def outcome(f, args, kwargs):
+    try:
+        return f(*args, **kwargs), None
+    except Exception as e:  # noqa: BLE001 - the exception is the result under test
+        return None, e
+
+
+def assert_same_behaviour(name, args, kwargs):
+    ours, our_error = outcome(libctc.functional.ctc_loss, args, kwargs)
+    theirs, their_error = outcome(F.ctc_loss, args, kwargs)
+    if their_error is None:
+        assert our_error is None, f"{name}: torch computes, libctc raised {our_error!r}"
+        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+        torch.testing.assert_close(ours, theirs, equal_nan=True, rtol=1e-6, atol=1e-6)
+        return
+    assert our_error is not None, f"{name}: torch raised {their_error!r}, libctc computed {ours}"
+    assert isinstance(our_error, type(their_error)), f"{name}: {our_error!r} is no {type(their_error).__name__}"
+    if name in TORCH_TEXT:
+        assert TORCH_TEXT[name] in str(their_error) and TORCH_TEXT[name] in str(our_error)
+
+
+@pytest.mark.parametrize("name", list(EDGES))
+def test_edge_cases_behave_as_torch(name):
+    assert_same_behaviour(name, EDGES[name], {})
+
+
+@pytest.mark.parametrize("name", list(OPTION_EDGES))
+def test_option_edge_cases_behave_as_torch(name):
+    assert_same_behaviour(name, (LP, TG, IL, TL), OPTION_EDGES[name])
+
+
+def test_lengths_are_never_truncated():
+    # 49.9 once ran as 49: the loss then differs from the one at 50 and from torch's (an error).
+    with pytest.raises(TypeError, match=r"input_lengths\[0\] must be integral"):
+        libctc.functional.ctc_loss(LP, TG, [49.9, 48, 45], TLL)
+    with pytest.raises(RuntimeError, match="input_lengths must be integral"):
+        libctc.functional.ctc_loss(LP, TG, torch.tensor([49.9, 48, 45]), TL)
+
+
+def test_deliberate_differences_labels_are_validated():
+    # torch reads whatever an out-of-range label indexes and takes the blank as a label; libctc
+    # refuses both, naming the offending entry (README: differences from torch).
+    bad = TG.clone()
+    bad[1, 3] = C
+    F.ctc_loss(LP, bad, IL, TL)  # no error in torch
+    with pytest.raises(ValueError, match=r"targets\[1\]\[3\] = 15"):
+        libctc.functional.ctc_loss(LP, bad, IL, TL)
+    bad[1, 3] = 0
+    F.ctc_loss(LP, bad, IL, TL)
+    with pytest.raises(ValueError, match=r"targets\[1\]\[3\] = 0"):
+        libctc.functional.ctc_loss(LP, bad, IL, TL)
+    # Padding past target_length is never read: the blank or -1 there is fine.
+    padded = TG.clone()
+    padded[2, 20:] = -1
+    torch.testing.assert_close(libctc.functional.ctc_loss(LP, padded, IL, TL), F.ctc_loss(LP, TG, IL, TL))
+
+
+# --- grad modes
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts the library's forward-only and fused calls."""
+    lib = _native.lib()
+    counts = {"ctc_loss_forward": 0, "ctc_loss_forward_backward": 0}
+    for name in counts:
+        fn = getattr(lib, name)
+
+        def spy(*args, _fn=fn, _name=name):
+            counts[_name] += 1
+            return _fn(*args)
+
+        monkeypatch.setattr(lib, name, spy)
+    return counts
+
+
+@pytest.mark.parametrize(
+    "mode, requires_grad, fused",
+    [
+        ("enabled", True, True),
+        ("enabled", False, False),
+        ("no_grad", True, False),
+        ("inference_mode", True, False),
+        ("set_grad_enabled(False)", True, False),
+    ],
+)
+def test_the_gradient_is_computed_only_when_it_will_be_used(calls, mode, requires_grad, fused):
+    contexts = {
+        "enabled": torch.enable_grad,
+        "no_grad": torch.no_grad,
+        "inference_mode": torch.inference_mode,
+        "set_grad_enabled(False)": lambda: torch.set_grad_enabled(False),
+    }
+    lp = LP.clone().requires_grad_(requires_grad)
+    with contexts[mode]():
+        ours = libctc.functional.ctc_loss(lp, TG, IL, TL)
+        theirs = F.ctc_loss(lp, TG, IL, TL)
+    assert calls == {"ctc_loss_forward": int(not fused), "ctc_loss_forward_backward": int(fused)}
+    assert ours.requires_grad == theirs.requires_grad
+    torch.testing.assert_close(ours, theirs)
+
+
+# --- second derivatives: none, as in torch, and never a wrong one
+
+
+@pytest.mark.parametrize("f", [libctc.functional.ctc_loss, F.ctc_loss], ids=["libctc", "torch"])
+def test_a_gradient_penalty_raises_torchs_error(f):
+    lp = LP.clone().requires_grad_()
+    (g,) = torch.autograd.grad(f(lp, TG, IL, TL), lp, create_graph=True)
+    with pytest.raises(RuntimeError, match="derivative for aten::_ctc_loss_backward is not implemented"):
+        (g**2).sum().backward()
+
+
+def test_the_first_derivative_under_create_graph_is_torchs():
+    lp = LP.clone().requires_grad_()
+    w = torch.rand(N, dtype=LP.dtype)
+    (ours,) = torch.autograd.grad(
+        (libctc.functional.ctc_loss(lp, TG, IL, TL, reduction="none") * w).sum(), lp, create_graph=True
+    )
+    (theirs,) = torch.autograd.grad((F.ctc_loss(lp, TG, IL, TL, reduction="none") * w).sum(), lp, create_graph=True)
+    assert ours.requires_grad and theirs.requires_grad
+    torch.testing.assert_close(ours, theirs)
+    # Through the upstream gradient as well: torch's backward has no derivative at all.
+    wg = w.clone().requires_grad_()
+    loss = libctc.functional.ctc_loss(lp, TG, IL, TL, reduction="none")
+    (g,) = torch.autograd.grad(loss, lp, wg, create_graph=True)
+    with pytest.raises(RuntimeError, match="derivative for aten::_ctc_loss_backward is not implemented"):
+        torch.autograd.grad(g.sum(), wg)
+
+
+def test_gradgradcheck_raises_as_for_torch():
+    logits, _, targets, il, tl = random_inputs(12, T=5, N=2, C=3, S=2)
+    x = logits.requires_grad_()
+    for f in (libctc.functional.ctc_loss, F.ctc_loss):
+        with pytest.raises(RuntimeError, match="derivative for aten::_ctc_loss_backward is not implemented"):
+            torch.autograd.gradgradcheck(lambda z: f(z.log_softmax(-1), targets, il, tl), (x,))
+
+
+# --- TorchScript, tracing, torch.compile
+
+
+@pytest.fixture
+def quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.script's deprecation warning
+        yield
+
+
+def test_the_module_scripts_and_computes_as_torchs(quiet):
+    for kwargs in ({}, dict(blank=3, reduction="none", zero_infinity=True)):
+        ours = torch.jit.script(libctc.CTCLoss(**kwargs))
+        theirs = torch.jit.script(torch.nn.CTCLoss(**kwargs))
+        _, lp, targets, il, tl = random_inputs(11, T=30, N=3, C=6, blank=kwargs.get("blank", 0))
+        a, b = lp.clone().requires_grad_(), lp.clone().requires_grad_()
+        la, lb = ours(a, targets, il, tl), theirs(b, targets, il, tl)
+        torch.testing.assert_close(la, lb)
+        la.sum().backward()
+        lb.sum().backward()
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_a_scripted_function_calls_the_drop_in(quiet):
+    @torch.jit.script
+    def loss(log_probs, targets, input_lengths, target_lengths):
+        return libctc.functional.ctc_loss(log_probs, targets, input_lengths, target_lengths, 0, "sum", False)
+
+    torch.testing.assert_close(loss(LP, TG, IL, TL), F.ctc_loss(LP, TG, IL, TL, reduction="sum"))
+
+
+def test_a_scripted_module_cannot_be_saved_and_says_why(quiet):
+    # The library is called from Python, not registered as a TorchScript operator (README).
+    scripted = torch.jit.script(libctc.CTCLoss())
+    with pytest.raises(RuntimeError, match="Could not export Python function call '_ctc_loss'"):
+        torch.jit.save(scripted, io.BytesIO())
+
+
+def test_tracing_is_refused_with_a_clear_message(quiet):
+    with pytest.raises(RuntimeError, match="torch.jit.trace cannot record libctc's ctc_loss.*torch.jit.script"):
+        torch.jit.trace(libctc.CTCLoss(), (LP, TG, IL, TL))
+
+
+def test_torch_compile_runs_the_drop_in_eagerly():
+    compiled = torch.compile(libctc.CTCLoss(reduction="sum"))
+    for seed in range(2):
+        _, lp, targets, il, tl = random_inputs(seed)
+        a, b = lp.clone().requires_grad_(), lp.clone().requires_grad_()
+        la, lb = compiled(a, targets, il, tl), F.ctc_loss(b, targets, il, tl, reduction="sum")
+        torch.testing.assert_close(la, lb)
+        la.backward()
+        lb.backward()
+        torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_inputs_are_not_modified_and_the_loss_is_fresh():
+    lp, tg, il, tl = LP.clone(), TG.clone(), IL.clone(), TL.clone()
+    out = libctc.functional.ctc_loss(lp.requires_grad_(), tg, il, tl, reduction="none")
+    out.sum().backward()
+    assert torch.equal(lp.detach(), LP) and torch.equal(tg, TG) and torch.equal(il, IL) and torch.equal(tl, TL)
+    assert math.isfinite(float(out.detach().sum()))

@@ -4,56 +4,58 @@ import ctypes
 
 import numpy as np
 
+from . import _args
 from . import _native as N
 
 _DTYPES = {
-    np.dtype(np.float32): N.FLOAT32,
-    np.dtype(np.float64): N.FLOAT64,
-    np.dtype(np.float16): N.FLOAT16,
-    np.dtype(np.int32): N.INT32,
-    np.dtype(np.int64): N.INT64,
+    np.dtype(np.float32): N.DType.FLOAT32,
+    np.dtype(np.float64): N.DType.FLOAT64,
+    np.dtype(np.float16): N.DType.FLOAT16,
+    np.dtype(np.int32): N.DType.INT32,
+    np.dtype(np.int64): N.DType.INT64,
 }
+_INTEGERS = (np.dtype(np.int32), np.dtype(np.int64))
 
 
-def _as_array(x, name, integer):
-    a = np.asarray(x)
-    if integer:
-        if a.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
-            if a.dtype.kind not in "iu" and a.size:
-                raise N.CtcInvalidArgument(
-                    N.INVALID_ARGUMENT, "invalid argument", f"{name} has dtype {a.dtype}, not an integer type"
-                )
-            a = a.astype(np.int64)
+def _passable(a):
     # The C ABI takes non-negative element strides of native-endian data: anything else (rare:
     # negative strides, byte-swapped or unaligned arrays) is copied.
     itemsize = a.dtype.itemsize
-    if (
-        any(s < 0 or s % itemsize for s in a.strides)
-        or not a.dtype.isnative
-        or not a.flags.aligned
-    ):
-        a = np.ascontiguousarray(a)
+    if any(s < 0 or s % itemsize for s in a.strides) or not a.dtype.isnative or not a.flags.aligned:
+        return np.ascontiguousarray(a)
     return a
+
+
+def _integers(x, name):
+    """An int32 or int64 array of `x`. Floats and bools are refused, not truncated; an empty
+    array of any dtype (np.asarray([]) is float64) is taken as an empty integer array."""
+    a = np.asarray(x)
+    if a.dtype not in _INTEGERS:
+        if a.dtype.kind not in "iu" and a.size:
+            raise N.invalid(f"{name} must be integral, got dtype {a.dtype}", N.CtcTypeError)
+        a = a.astype(np.int64)
+    return _passable(a)
 
 
 def _tensor(a, name):
     dtype = _DTYPES.get(a.dtype)
     if dtype is None:
-        raise N.CtcInvalidArgument(
-            N.INVALID_ARGUMENT, "invalid argument", f"{name} has unsupported dtype {a.dtype}"
-        )
+        raise N.invalid(f"{name} has unsupported dtype {a.dtype}")
     strides = [s // a.dtype.itemsize for s in a.strides]
     return N.tensor(a.ctypes.data, dtype, a.shape, strides)
 
 
 def _prepare(log_probs, targets, input_lengths, target_lengths):
-    lp = _as_array(log_probs, "log_probs", integer=False)
-    tg = _as_array(targets, "targets", integer=True)
-    il = _as_array(input_lengths, "input_lengths", integer=True)
-    tl = _as_array(target_lengths, "target_lengths", integer=True)
-    arrays = (lp, tg, il, tl)
-    tensors = tuple(_tensor(a, n) for a, n in zip(arrays, ("log_probs", "targets", "input_lengths", "target_lengths")))
-    return arrays, tensors
+    lp = _passable(np.asarray(log_probs))
+    _args.not_empty(lp.shape)
+    tg = _integers(targets, "targets")
+    lengths = []
+    for x, name in ((input_lengths, "input_lengths"), (target_lengths, "target_lengths")):
+        a = _integers(x, name)
+        lengths.append(a.reshape(_args.lengths_shape(name, a.size, lp.shape)))
+    arrays = (lp, tg, *lengths)
+    names = ("log_probs", "targets", "input_lengths", "target_lengths")
+    return arrays, tuple(_tensor(a, n) for a, n in zip(arrays, names))
 
 
 def _loss_shape(lp, reduction):
@@ -79,9 +81,10 @@ def ctc_loss(
 ):
     """CTC loss with the signature and semantics of ``torch.nn.functional.ctc_loss``, on numpy
     arrays. ``log_probs``: (T, N, C) or (T, C) float32/float64, any strides (not copied);
-    targets padded (N, S) or concatenated; lengths as arrays or lists. Returns the loss: shape
-    (N,) for ``reduction="none"`` on a batch, () otherwise, in log_probs' dtype."""
-    opts = N.options(blank, reduction, zero_infinity, num_threads)
+    targets padded (N, S) or concatenated, integers; lengths as integer arrays or lists (floats
+    and bools are refused). Returns the loss: shape (N,) for ``reduction="none"`` on a batch, ()
+    otherwise, in log_probs' dtype."""
+    opts = _args.options(blank, reduction, zero_infinity, num_threads)
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     loss = np.empty(_loss_shape(lp, reduction), dtype=lp.dtype)
@@ -111,7 +114,7 @@ def ctc_loss_and_grad(
     """Loss and gradient with respect to ``log_probs`` in one fused call (torch's gradient
     convention ``exp(lp) - posterior``, scaled by ``grad_loss``, default ones). Returns
     ``(loss, grad)``; ``grad`` has log_probs' shape and dtype."""
-    opts = N.options(blank, reduction, zero_infinity, num_threads)
+    opts = _args.options(blank, reduction, zero_infinity, num_threads)
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)
@@ -135,16 +138,12 @@ def ctc_loss_grad(
 ):
     """The gradient alone (``ctc_loss_backward``). ``out``, if given, is a writable float array of
     log_probs' shape and dtype, any non-overlapping strides, written in place."""
-    opts = N.options(blank, reduction, zero_infinity, num_threads)
+    opts = _args.options(blank, reduction, zero_infinity, num_threads)
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)
     grad = np.empty(lp.shape, dtype=lp.dtype) if out is None else out
     if grad.shape != lp.shape or grad.dtype != lp.dtype or any(s < 0 or s % grad.itemsize for s in grad.strides):
-        raise N.CtcInvalidArgument(
-            N.INVALID_ARGUMENT,
-            "invalid argument",
-            f"out has shape {grad.shape} and dtype {grad.dtype}; log_probs has {lp.shape} and {lp.dtype}",
-        )
+        raise N.invalid(f"out has shape {grad.shape} and dtype {grad.dtype}; log_probs has {lp.shape} and {lp.dtype}")
     _call("ctc_loss_backward", inputs, opts, [_tensor(grad, "out")], t_g)
     return grad
