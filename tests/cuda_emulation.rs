@@ -21,7 +21,7 @@
 mod common;
 
 use common::native::{
-    manifest_dir, native_builds_possible, run_ok, show, summary, tmp_dir, tool, STRICT,
+    manifest_dir, native_builds_possible, run_ok, show, skip, summary, tmp_dir, tool, STRICT,
 };
 use common::{all_golden, check_golden_f32, check_golden_f64, golden_dir, load_golden, Golden};
 use ctc::ffi::{CTC_REDUCTION_MEAN, CTC_REDUCTION_NONE, CTC_REDUCTION_SUM};
@@ -48,6 +48,7 @@ fn dir() -> PathBuf {
 fn build(name: &str, extra: &[&str]) -> Option<PathBuf> {
     let cxx = tool("CXX", "c++");
     if !native_builds_possible("cuda_emulation", &cxx) {
+        skip("cuda_emulation", "no native C++ build here (see above)");
         return None;
     }
     let probe = dir().join(format!("probe_{name}.cpp"));
@@ -69,10 +70,13 @@ fn build(name: &str, extra: &[&str]) -> Option<PathBuf> {
             .output()
             .is_ok_and(|o| o.status.success());
     if !ok {
-        println!(
-            "SKIPPED {name}: `{}` does not build and run a C++20 program with std::barrier \
-             (set CXX to a C++20 compiler)",
-            show(&cmd)
+        skip(
+            name,
+            &format!(
+                "`{}` does not build and run a C++20 program with std::barrier (set CXX to a \
+                 C++20 compiler)",
+                show(&cmd)
+            ),
         );
         return None;
     }

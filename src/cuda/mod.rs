@@ -4,6 +4,10 @@
 
 pub(crate) mod driver;
 pub(crate) mod launch;
+pub(crate) mod layout;
+mod module;
+mod nvrtc;
+mod params;
 
 /// The kernel source, compiled at run time.
 pub(crate) const KERNEL_SOURCE: &str = include_str!("kernels/ctc.cu");
