@@ -956,3 +956,63 @@ fn the_suite_under_address_sanitizer() {
         started.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn the_gpu_benchmark_runs_against_the_stand_in() {
+    let Some(d) = driver("bench_gpu") else {
+        return;
+    };
+    if matches!(d, Driver::Real) || std::env::var_os(cuda::CHILD_ENV).is_some() {
+        println!(
+            "bench_gpu: only against the plain stand-in (scripts/gpu_check.sh runs it on a GPU)"
+        );
+        return;
+    }
+    let Some(python) = native::python_with("numpy") else {
+        skip(
+            "cuda_gpu::bench_gpu",
+            "no Python with numpy (set CTC_PYTHON or create .venv)",
+        );
+        return;
+    };
+    // A separate process that finds the stand-in (and NVRTC) through the library search path.
+    let standin = cuda::build("standin.cpp", "libcuda.so.1", "cuda_standin/plain", &[]);
+    let mut search_path = standin.parent().unwrap().as_os_str().to_owned();
+    match cuda::venv_nvrtc() {
+        Some(nvrtc) => search_path.push(format!(":{}", nvrtc.parent().unwrap().display())),
+        None => {
+            let fake = cuda::build(
+                "nvrtc_standin.cpp",
+                "libnvrtc.so.12",
+                "cuda_standin/nvrtc",
+                &[],
+            );
+            search_path.push(format!(":{}", fake.parent().unwrap().display()));
+        }
+    }
+    let root = native::manifest_dir();
+    let out = std::process::Command::new(python)
+        .arg(root.join("scripts/bench_gpu.py"))
+        .args(["--driver-api", "--shapes", "seed", "--reps", "1"])
+        .env("LD_LIBRARY_PATH", search_path)
+        .env(
+            "CTC_LIBRARY",
+            native::library_dir("libctc.so").join("libctc.so"),
+        )
+        .env("PYTHONPATH", root.join("bindings/python"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "bench_gpu.py failed ({})", out.status);
+    assert!(
+        stdout.contains("libctc CUDA driver stand-in"),
+        "it ran against the stand-in"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("| seed | 128 |")),
+        "its table is printed"
+    );
+}
