@@ -471,60 +471,100 @@ pub(crate) fn run(r: &Request<'_>) -> Result<(), Error> {
     result.and(released)
 }
 
-/// The kernel launches of one call, in stream order.
-fn enqueue(
-    r: &Request<'_>,
-    kernels: &Kernels,
-    layout: &DeviceLayout,
-    base: u64,
-    [targets, input_lengths, target_lengths]: [u64; 3],
-    stream: cu::CUstream,
-) -> Result<(), Error> {
-    let (max_time, batch, classes) = r.dims;
-    let n = to_i32(batch, "N")?;
-    let t = to_i32(max_time, "T")?;
-    let c = to_i32(classes, "C")?;
-    let blank = i32::try_from(r.options.blank)
-        .map_err(|_| invalid!("options.blank = {} is out of range", r.options.blank))?;
-    let lmax = to_i32(r.lmax(), "the label capacity")?;
-    let alpha_rows = to_i32(r.alpha_rows(r.grad.is_some()), "alpha rows")?;
-    let width = layout.width as i64;
-    let at = |range: &std::ops::Range<usize>| base + range.start as u64;
-    let typed = kernels.typed(r.dtype);
-    let [st, sn, sc] = r.log_probs_strides;
-    let reduction = match r.options.reduction {
-        Reduction::None => 0i32,
-        Reduction::Mean => 1,
-        Reduction::Sum => 2,
-    };
-    let zero_infinity = i32::from(r.options.zero_infinity);
-    let sweep_threads = threads(layout.width, SWEEP_THREADS);
+/// The values every parameter struct of one call is built from.
+struct Args<'r> {
+    r: &'r Request<'r>,
+    /// Device addresses of the targets, input lengths and target lengths (staged or the
+    /// caller's).
+    ints: [u64; 3],
+    /// Device addresses of the workspace regions.
+    ws: Regions,
+    n: i32,
+    t: i32,
+    c: i32,
+    blank: i32,
+    lmax: i32,
+    alpha_rows: i32,
+    width: i64,
+    reduction: i32,
+    zero_infinity: i32,
+}
 
-    // SAFETY (every launch below): each struct is its kernel's (params.rs), device addresses
-    // are the caller's validated tensors or workspace regions sized by DeviceLayout for these
-    // sizes, and the kernels stay inside them (ctc.cu, "Invalid device-side values").
-    if batch > 0 {
-        if !r.padded {
-            let p = OffsetsParams {
-                target_lengths,
+/// Device addresses of the workspace regions of one call.
+struct Regions {
+    offsets: u64,
+    labels: u64,
+    next_same: u64,
+    class_head: u64,
+    in_len: u64,
+    tgt_len: u64,
+    log_alpha: u64,
+    work: u64,
+    nll: u64,
+}
+
+impl<'r> Args<'r> {
+    fn new(
+        r: &'r Request<'r>,
+        layout: &DeviceLayout,
+        base: u64,
+        ints: [u64; 3],
+    ) -> Result<Self, Error> {
+        let (max_time, batch, classes) = r.dims;
+        let at = |range: &std::ops::Range<usize>| base + range.start as u64;
+        Ok(Args {
+            r,
+            ints,
+            ws: Regions {
                 offsets: at(&layout.offsets),
-                tl_stride: r.target_lengths.strides[0],
-                target_lengths_bytes: r.target_lengths.bytes,
-                n,
-            };
-            // SAFETY: as above.
-            unsafe { launch(kernels.offsets, 1, threads(batch, GRID_THREADS), stream, &p)? };
+                labels: at(&layout.labels),
+                next_same: at(&layout.next_same),
+                class_head: at(&layout.class_head),
+                in_len: at(&layout.in_len),
+                tgt_len: at(&layout.tgt_len),
+                log_alpha: at(&layout.log_alpha),
+                work: at(&layout.work),
+                nll: at(&layout.nll),
+            },
+            n: to_i32(batch, "N")?,
+            t: to_i32(max_time, "T")?,
+            c: to_i32(classes, "C")?,
+            blank: i32::try_from(r.options.blank)
+                .map_err(|_| invalid!("options.blank = {} is out of range", r.options.blank))?,
+            lmax: to_i32(r.lmax(), "the label capacity")?,
+            alpha_rows: to_i32(r.alpha_rows(r.grad.is_some()), "alpha rows")?,
+            width: layout.width as i64,
+            reduction: match r.options.reduction {
+                Reduction::None => 0,
+                Reduction::Mean => 1,
+                Reduction::Sum => 2,
+            },
+            zero_infinity: i32::from(r.options.zero_infinity),
+        })
+    }
+
+    fn offsets(&self) -> OffsetsParams {
+        OffsetsParams {
+            target_lengths: self.ints[2],
+            offsets: self.ws.offsets,
+            tl_stride: self.r.target_lengths.strides[0],
+            target_lengths_bytes: self.r.target_lengths.bytes,
+            n: self.n,
         }
-        let p = PrepareParams {
-            targets,
-            input_lengths,
-            target_lengths,
-            offsets: if r.padded { 0 } else { at(&layout.offsets) },
-            labels: at(&layout.labels),
-            next_same: at(&layout.next_same),
-            class_head: at(&layout.class_head),
-            in_len: at(&layout.in_len),
-            tgt_len: at(&layout.tgt_len),
+    }
+
+    fn prepare(&self) -> PrepareParams {
+        let r = self.r;
+        PrepareParams {
+            targets: self.ints[0],
+            input_lengths: self.ints[1],
+            target_lengths: self.ints[2],
+            offsets: if r.padded { 0 } else { self.ws.offsets },
+            labels: self.ws.labels,
+            next_same: self.ws.next_same,
+            class_head: self.ws.class_head,
+            in_len: self.ws.in_len,
+            tgt_len: self.ws.tgt_len,
             targets_size: r.targets_size,
             tn: r.targets.strides[0],
             ts: r.targets.strides[1],
@@ -534,106 +574,153 @@ fn enqueue(
             input_lengths_bytes: r.input_lengths.bytes,
             target_lengths_bytes: r.target_lengths.bytes,
             padded: i32::from(r.padded),
-            n,
-            max_time: t,
-            c,
-            blank,
-            lmax,
-        };
-        let prepare_threads = threads((lmax as usize).max(classes), GRID_THREADS);
-        // SAFETY: as above.
-        unsafe { launch(kernels.prepare, n as u32, prepare_threads, stream, &p)? };
-        let p = AlphaParams {
-            log_probs: r.log_probs,
-            labels: at(&layout.labels),
-            in_len: at(&layout.in_len),
-            tgt_len: at(&layout.tgt_len),
-            log_alpha: at(&layout.log_alpha),
-            nll: at(&layout.nll),
-            st,
-            sn,
-            sc,
-            width,
-            n,
-            max_time: t,
-            blank,
-            lmax,
-            alpha_rows,
-        };
-        // SAFETY: as above.
-        unsafe { launch(typed.alpha, n as u32, sweep_threads, stream, &p)? };
+            n: self.n,
+            max_time: self.t,
+            c: self.c,
+            blank: self.blank,
+            lmax: self.lmax,
+        }
     }
-    if let (Some((grad, [gt, gn, gc])), true) = (r.grad, batch > 0) {
-        let p = BetaParams {
-            log_probs: r.log_probs,
-            labels: at(&layout.labels),
-            in_len: at(&layout.in_len),
-            tgt_len: at(&layout.tgt_len),
-            log_alpha: at(&layout.log_alpha),
-            work: at(&layout.work),
-            nll: at(&layout.nll),
+
+    fn alpha(&self) -> AlphaParams {
+        let [st, sn, sc] = self.r.log_probs_strides;
+        AlphaParams {
+            log_probs: self.r.log_probs,
+            labels: self.ws.labels,
+            in_len: self.ws.in_len,
+            tgt_len: self.ws.tgt_len,
+            log_alpha: self.ws.log_alpha,
+            nll: self.ws.nll,
             st,
             sn,
             sc,
-            width,
-            n,
-            max_time: t,
-            blank,
-            lmax,
-            alpha_rows,
-        };
-        // SAFETY: as above.
-        unsafe { launch(typed.beta, n as u32, sweep_threads, stream, &p)? };
-        let (frames, chunks) = grad_chunks(max_time, batch, classes);
-        let (grad_loss, grad_loss_stride) = r.grad_loss.unwrap_or((0, 0));
-        let p = GradParams {
-            log_probs: r.log_probs,
-            next_same: at(&layout.next_same),
-            class_head: at(&layout.class_head),
-            in_len: at(&layout.in_len),
-            tgt_len: at(&layout.tgt_len),
-            log_alpha: at(&layout.log_alpha),
-            nll: at(&layout.nll),
+            width: self.width,
+            n: self.n,
+            max_time: self.t,
+            blank: self.blank,
+            lmax: self.lmax,
+            alpha_rows: self.alpha_rows,
+        }
+    }
+
+    fn beta(&self) -> BetaParams {
+        let [st, sn, sc] = self.r.log_probs_strides;
+        BetaParams {
+            log_probs: self.r.log_probs,
+            labels: self.ws.labels,
+            in_len: self.ws.in_len,
+            tgt_len: self.ws.tgt_len,
+            log_alpha: self.ws.log_alpha,
+            work: self.ws.work,
+            nll: self.ws.nll,
+            st,
+            sn,
+            sc,
+            width: self.width,
+            n: self.n,
+            max_time: self.t,
+            blank: self.blank,
+            lmax: self.lmax,
+            alpha_rows: self.alpha_rows,
+        }
+    }
+
+    /// `ctc_grad`'s struct for the gradient `(grad, strides)` in chunks of `frames` frames.
+    fn grad(
+        &self,
+        (grad, [gt, gn, gc]): (u64, [i64; 3]),
+        frames: usize,
+        chunks: usize,
+    ) -> GradParams {
+        let [st, sn, sc] = self.r.log_probs_strides;
+        let (grad_loss, grad_loss_stride) = self.r.grad_loss.unwrap_or((0, 0));
+        GradParams {
+            log_probs: self.r.log_probs,
+            next_same: self.ws.next_same,
+            class_head: self.ws.class_head,
+            in_len: self.ws.in_len,
+            tgt_len: self.ws.tgt_len,
+            log_alpha: self.ws.log_alpha,
+            nll: self.ws.nll,
             grad_loss,
             grad,
             st,
             sn,
             sc,
-            width,
+            width: self.width,
             grad_loss_stride,
             gt,
             gn,
             gc,
-            n,
-            max_time: t,
-            c,
-            blank,
-            lmax,
-            alpha_rows,
-            reduction,
-            zero_infinity,
+            n: self.n,
+            max_time: self.t,
+            c: self.c,
+            blank: self.blank,
+            lmax: self.lmax,
+            alpha_rows: self.alpha_rows,
+            reduction: self.reduction,
+            zero_infinity: self.zero_infinity,
             frames: frames as i32,
             chunks: chunks as i32,
-        };
-        let blocks = (batch * chunks) as u32;
-        let block = threads(frames * classes, GRID_THREADS);
-        if blocks > 0 {
-            // SAFETY: as above.
-            unsafe { launch(typed.grad, blocks, block, stream, &p)? };
         }
     }
-    if let Some((loss, loss_stride)) = r.loss {
-        let p = ReduceParams {
-            nll: at(&layout.nll),
-            tgt_len: at(&layout.tgt_len),
+
+    fn reduce(&self, (loss, loss_stride): (u64, i64)) -> ReduceParams {
+        ReduceParams {
+            nll: self.ws.nll,
+            tgt_len: self.ws.tgt_len,
             loss,
             loss_stride,
-            n,
-            reduction,
-            zero_infinity,
-        };
+            n: self.n,
+            reduction: self.reduction,
+            zero_infinity: self.zero_infinity,
+        }
+    }
+}
+
+/// The kernel launches of one call, in stream order.
+fn enqueue(
+    r: &Request<'_>,
+    kernels: &Kernels,
+    layout: &DeviceLayout,
+    base: u64,
+    ints: [u64; 3],
+    stream: cu::CUstream,
+) -> Result<(), Error> {
+    let a = Args::new(r, layout, base, ints)?;
+    let (max_time, batch, classes) = r.dims;
+    let typed = kernels.typed(r.dtype);
+    let sweep = threads(layout.width, SWEEP_THREADS);
+    // SAFETY (every launch below): each struct is its kernel's (params.rs), device addresses
+    // are the caller's validated tensors or workspace regions sized by DeviceLayout for these
+    // sizes, and the kernels stay inside them (ctc.cu, "Invalid device-side values").
+    if batch > 0 {
+        if !r.padded {
+            let block = threads(batch, GRID_THREADS);
+            // SAFETY: as above.
+            unsafe { launch(kernels.offsets, 1, block, stream, &a.offsets())? };
+        }
+        let block = threads((a.lmax as usize).max(classes), GRID_THREADS);
         // SAFETY: as above.
-        unsafe { launch(typed.reduce, 1, threads(batch, GRID_THREADS), stream, &p)? };
+        unsafe { launch(kernels.prepare, batch as u32, block, stream, &a.prepare())? };
+        // SAFETY: as above.
+        unsafe { launch(typed.alpha, batch as u32, sweep, stream, &a.alpha())? };
+        if let Some(grad) = r.grad {
+            // SAFETY: as above.
+            unsafe { launch(typed.beta, batch as u32, sweep, stream, &a.beta())? };
+            let (frames, chunks) = grad_chunks(max_time, batch, classes);
+            let block = threads(frames * classes, GRID_THREADS);
+            if chunks > 0 {
+                let p = a.grad(grad, frames, chunks);
+                // SAFETY: as above.
+                unsafe { launch(typed.grad, (batch * chunks) as u32, block, stream, &p)? };
+            }
+        }
+    }
+    if let Some(loss) = r.loss {
+        let block = threads(batch, GRID_THREADS);
+        // SAFETY: as above.
+        unsafe { launch(typed.reduce, 1, block, stream, &a.reduce(loss))? };
     }
     Ok(())
 }
