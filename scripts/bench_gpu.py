@@ -7,9 +7,15 @@ timed only where it applies (int32 concatenated targets on the CPU, blank 0, lab
 input lengths all T). Times are CUDA-event medians after warm-up; peak memory is the increase of
 torch.cuda.max_memory_allocated over the inputs.
 
+With --driver-api, libctc alone is timed instead, on buffers from the CUDA driver API (ctypes on
+libcuda.so.1, numpy for the inputs; no torch): host wall time of the call and a synchronization
+of its stream, median after warm-up. That mode also runs against the CUDA driver stand-in of
+tests/cuda_driver/ (tests/cuda_gpu.rs does, with --shapes seed): its timings mean nothing there,
+the plumbing is what is tested.
+
 Usage (on a machine with an NVIDIA GPU, torch with CUDA, and libctc built):
     CTC_LIBRARY=target/release/libctc.so PYTHONPATH=bindings/python \\
-        python3 scripts/bench_gpu.py [--reps 50] [--markdown]
+        python3 scripts/bench_gpu.py [--reps 50] [--markdown] [--driver-api] [--shapes seed,long]
 Prints "SKIPPED: ..." and exits 0 without a GPU.
 """
 
@@ -30,7 +36,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=50)
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--driver-api", action="store_true", help="libctc alone, no torch")
+    ap.add_argument("--shapes", default="", help="comma-separated shape names (default: all)")
     args = ap.parse_args()
+    shapes = [s for s in SHAPES if not args.shapes or s[0] in args.shapes.split(",")]
+    if args.driver_api:
+        return driver_api(args, shapes)
     try:
         import torch
     except ImportError:
@@ -63,7 +74,7 @@ def main():
         return statistics.median(times)
 
     rows = []
-    for name, T, N0, C, lo, hi in SHAPES:
+    for name, T, N0, C, lo, hi in shapes:
         for N in (N0, 128):
             g = torch.Generator(device="cpu").manual_seed(0)
             logits = torch.randn(T, N, C, generator=g).to(dev)
@@ -148,6 +159,99 @@ def time_cudnn(lp, targets, il, tl, run, timed):
         return None
     finally:
         torch.backends.cudnn.enabled = False
+
+
+def driver_api(args, shapes):
+    """libctc alone on driver-API buffers: float32 forward+backward, reduction mean, targets and
+    lengths on the device, on a non-blocking stream of the primary context."""
+    import ctypes
+    import time
+
+    import numpy as np
+    from libctc import _native as N
+
+    try:
+        cu = ctypes.CDLL("libcuda.so.1")
+    except OSError as e:
+        print(f"SKIPPED: no CUDA driver ({e})")
+        return 0
+    u64, vp, sz = ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t
+    cu.cuMemAlloc_v2.argtypes = [ctypes.POINTER(u64), sz]
+    cu.cuMemFree_v2.argtypes = [u64]
+    cu.cuMemcpyHtoD_v2.argtypes = [u64, vp, sz]
+    cu.cuStreamSynchronize.argtypes = [vp]
+
+    def ok(r, what):
+        if r != 0:
+            raise RuntimeError(f"{what} failed: CUDA error {r}")
+
+    ok(cu.cuInit(0), "cuInit")
+    ctx, stream = vp(), vp()
+    ok(cu.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), 0), "cuDevicePrimaryCtxRetain")
+    ok(cu.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+    ok(cu.cuStreamCreate(ctypes.byref(stream), 1), "cuStreamCreate")
+    name = ctypes.create_string_buffer(256)
+    ok(cu.cuDeviceGetName(name, 256, 0), "cuDeviceGetName")
+    print(f"device: {name.value.decode()} (driver API); libctc {N.lib().ctc_version_string().decode()}")
+    buffers = []
+
+    def device(a):
+        p = u64()
+        ok(cu.cuMemAlloc_v2(ctypes.byref(p), max(a.nbytes, 1)), "cuMemAlloc")
+        buffers.append(p)
+        ok(cu.cuMemcpyHtoD_v2(p.value, a.ctypes.data, a.nbytes), "cuMemcpyHtoD")
+        return p.value
+
+    def dev_tensor(a, ptr, dtype):
+        strides = [s // a.itemsize for s in a.strides]
+        return N.tensor(ptr, dtype, a.shape, strides, N.Device.CUDA, 0)
+
+    rows = []
+    lib = N.lib()
+    for shape_name, T, N0, C, lo, hi in shapes:
+        for n in (N0, 128):
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((T, n, C), dtype=np.float32)
+            lp = x - np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True)) - x.max(-1, keepdims=True)
+            lp = np.ascontiguousarray(lp, dtype=np.float32)
+            tl = rng.integers(lo, hi + 1, n).astype(np.int64)
+            targets = rng.integers(1, C, (n, hi)).astype(np.int64)
+            il = np.full(n, T, dtype=np.int64)
+            grad = np.zeros_like(lp)
+            loss = np.zeros((), dtype=np.float32)
+            ts = [
+                dev_tensor(lp, device(lp), N.DType.FLOAT32),
+                dev_tensor(targets, device(targets), N.DType.INT64),
+                dev_tensor(il, device(il), N.DType.INT64),
+                dev_tensor(tl, device(tl), N.DType.INT64),
+            ]
+            t_loss = dev_tensor(loss, device(loss), N.DType.FLOAT32)
+            t_grad = dev_tensor(grad, device(grad), N.DType.FLOAT32)
+            opts = N.options(0, "mean", False, 0, stream)
+            size = ctypes.c_size_t(0)
+            refs = [ctypes.byref(t) for t in ts]
+            N.check(lib.ctc_workspace_size(*refs, ctypes.byref(opts), ctypes.byref(size)))
+
+            def call():
+                N.check(lib.ctc_loss_forward_backward(*refs, None, ctypes.byref(opts), ctypes.byref(t_loss), ctypes.byref(t_grad)))
+                ok(cu.cuStreamSynchronize(stream), "cuStreamSynchronize")
+
+            times = []
+            for k in range(2 + args.reps):
+                t0 = time.perf_counter()
+                call()
+                if k >= 2:
+                    times.append((time.perf_counter() - t0) * 1e3)
+            rows.append((shape_name, n, statistics.median(times), size.value))
+            print(f"  {shape_name} N={n}: libctc {rows[-1][2]:.3f} ms", flush=True)
+            for p in buffers:
+                ok(cu.cuMemFree_v2(p.value), "cuMemFree")
+            buffers.clear()
+    print("| shape | N | libctc ms (driver API, host clock) | workspace MiB |")
+    print("|---|---|---|---|")
+    for shape_name, n, ms, ws in rows:
+        print(f"| {shape_name} | {n} | {ms:.3f} | {ws / 2**20:.1f} |")
+    return 0
 
 
 if __name__ == "__main__":

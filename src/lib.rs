@@ -45,7 +45,6 @@ pub mod error;
 pub mod ffi;
 mod problem;
 mod types;
-mod workspace;
 
 pub use api::{
     ctc_align, ctc_align_into, ctc_loss, ctc_loss_and_grad, ctc_loss_grad, ctc_loss_into,

@@ -151,7 +151,7 @@ fn all_alignments(labels: &[i64], t_b: usize) -> Vec<Vec<usize>> {
 }
 
 fn class_of(labels: &[i64], s: usize, blank: i64) -> i64 {
-    if s % 2 == 0 {
+    if s.is_multiple_of(2) {
         blank
     } else {
         labels[s / 2]
@@ -258,11 +258,11 @@ fn brute_force_optimal_valid_and_by_the_tie_rule() {
                 p.align::<f32>(layout, path_i32, threads),
             ] {
                 assert_eq!(a.status, CTC_STATUS_SUCCESS, "{}", last_error());
-                for b in 0..p.n {
+                for (b, pick) in picks.iter().enumerate() {
                     let got = p.column(&a, b);
                     let t_b = p.input_lengths[b] as usize;
                     assert!(got[t_b..].iter().all(|&v| v == -1), "case {case}: padding");
-                    match &picks[b] {
+                    match pick {
                         None => {
                             assert!(got.iter().all(|&v| v == -1), "case {case} sample {b}");
                             assert_eq!(a.scores[b], f64::NEG_INFINITY);
@@ -530,10 +530,10 @@ fn checkpoint_segment_boundaries() {
     for threads in [1, 2] {
         let a = p.align::<f32>(Layout::Contiguous, true, threads);
         assert_eq!(a.status, CTC_STATUS_SUCCESS, "{}", last_error());
-        for b in 0..n {
+        for (b, length) in lengths.iter().enumerate() {
             let got = p.column(&a, b);
             match simple_viterbi(&p, b) {
-                Some(want) => assert_eq!(&got[..want.len()], &want[..], "length {}", lengths[b]),
+                Some(want) => assert_eq!(&got[..want.len()], &want[..], "length {length}"),
                 None => assert!(got.iter().all(|&v| v == -1)),
             }
         }

@@ -21,7 +21,7 @@
 mod common;
 
 use common::native::{
-    manifest_dir, native_builds_possible, run_ok, show, summary, tmp_dir, tool, STRICT,
+    manifest_dir, native_builds_possible, run_ok, show, skip, summary, tmp_dir, tool, STRICT,
 };
 use common::{all_golden, check_golden_f32, check_golden_f64, golden_dir, load_golden, Golden};
 use ctc::ffi::{CTC_REDUCTION_MEAN, CTC_REDUCTION_NONE, CTC_REDUCTION_SUM};
@@ -48,6 +48,7 @@ fn dir() -> PathBuf {
 fn build(name: &str, extra: &[&str]) -> Option<PathBuf> {
     let cxx = tool("CXX", "c++");
     if !native_builds_possible("cuda_emulation", &cxx) {
+        skip("cuda_emulation", "no native C++ build here (see above)");
         return None;
     }
     let probe = dir().join(format!("probe_{name}.cpp"));
@@ -69,10 +70,13 @@ fn build(name: &str, extra: &[&str]) -> Option<PathBuf> {
             .output()
             .is_ok_and(|o| o.status.success());
     if !ok {
-        println!(
-            "SKIPPED {name}: `{}` does not build and run a C++20 program with std::barrier \
-             (set CXX to a C++20 compiler)",
-            show(&cmd)
+        skip(
+            name,
+            &format!(
+                "`{}` does not build and run a C++20 program with std::barrier (set CXX to a \
+                 C++20 compiler)",
+                show(&cmd)
+            ),
         );
         return None;
     }
@@ -444,4 +448,44 @@ fn random_problems_under_address_sanitizer() {
         return;
     };
     run_emulator(&exe, &["fuzz", "7", "150"], "fuzz_asan.log", 300);
+}
+
+#[test]
+fn a_parameter_struct_with_two_fields_swapped_does_not_compile() {
+    // The launch arguments are the fields of one struct per kernel, whose offsets ctc.cu
+    // asserts (as src/cuda/params.rs does on the Rust side): two fields of the same type in the
+    // wrong order are a compile error, not a silent swap.
+    if emulator().is_none() {
+        return;
+    }
+    let source = std::fs::read_to_string(manifest_dir().join("src/cuda/kernels/ctc.cu")).unwrap();
+    let fields =
+        "    const int* in_len;\n    const int* tgt_len;\n    T* log_alpha;\n    T* nll;\n";
+    let swapped =
+        "    const int* tgt_len;\n    const int* in_len;\n    T* log_alpha;\n    T* nll;\n";
+    assert_eq!(source.matches(fields).count(), 1, "AlphaParams as expected");
+    let kernels = dir().join("ctc_swapped.cu");
+    std::fs::write(&kernels, source.replace(fields, swapped)).unwrap();
+    let main = dir().join("swapped.cpp");
+    let emu = manifest_dir().join("tests/cuda_emu/emu.h");
+    std::fs::write(
+        &main,
+        format!(
+            "#include \"{}\"\n#include \"{}\"\n",
+            emu.display(),
+            kernels.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(tool("CXX", "c++"))
+        .args(["-std=c++20", "-fsyntax-only"])
+        .arg(&main)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the swapped fields compiled");
+    assert!(
+        stderr.contains("AlphaParams<float>.in_len"),
+        "the failure names the field:\n{stderr}"
+    );
 }

@@ -1,22 +1,24 @@
-//! The CUDA call path: context and stream, module cache, workspace, staging of host-resident
-//! targets and lengths, and the four kernel launches of `kernels/ctc.cu`.
+//! The CUDA call path: context and stream, workspace, staging of host-resident targets and
+//! lengths, and the kernel launches of `kernels/ctc.cu`, each with its typed parameter struct.
 //!
 //! It runs in the caller's context on the caller's stream: the context of `options.cuda_stream`
-//! (or the calling thread's current context when it belongs to `log_probs`' device, else that
-//! device's primary context) is made current only for the duration of the call and the caller's
-//! is restored. Nothing synchronizes the device or the stream; the only waiting is the driver's
-//! own for copies from pageable host memory (host-resident targets and lengths): pass them on the
-//! device to avoid it.
+//! (or, for NULL and the special handles `CU_STREAM_LEGACY` / `CU_STREAM_PER_THREAD`, the
+//! calling thread's current context when it belongs to `log_probs`' device, else that device's
+//! primary context, retained once for the life of the process) is made current only for the
+//! duration of the call and the caller's is restored. Nothing synchronizes the device or the
+//! stream, except the fallback for devices without memory pools when no workspace is given.
 
-use super::driver::{self, check, nvrtc_check};
+use super::driver::{self, check};
+use super::layout::{DeviceDims, DeviceLayout, DEVICE_ALIGN};
+use super::module::{self, Kernels};
+use super::params::*;
 use crate::error::{invalid, Error};
 use crate::problem::Lengths as IndexCheck;
 use crate::types::{DType, Options, Reduction};
-use crate::workspace::{DeviceDims, DeviceLayout, DEVICE_ALIGN};
 use cudarc::driver::sys as cu;
-use cudarc::nvrtc::sys as nv;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{c_void, CString};
+use std::ffi::c_void;
 use std::sync::{Mutex, OnceLock};
 
 /// Where an integer tensor lives: host bytes (to be staged) or a device address.
@@ -36,6 +38,41 @@ pub(crate) struct IntArg<'h> {
     pub bytes: i32,
     /// Element strides (outer, inner); only padded targets use both.
     pub strides: [i64; 2],
+}
+
+impl IntArg<'_> {
+    /// Element `i` of a host-resident one-dimensional tensor (None on the device, or outside
+    /// the bytes).
+    fn host_value(&self, i: usize) -> Option<i64> {
+        let IntSource::Host(bytes) = self.source else {
+            return None;
+        };
+        let at = usize::try_from(self.strides[0])
+            .ok()?
+            .checked_mul(i)?
+            .checked_mul(self.bytes as usize)?;
+        let raw = bytes.get(at..at.checked_add(self.bytes as usize)?)?;
+        Some(match *raw {
+            [a, b, c, d] => i32::from_ne_bytes([a, b, c, d]) as i64,
+            _ => i64::from_ne_bytes(raw.try_into().ok()?),
+        })
+    }
+
+    /// The largest of the first `n` host-resident values, clamped to `[0, bound]`; `bound`
+    /// when the values are on the device.
+    fn host_max(&self, n: usize, bound: usize) -> usize {
+        if !matches!(self.source, IntSource::Host(_)) {
+            return bound;
+        }
+        let mut max = 0usize;
+        for i in 0..n {
+            match self.host_value(i) {
+                Some(v) => max = max.max(usize::try_from(v.max(0)).unwrap_or(usize::MAX)),
+                None => return bound,
+            }
+        }
+        max.min(bound)
+    }
 }
 
 /// A validated request for the CUDA backend (built by the FFI layer).
@@ -64,6 +101,13 @@ pub(crate) struct Request<'h> {
     pub workspace: Option<(u64, usize)>,
 }
 
+/// Label capacities from 2^30 on would overflow the kernels' `int` state indices (2 L + 3).
+const MAX_LABELS: usize = (1 << 30) - 1;
+/// Class counts beyond 2^30 are refused likewise (`int` class indices and loops).
+const MAX_CLASSES: usize = 1 << 30;
+/// Gradient elements a block of `ctc_grad` aims at (frames per block = this / C, at least 1).
+const GRAD_BLOCK_ELEMENTS: usize = 2048;
+
 fn to_i32(v: usize, what: &str) -> Result<i32, Error> {
     i32::try_from(v).map_err(|_| {
         Error::Unsupported(format!(
@@ -73,24 +117,49 @@ fn to_i32(v: usize, what: &str) -> Result<i32, Error> {
 }
 
 impl Request<'_> {
-    /// (label capacity, alpha rows) of the workspace for the gradient pass or the loss alone.
-    fn sizes(&self, gradient: bool) -> (usize, usize) {
-        let lmax = match self.checked {
+    /// The label capacity per sample: the largest target length when the lengths are on the
+    /// host, else S (padded) or the number of labels (concatenated); never more than T, as a
+    /// longer target has no alignment (the kernels give it loss +inf without storing it).
+    fn lmax(&self) -> usize {
+        let (max_time, batch, _) = self.dims;
+        let size = usize::try_from(self.targets_size.max(0)).unwrap_or(usize::MAX);
+        let longest = match self.checked {
             Some(c) => c.max_target,
-            None => usize::try_from(self.targets_size.max(0)).unwrap_or(usize::MAX),
+            None => self.target_lengths.host_max(batch, size),
         };
-        let alpha_rows = if gradient {
-            self.checked.map_or(self.dims.0, |c| c.max_input).max(1)
-        } else {
-            2
+        longest.min(max_time)
+    }
+
+    /// Rows of alpha per sample: the largest input length (T when unknown) for a gradient, a
+    /// ring of 2 for the loss alone.
+    fn alpha_rows(&self, gradient: bool) -> usize {
+        let (max_time, batch, _) = self.dims;
+        if !gradient {
+            return 2;
+        }
+        let longest = match self.checked {
+            Some(c) => c.max_input,
+            None => self.input_lengths.host_max(batch, max_time),
         };
-        (lmax, alpha_rows)
+        longest.max(1)
     }
 
     /// The workspace layout for this request (gradient pass when `gradient`).
     fn layout(&self, gradient: bool) -> Result<DeviceLayout, Error> {
         let (_, batch, classes) = self.dims;
-        let (lmax, alpha_rows) = self.sizes(gradient);
+        let lmax = self.lmax();
+        if lmax > MAX_LABELS {
+            return Err(Error::Unsupported(format!(
+                "targets of up to {lmax} labels (a bound from the target lengths, S and T) are \
+                 more than the CUDA kernels take ({MAX_LABELS})"
+            )));
+        }
+        if classes > MAX_CLASSES {
+            return Err(Error::Unsupported(format!(
+                "log_probs has C = {classes} classes, more than the CUDA kernels take \
+                 ({MAX_CLASSES})"
+            )));
+        }
         let staged = |a: &IntArg<'_>| match a.source {
             IntSource::Host(b) => b.len(),
             IntSource::Device(_) => 0,
@@ -99,9 +168,10 @@ impl Request<'_> {
             batch,
             classes,
             lmax,
-            alpha_rows,
+            alpha_rows: self.alpha_rows(gradient),
             elem: self.dtype.size(),
             gradient,
+            concatenated: !self.padded,
             staging: [
                 staged(&self.targets),
                 staged(&self.input_lengths),
@@ -117,6 +187,13 @@ pub(crate) fn workspace_size(r: &Request<'_>, gradient: bool) -> Result<usize, E
     Ok(r.layout(gradient)?.bytes)
 }
 
+/// Whether `stream` names no particular stream's context: NULL (the legacy default stream) or
+/// the special handles `CU_STREAM_LEGACY` (0x1) and `CU_STREAM_PER_THREAD` (0x2), which are
+/// valid in any context and must not reach `cuStreamGetCtx`.
+fn context_free(stream: cu::CUstream) -> bool {
+    (stream as usize) <= 2
+}
+
 /// Makes a context current for the call and restores the caller's on drop.
 struct ContextGuard {
     pushed: bool,
@@ -129,7 +206,7 @@ impl ContextGuard {
         unsafe {
             check(cu::cuCtxGetCurrent(&mut current), "cuCtxGetCurrent")?;
             let mut want: cu::CUcontext = std::ptr::null_mut();
-            if !stream.is_null() {
+            if !context_free(stream) {
                 check(cu::cuStreamGetCtx(stream, &mut want), "cuStreamGetCtx")?;
             }
             if want.is_null() && !current.is_null() {
@@ -171,7 +248,8 @@ impl Drop for ContextGuard {
     }
 }
 
-/// The primary context of `ordinal`, retained once for the life of the process.
+/// The primary context of `ordinal`, retained once and kept for the life of the process
+/// (released, it could be destroyed under work still queued on its streams).
 fn primary_context(ordinal: i32) -> Result<cu::CUcontext, Error> {
     static RETAINED: OnceLock<Mutex<HashMap<i32, usize>>> = OnceLock::new();
     let mut map = RETAINED
@@ -195,162 +273,21 @@ fn primary_context(ordinal: i32) -> Result<cu::CUcontext, Error> {
     Ok(ctx)
 }
 
-/// The kernels loaded in one context.
-struct Module {
-    functions: HashMap<&'static str, usize>,
-}
-
-const KERNELS: [&str; 7] = [
-    "ctc_prepare",
-    "ctc_alpha_f32",
-    "ctc_alpha_f64",
-    "ctc_backward_f32",
-    "ctc_backward_f64",
-    "ctc_reduce_f32",
-    "ctc_reduce_f64",
-];
-
-/// Compiles the kernels for `arch` ("sm_90" gives a cubin, "compute_90" PTX) with NVRTC.
-fn compile(arch: &str) -> Result<Vec<u8>, Error> {
-    let src = CString::new(super::KERNEL_SOURCE)
-        .map_err(|_| Error::Internal("the kernel source holds a NUL byte".into()))?;
-    let name = c"ctc.cu";
-    let options: Vec<CString> = [
-        format!("--gpu-architecture={arch}"),
-        "--std=c++17".to_owned(),
-    ]
-    .into_iter()
-    .map(|o| CString::new(o).expect("options hold no NUL"))
-    .collect();
-    let option_ptrs: Vec<*const std::ffi::c_char> = options.iter().map(|o| o.as_ptr()).collect();
-    let mut prog: nv::nvrtcProgram = std::ptr::null_mut();
-    // SAFETY: NVRTC is present (checked by the caller); every pointer is valid for the calls and
-    // the program is destroyed on every path after creation.
-    unsafe {
-        nvrtc_check(
-            nv::nvrtcCreateProgram(
-                &mut prog,
-                src.as_ptr(),
-                name.as_ptr(),
-                0,
-                std::ptr::null(),
-                std::ptr::null(),
-            ),
-            "nvrtcCreateProgram",
-        )?;
-        let result = (|| {
-            let r = nv::nvrtcCompileProgram(prog, option_ptrs.len() as i32, option_ptrs.as_ptr());
-            if r != nv::nvrtcResult::NVRTC_SUCCESS {
-                let mut size = 0usize;
-                let _ = nv::nvrtcGetProgramLogSize(prog, &mut size);
-                let mut log = vec![0u8; size.max(1)];
-                let _ = nv::nvrtcGetProgramLog(prog, log.as_mut_ptr().cast());
-                return Err(Error::Device(format!(
-                    "NVRTC could not compile the kernels for {arch}: {}",
-                    String::from_utf8_lossy(&log).trim_end_matches('\0')
-                )));
-            }
-            let cubin = arch.starts_with("sm_");
-            let mut size = 0usize;
-            if cubin {
-                nvrtc_check(nv::nvrtcGetCUBINSize(prog, &mut size), "nvrtcGetCUBINSize")?;
-            } else {
-                nvrtc_check(nv::nvrtcGetPTXSize(prog, &mut size), "nvrtcGetPTXSize")?;
-            }
-            let mut image = vec![0u8; size];
-            if cubin {
-                nvrtc_check(
-                    nv::nvrtcGetCUBIN(prog, image.as_mut_ptr().cast()),
-                    "nvrtcGetCUBIN",
-                )?;
-            } else {
-                nvrtc_check(
-                    nv::nvrtcGetPTX(prog, image.as_mut_ptr().cast()),
-                    "nvrtcGetPTX",
-                )?;
-            }
-            Ok(image)
-        })();
-        let _ = nv::nvrtcDestroyProgram(&mut prog);
-        result
-    }
-}
-
-/// The kernels of the current context (compiled for `ordinal`'s architecture at first use and
-/// kept for the life of the process).
-fn kernels(ordinal: i32) -> Result<HashMap<&'static str, usize>, Error> {
-    static MODULES: OnceLock<Mutex<HashMap<usize, Module>>> = OnceLock::new();
-    let mut ctx: cu::CUcontext = std::ptr::null_mut();
-    // The context's unique id, not its address: a destroyed context's address can come back
-    // for a new context (a primary context released and retained again) without our modules.
-    let mut ctx_id: std::ffi::c_ulonglong = 0;
-    // SAFETY: the driver is initialized; valid out-pointers.
-    unsafe {
-        check(cu::cuCtxGetCurrent(&mut ctx), "cuCtxGetCurrent")?;
-        check(cu::cuCtxGetId(ctx, &mut ctx_id), "cuCtxGetId")?;
-    }
-    let mut modules = MODULES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(m) = modules.get(&(ctx_id as usize)) {
-        return Ok(m.functions.clone());
-    }
-    if !driver::nvrtc_present() {
-        return Err(Error::Unsupported(
-            "NVRTC (libnvrtc.so.12) not found: install the CUDA toolkit's NVRTC, `pip install \
-             nvidia-cuda-nvrtc-cu12` in the active Python environment, or set CTC_NVRTC_LIBRARY"
-                .into(),
-        ));
-    }
-    let (major, minor) = driver::compute_capability(ordinal)?;
-    // A cubin for the device's own architecture; PTX for the driver to compile when this NVRTC
-    // does not know the architecture yet.
-    let image = compile(&format!("sm_{major}{minor}"))
-        .or_else(|_| compile(&format!("compute_{major}{minor}")))?;
-    let mut module: cu::CUmodule = std::ptr::null_mut();
-    let mut functions = HashMap::new();
-    // SAFETY: a current context exists (ContextGuard); the image is a complete cubin or a
-    // NUL-terminated PTX text produced by NVRTC; names are NUL-terminated.
-    unsafe {
-        let mut image = image;
-        image.push(0);
-        check(
-            cu::cuModuleLoadData(&mut module, image.as_ptr().cast()),
-            "cuModuleLoadData",
-        )?;
-        for name in KERNELS {
-            let cname = CString::new(name).expect("kernel names hold no NUL");
-            let mut f: cu::CUfunction = std::ptr::null_mut();
-            check(
-                cu::cuModuleGetFunction(&mut f, module, cname.as_ptr()),
-                "cuModuleGetFunction",
-            )?;
-            functions.insert(name, f as usize);
-        }
-    }
-    modules.insert(
-        ctx_id as usize,
-        Module {
-            functions: functions.clone(),
-        },
-    );
-    Ok(functions)
-}
-
-/// Launches `f` on `grid` blocks of `block` threads with the given parameter pointers.
+/// Launches `f` on `grid` blocks of `block` threads with its parameter struct.
 ///
 /// # Safety
-/// `args` point to values of exactly the kernel's parameter types, in order, alive for the call;
-/// every device address among them is valid for what the kernel does with it.
-unsafe fn launch(
+/// `P` is the parameter struct of kernel `f` (params.rs mirrors ctc.cu); every device address
+/// in it is valid for what the kernel does with it.
+unsafe fn launch<P>(
     f: usize,
     grid: u32,
     block: u32,
     stream: cu::CUstream,
-    args: &mut [*mut c_void],
+    params: &P,
 ) -> Result<(), Error> {
-    // SAFETY: forwarded from this function's contract.
+    let mut args = [params as *const P as *mut c_void];
+    // SAFETY: forwarded from this function's contract; the driver copies the struct at the
+    // call.
     unsafe {
         check(
             cu::cuLaunchKernel(
@@ -371,244 +308,434 @@ unsafe fn launch(
     }
 }
 
-/// A parameter pointer for `cuLaunchKernel`.
-fn arg<T>(v: &T) -> *mut c_void {
-    v as *const T as *mut c_void
+/// Threads for `work` items a round, a power of two in [32, max].
+fn threads(work: usize, max: u32) -> u32 {
+    (work.max(1).next_power_of_two() as u64).clamp(32, max as u64) as u32
+}
+
+thread_local! {
+    /// The library's own pageable copy of host-resident targets and lengths, reused by the
+    /// thread's next call: a copy from pageable memory is done when `cuMemcpyHtoDAsync`
+    /// returns, while one from the caller's page-locked memory would be deferred in stream
+    /// order, reading it after the call returned.
+    static STAGING: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A staging buffer larger than this is given back after the call.
+const STAGING_KEEP: usize = 1 << 24;
+
+/// Copies the host-resident targets and lengths into the workspace's staging region, in one
+/// copy through the library's pageable buffer; returns each tensor's device address.
+fn stage(
+    r: &Request<'_>,
+    layout: &DeviceLayout,
+    base: u64,
+    stream: cu::CUstream,
+) -> Result<[u64; 3], Error> {
+    let args = [&r.targets, &r.input_lengths, &r.target_lengths];
+    let mut at = [0u64; 3];
+    for (k, a) in args.iter().enumerate() {
+        at[k] = match a.source {
+            IntSource::Device(p) => p,
+            IntSource::Host(_) => base + layout.staged[k].start as u64,
+        };
+    }
+    if layout.staging.is_empty() {
+        return Ok(at);
+    }
+    STAGING.with_borrow_mut(|buf| {
+        buf.clear();
+        buf.resize(layout.staging.len(), 0);
+        for (k, a) in args.iter().enumerate() {
+            if let IntSource::Host(bytes) = a.source {
+                let from = layout.staged[k].start - layout.staging.start;
+                buf[from..from + bytes.len()].copy_from_slice(bytes);
+            }
+        }
+        // SAFETY: the staging region lies in the workspace with room for `buf` (layout); the
+        // buffer is pageable memory the driver has read when the call returns.
+        let r = unsafe {
+            cu::cuMemcpyHtoDAsync_v2(
+                base + layout.staging.start as u64,
+                buf.as_ptr().cast(),
+                buf.len(),
+                stream,
+            )
+        };
+        if buf.capacity() > STAGING_KEEP {
+            *buf = Vec::new();
+        }
+        check(r, "cuMemcpyHtoDAsync")
+    })?;
+    Ok(at)
+}
+
+/// How the workspace was obtained, to give it back after the launches.
+enum Workspace {
+    Caller,
+    /// Stream-ordered (`cuMemAllocAsync`), freed in stream order.
+    Pool(u64),
+    /// `cuMemAlloc` on a device without memory pools: freed after a stream synchronization.
+    Plain(u64),
+}
+
+impl Workspace {
+    /// The caller's workspace, or a new allocation of `bytes` on `stream`.
+    fn obtain(r: &Request<'_>, bytes: usize, stream: cu::CUstream) -> Result<(u64, Self), Error> {
+        if let Some((ptr, given)) = r.workspace {
+            if given < bytes {
+                return Err(invalid!(
+                    "options.workspace_bytes = {given} is smaller than the {bytes} bytes this call needs (see ctc_workspace_size)"
+                ));
+            }
+            return Ok((ptr, Workspace::Caller));
+        }
+        let mut ptr: cu::CUdeviceptr = 0;
+        if driver::memory_pools_supported(r.device_index)? {
+            // SAFETY: a current context exists; valid out-pointer.
+            check(
+                unsafe { cu::cuMemAllocAsync(&mut ptr, bytes, stream) },
+                "cuMemAllocAsync",
+            )?;
+            Ok((ptr, Workspace::Pool(ptr)))
+        } else {
+            // SAFETY: as above.
+            check(unsafe { cu::cuMemAlloc_v2(&mut ptr, bytes) }, "cuMemAlloc")?;
+            Ok((ptr, Workspace::Plain(ptr)))
+        }
+    }
+
+    /// Gives the allocation back once the launches on `stream` no longer need it.
+    fn release(self, stream: cu::CUstream) -> Result<(), Error> {
+        // SAFETY: frees the allocation made by `obtain`, after every use on `stream`: in stream
+        // order, or once the stream has finished.
+        unsafe {
+            match self {
+                Workspace::Caller => Ok(()),
+                Workspace::Pool(p) => check(cu::cuMemFreeAsync(p, stream), "cuMemFreeAsync"),
+                Workspace::Plain(p) => {
+                    let synced = check(cu::cuStreamSynchronize(stream), "cuStreamSynchronize");
+                    let freed = check(cu::cuMemFree_v2(p), "cuMemFree");
+                    synced.and(freed)
+                }
+            }
+        }
+    }
+}
+
+/// Refuses a call that a stream capture (CUDA graph) could not record: the staging copy from
+/// pageable memory and the first call in a context (NVRTC, module load) are not capturable.
+fn check_capture(r: &Request<'_>, stream: cu::CUstream) -> Result<(), Error> {
+    let mut status = cu::CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE;
+    // SAFETY: a current context exists; valid out-pointer.
+    check(
+        unsafe { cu::cuStreamIsCapturing(stream, &mut status) },
+        "cuStreamIsCapturing",
+    )?;
+    if status == cu::CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE {
+        return Ok(());
+    }
+    let host = [&r.targets, &r.input_lengths, &r.target_lengths]
+        .iter()
+        .any(|a| matches!(a.source, IntSource::Host(_)));
+    if host {
+        return Err(Error::Unsupported(
+            "options.cuda_stream is being captured into a CUDA graph, and host-resident targets \
+             or lengths need a copy that cannot be captured: pass them on the device"
+                .into(),
+        ));
+    }
+    if !module::ready() {
+        return Err(Error::Unsupported(
+            "options.cuda_stream is being captured into a CUDA graph, and the kernels are not \
+             loaded in this context yet (compiling and loading them cannot be captured): make \
+             one call outside the capture first"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the request: the loss and/or the gradient, on the caller's stream.
 pub(crate) fn run(r: &Request<'_>) -> Result<(), Error> {
-    let (max_time, batch, classes) = r.dims;
-    let n = to_i32(batch, "N")?;
-    let t = to_i32(max_time, "T")?;
-    let c = to_i32(classes, "C")?;
-    let blank = i32::try_from(r.options.blank)
-        .map_err(|_| invalid!("options.blank = {} is out of range", r.options.blank))?;
     let gradient = r.grad.is_some();
     let layout = r.layout(gradient)?;
-    let (lmax, alpha_rows) = r.sizes(gradient);
-    let lmax = to_i32(lmax, "the label capacity")?;
-    let alpha_rows = to_i32(alpha_rows, "alpha rows")?;
-    let width = layout.width as i64;
     let stream = r.stream as cu::CUstream;
-
     let _context = ContextGuard::enter(r.device_index, stream)?;
-    let kernels = kernels(r.device_index)?;
-    let suffix = if r.dtype == DType::Float64 {
-        "f64"
-    } else {
-        "f32"
-    };
-    let function = |name: &str| kernels[format!("{name}_{suffix}").as_str()];
-
-    // The workspace: the caller's, or a stream-ordered allocation freed after the launches.
-    let (raw, owned) = match r.workspace {
-        Some((ptr, bytes)) => {
-            if bytes < layout.bytes {
-                return Err(invalid!(
-                    "options.workspace_bytes = {bytes} is smaller than the {} bytes this call needs (see ctc_workspace_size)",
-                    layout.bytes
-                ));
-            }
-            (ptr, false)
-        }
-        None => {
-            let mut ptr: cu::CUdeviceptr = 0;
-            // SAFETY: a current context exists; valid out-pointer.
-            unsafe {
-                check(
-                    cu::cuMemAllocAsync(&mut ptr, layout.bytes, stream),
-                    "cuMemAllocAsync",
-                )?
-            };
-            (ptr, true)
-        }
-    };
+    check_capture(r, stream)?;
+    let kernels = module::kernels(r.device_index)?;
+    let (raw, workspace) = Workspace::obtain(r, layout.bytes, stream)?;
     let base = raw.next_multiple_of(DEVICE_ALIGN as u64);
-    let at = |range: &std::ops::Range<usize>| base + range.start as u64;
+    let result = stage(r, &layout, base, stream)
+        .and_then(|ints| enqueue(r, &kernels, &layout, base, ints, stream));
+    let released = workspace.release(stream);
+    result.and(released)
+}
 
-    let result = (|| -> Result<(), Error> {
-        // Host-resident targets and lengths: copy their bytes, keep their strides.
-        let mut staged = [0u64; 3];
-        for (k, a) in [&r.targets, &r.input_lengths, &r.target_lengths]
-            .into_iter()
-            .enumerate()
-        {
-            staged[k] = match a.source {
-                IntSource::Device(p) => p,
-                IntSource::Host(bytes) => {
-                    let dst = at(&layout.staging[k]);
-                    if !bytes.is_empty() {
-                        // SAFETY: `dst` lies in the workspace with room for `bytes` (layout);
-                        // the host bytes are readable for the call.
-                        unsafe {
-                            check(
-                                cu::cuMemcpyHtoDAsync_v2(
-                                    dst,
-                                    bytes.as_ptr().cast(),
-                                    bytes.len(),
-                                    stream,
-                                ),
-                                "cuMemcpyHtoDAsync",
-                            )?
-                        };
-                    }
-                    dst
-                }
-            };
-        }
-        let threads = (layout.width.next_power_of_two()).clamp(32, 256) as u32;
-        let grid = batch as u32;
-        let [labels, next_same, is_first, class_head, in_len, tgt_len, log_alpha, work, nll] = [
-            &layout.labels,
-            &layout.next_same,
-            &layout.is_first,
-            &layout.class_head,
-            &layout.in_len,
-            &layout.tgt_len,
-            &layout.log_alpha,
-            &layout.work,
-            &layout.nll,
-        ]
-        .map(at);
-        let padded = r.padded as i32;
-        let [tn, ts] = r.targets.strides;
-        let il_stride = r.input_lengths.strides[0];
-        let tl_stride = r.target_lengths.strides[0];
-        let [st, sn, sc] = r.log_probs_strides;
-        let reduction = match r.options.reduction {
-            Reduction::None => 0i32,
-            Reduction::Mean => 1,
-            Reduction::Sum => 2,
-        };
-        let zero_infinity = r.options.zero_infinity as i32;
-        if batch > 0 {
-            // SAFETY (launches): every argument has the kernel's exact type (ctc.cu's parameter
-            // lists), device addresses are the caller's validated tensors or workspace regions
-            // sized by DeviceLayout for these sizes, and the kernels never go past them.
-            unsafe {
-                launch(
-                    kernels["ctc_prepare"],
-                    grid,
-                    threads,
-                    stream,
-                    &mut [
-                        arg(&staged[0]),
-                        arg(&r.targets.bytes),
-                        arg(&padded),
-                        arg(&r.targets_size),
-                        arg(&tn),
-                        arg(&ts),
-                        arg(&staged[1]),
-                        arg(&r.input_lengths.bytes),
-                        arg(&il_stride),
-                        arg(&staged[2]),
-                        arg(&r.target_lengths.bytes),
-                        arg(&tl_stride),
-                        arg(&n),
-                        arg(&t),
-                        arg(&c),
-                        arg(&blank),
-                        arg(&lmax),
-                        arg(&labels),
-                        arg(&next_same),
-                        arg(&is_first),
-                        arg(&class_head),
-                        arg(&in_len),
-                        arg(&tgt_len),
-                    ],
-                )?;
-                launch(
-                    function("ctc_alpha"),
-                    grid,
-                    threads,
-                    stream,
-                    &mut [
-                        arg(&r.log_probs),
-                        arg(&st),
-                        arg(&sn),
-                        arg(&sc),
-                        arg(&n),
-                        arg(&t),
-                        arg(&blank),
-                        arg(&labels),
-                        arg(&in_len),
-                        arg(&tgt_len),
-                        arg(&lmax),
-                        arg(&log_alpha),
-                        arg(&alpha_rows),
-                        arg(&width),
-                        arg(&nll),
-                    ],
-                )?;
-                if let Some((grad, [gt, gn, gc])) = r.grad {
-                    let (grad_loss, grad_loss_stride) = r.grad_loss.unwrap_or((0, 0));
-                    launch(
-                        function("ctc_backward"),
-                        grid,
-                        threads,
-                        stream,
-                        &mut [
-                            arg(&r.log_probs),
-                            arg(&st),
-                            arg(&sn),
-                            arg(&sc),
-                            arg(&n),
-                            arg(&t),
-                            arg(&c),
-                            arg(&blank),
-                            arg(&labels),
-                            arg(&next_same),
-                            arg(&class_head),
-                            arg(&in_len),
-                            arg(&tgt_len),
-                            arg(&lmax),
-                            arg(&log_alpha),
-                            arg(&alpha_rows),
-                            arg(&width),
-                            arg(&work),
-                            arg(&nll),
-                            arg(&grad_loss),
-                            arg(&grad_loss_stride),
-                            arg(&reduction),
-                            arg(&zero_infinity),
-                            arg(&grad),
-                            arg(&gt),
-                            arg(&gn),
-                            arg(&gc),
-                        ],
-                    )?;
-                }
-            }
-        }
-        if let Some((loss, loss_stride)) = r.loss {
-            // SAFETY: as above.
-            unsafe {
-                launch(
-                    function("ctc_reduce"),
-                    1,
-                    32,
-                    stream,
-                    &mut [
-                        arg(&nll),
-                        arg(&tgt_len),
-                        arg(&n),
-                        arg(&reduction),
-                        arg(&zero_infinity),
-                        arg(&loss),
-                        arg(&loss_stride),
-                    ],
-                )?;
-            }
-        }
-        Ok(())
-    })();
-    if owned {
-        // SAFETY: frees, in stream order after the launches, the allocation made above.
-        let freed = unsafe { cu::cuMemFreeAsync(raw, stream) };
-        result?;
-        check(freed, "cuMemFreeAsync")?;
-        return Ok(());
+/// The values every parameter struct of one call is built from.
+struct Args<'r> {
+    r: &'r Request<'r>,
+    /// Device addresses of the targets, input lengths and target lengths (staged or the
+    /// caller's).
+    ints: [u64; 3],
+    /// Device addresses of the workspace regions.
+    ws: Regions,
+    n: i32,
+    t: i32,
+    c: i32,
+    blank: i32,
+    lmax: i32,
+    alpha_rows: i32,
+    width: i64,
+    reduction: i32,
+    zero_infinity: i32,
+}
+
+/// Device addresses of the workspace regions of one call.
+struct Regions {
+    offsets: u64,
+    labels: u64,
+    next_same: u64,
+    class_head: u64,
+    in_len: u64,
+    tgt_len: u64,
+    log_alpha: u64,
+    work: u64,
+    nll: u64,
+}
+
+impl<'r> Args<'r> {
+    fn new(
+        r: &'r Request<'r>,
+        layout: &DeviceLayout,
+        base: u64,
+        ints: [u64; 3],
+    ) -> Result<Self, Error> {
+        let (max_time, batch, classes) = r.dims;
+        let at = |range: &std::ops::Range<usize>| base + range.start as u64;
+        Ok(Args {
+            r,
+            ints,
+            ws: Regions {
+                offsets: at(&layout.offsets),
+                labels: at(&layout.labels),
+                next_same: at(&layout.next_same),
+                class_head: at(&layout.class_head),
+                in_len: at(&layout.in_len),
+                tgt_len: at(&layout.tgt_len),
+                log_alpha: at(&layout.log_alpha),
+                work: at(&layout.work),
+                nll: at(&layout.nll),
+            },
+            n: to_i32(batch, "N")?,
+            t: to_i32(max_time, "T")?,
+            c: to_i32(classes, "C")?,
+            blank: i32::try_from(r.options.blank)
+                .map_err(|_| invalid!("options.blank = {} is out of range", r.options.blank))?,
+            lmax: to_i32(r.lmax(), "the label capacity")?,
+            alpha_rows: to_i32(r.alpha_rows(r.grad.is_some()), "alpha rows")?,
+            width: layout.width as i64,
+            reduction: match r.options.reduction {
+                Reduction::None => 0,
+                Reduction::Mean => 1,
+                Reduction::Sum => 2,
+            },
+            zero_infinity: i32::from(r.options.zero_infinity),
+        })
     }
-    result
+
+    fn offsets(&self) -> OffsetsParams {
+        OffsetsParams {
+            target_lengths: self.ints[2],
+            offsets: self.ws.offsets,
+            tl_stride: self.r.target_lengths.strides[0],
+            target_lengths_bytes: self.r.target_lengths.bytes,
+            n: self.n,
+        }
+    }
+
+    fn prepare(&self) -> PrepareParams {
+        let r = self.r;
+        PrepareParams {
+            targets: self.ints[0],
+            input_lengths: self.ints[1],
+            target_lengths: self.ints[2],
+            offsets: if r.padded { 0 } else { self.ws.offsets },
+            labels: self.ws.labels,
+            next_same: self.ws.next_same,
+            class_head: self.ws.class_head,
+            in_len: self.ws.in_len,
+            tgt_len: self.ws.tgt_len,
+            targets_size: r.targets_size,
+            tn: r.targets.strides[0],
+            ts: r.targets.strides[1],
+            il_stride: r.input_lengths.strides[0],
+            tl_stride: r.target_lengths.strides[0],
+            targets_bytes: r.targets.bytes,
+            input_lengths_bytes: r.input_lengths.bytes,
+            target_lengths_bytes: r.target_lengths.bytes,
+            padded: i32::from(r.padded),
+            n: self.n,
+            max_time: self.t,
+            c: self.c,
+            blank: self.blank,
+            lmax: self.lmax,
+        }
+    }
+
+    fn alpha(&self) -> AlphaParams {
+        let [st, sn, sc] = self.r.log_probs_strides;
+        AlphaParams {
+            log_probs: self.r.log_probs,
+            labels: self.ws.labels,
+            in_len: self.ws.in_len,
+            tgt_len: self.ws.tgt_len,
+            log_alpha: self.ws.log_alpha,
+            nll: self.ws.nll,
+            st,
+            sn,
+            sc,
+            width: self.width,
+            n: self.n,
+            max_time: self.t,
+            blank: self.blank,
+            lmax: self.lmax,
+            alpha_rows: self.alpha_rows,
+        }
+    }
+
+    fn beta(&self) -> BetaParams {
+        let [st, sn, sc] = self.r.log_probs_strides;
+        BetaParams {
+            log_probs: self.r.log_probs,
+            labels: self.ws.labels,
+            in_len: self.ws.in_len,
+            tgt_len: self.ws.tgt_len,
+            log_alpha: self.ws.log_alpha,
+            work: self.ws.work,
+            nll: self.ws.nll,
+            st,
+            sn,
+            sc,
+            width: self.width,
+            n: self.n,
+            max_time: self.t,
+            blank: self.blank,
+            lmax: self.lmax,
+            alpha_rows: self.alpha_rows,
+        }
+    }
+
+    /// `ctc_grad`'s struct for the gradient `(grad, strides)` in chunks of `frames` frames.
+    fn grad(
+        &self,
+        (grad, [gt, gn, gc]): (u64, [i64; 3]),
+        frames: usize,
+        chunks: usize,
+    ) -> GradParams {
+        let [st, sn, sc] = self.r.log_probs_strides;
+        let (grad_loss, grad_loss_stride) = self.r.grad_loss.unwrap_or((0, 0));
+        GradParams {
+            log_probs: self.r.log_probs,
+            next_same: self.ws.next_same,
+            class_head: self.ws.class_head,
+            in_len: self.ws.in_len,
+            tgt_len: self.ws.tgt_len,
+            log_alpha: self.ws.log_alpha,
+            nll: self.ws.nll,
+            grad_loss,
+            grad,
+            st,
+            sn,
+            sc,
+            width: self.width,
+            grad_loss_stride,
+            gt,
+            gn,
+            gc,
+            n: self.n,
+            max_time: self.t,
+            c: self.c,
+            blank: self.blank,
+            lmax: self.lmax,
+            alpha_rows: self.alpha_rows,
+            reduction: self.reduction,
+            zero_infinity: self.zero_infinity,
+            frames: frames as i32,
+            chunks: chunks as i32,
+        }
+    }
+
+    fn reduce(&self, (loss, loss_stride): (u64, i64)) -> ReduceParams {
+        ReduceParams {
+            nll: self.ws.nll,
+            tgt_len: self.ws.tgt_len,
+            loss,
+            loss_stride,
+            n: self.n,
+            reduction: self.reduction,
+            zero_infinity: self.zero_infinity,
+        }
+    }
+}
+
+/// The kernel launches of one call, in stream order.
+fn enqueue(
+    r: &Request<'_>,
+    kernels: &Kernels,
+    layout: &DeviceLayout,
+    base: u64,
+    ints: [u64; 3],
+    stream: cu::CUstream,
+) -> Result<(), Error> {
+    let a = Args::new(r, layout, base, ints)?;
+    let (max_time, batch, classes) = r.dims;
+    let typed = kernels.typed(r.dtype);
+    let sweep = threads(layout.width, SWEEP_THREADS);
+    // SAFETY (every launch below): each struct is its kernel's (params.rs), device addresses
+    // are the caller's validated tensors or workspace regions sized by DeviceLayout for these
+    // sizes, and the kernels stay inside them (ctc.cu, "Invalid device-side values").
+    if batch > 0 {
+        if !r.padded {
+            let block = threads(batch, GRID_THREADS);
+            // SAFETY: as above.
+            unsafe { launch(kernels.offsets, 1, block, stream, &a.offsets())? };
+        }
+        let block = threads((a.lmax as usize).max(classes), GRID_THREADS);
+        // SAFETY: as above.
+        unsafe { launch(kernels.prepare, batch as u32, block, stream, &a.prepare())? };
+        // SAFETY: as above.
+        unsafe { launch(typed.alpha, batch as u32, sweep, stream, &a.alpha())? };
+        if let Some(grad) = r.grad {
+            // SAFETY: as above.
+            unsafe { launch(typed.beta, batch as u32, sweep, stream, &a.beta())? };
+            let (frames, chunks) = grad_chunks(max_time, batch, classes);
+            let block = threads(frames * classes, GRID_THREADS);
+            if chunks > 0 {
+                let p = a.grad(grad, frames, chunks);
+                // SAFETY: as above.
+                unsafe { launch(typed.grad, (batch * chunks) as u32, block, stream, &p)? };
+            }
+        }
+    }
+    if let Some(loss) = r.loss {
+        let block = threads(batch, GRID_THREADS);
+        // SAFETY: as above.
+        unsafe { launch(typed.reduce, 1, block, stream, &a.reduce(loss))? };
+    }
+    Ok(())
+}
+
+/// (frames per block, chunks per sample) of `ctc_grad`: about [`GRAD_BLOCK_ELEMENTS`] elements
+/// a block, so that short targets with many classes still fill the device, and at most
+/// 2^31 - 1 blocks in all.
+fn grad_chunks(max_time: usize, batch: usize, classes: usize) -> (usize, usize) {
+    let limit = i32::MAX as usize / batch.max(1);
+    let mut frames = GRAD_BLOCK_ELEMENTS
+        .div_ceil(classes.max(1))
+        .clamp(1, max_time.max(1));
+    if max_time.div_ceil(frames) > limit {
+        frames = max_time.div_ceil(limit);
+    }
+    (frames, max_time.div_ceil(frames))
 }

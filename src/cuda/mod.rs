@@ -4,6 +4,10 @@
 
 pub(crate) mod driver;
 pub(crate) mod launch;
+pub(crate) mod layout;
+mod module;
+mod nvrtc;
+mod params;
 
 use crate::error::Error;
 use crate::problem::{

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod c_data;
+pub mod cuda;
 pub mod isolated;
 pub mod native;
 pub mod skip;

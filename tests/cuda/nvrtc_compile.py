@@ -23,11 +23,14 @@ import sys
 
 ARCHS = ["sm_70", "sm_80", "sm_90"]
 KERNELS = [
+    "ctc_offsets",
     "ctc_prepare",
     "ctc_alpha_f32",
     "ctc_alpha_f64",
-    "ctc_backward_f32",
-    "ctc_backward_f64",
+    "ctc_beta_f32",
+    "ctc_beta_f64",
+    "ctc_grad_f32",
+    "ctc_grad_f64",
     "ctc_reduce_f32",
     "ctc_reduce_f64",
 ]

@@ -217,7 +217,8 @@ bool same_bits_vec(const std::vector<double>& a, const std::vector<double>& b) {
     return true;
 }
 
-/// Runs prepare, alpha, backward and reduce on `cs` in `layout` with blocks of `bs` threads.
+/// Runs offsets (concatenated targets), prepare, alpha, beta, grad and reduce on `cs` in `layout`
+/// with blocks of `bs` threads.
 /// `garbage` picks what the workspace holds beforehand. With `ring`, alpha keeps two rows
 /// (the loss alone: no backward).
 template <typename T>
@@ -343,7 +344,8 @@ Outcome run(const Case& cs, int layout, int bs, int garbage, bool ring = false) 
     const int iws_sentinel = -777;
     const int ig = garbage == 0 ? -1 : 0x3fffffff;
     const size_t nl = static_cast<size_t>(N * lmax);
-    Guarded<int> labels(nl, ig, iws_sentinel), next_same(nl, ig, iws_sentinel), is_first(nl, ig, iws_sentinel);
+    Guarded<long long> offsets(static_cast<size_t>(N), ig, iws_sentinel);
+    Guarded<int> labels(nl, ig, iws_sentinel), next_same(nl, ig, iws_sentinel);
     Guarded<int> class_head(static_cast<size_t>(N * C), ig, iws_sentinel);
     Guarded<int> in_len(static_cast<size_t>(N), ig, iws_sentinel), tgt_len(static_cast<size_t>(N), ig, iws_sentinel);
     Guarded<T> log_alpha(static_cast<size_t>(N * alpha_rows * width), g0, ws_sentinel);
@@ -353,33 +355,46 @@ Outcome run(const Case& cs, int layout, int bs, int garbage, bool ring = false) 
     const dim3 grid(static_cast<unsigned>(N)), block(static_cast<unsigned>(bs));
     const int iN = static_cast<int>(N), iT = static_cast<int>(Tn), iC = static_cast<int>(C);
     const int ilmax = static_cast<int>(lmax), irows = static_cast<int>(alpha_rows);
-    emu::launch(ctc_prepare, grid, block, targets.ptr(), tbytes, cs.padded, tsize, tn, ts, il.ptr(), il_bytes,
-                il_stride, tl.ptr(), tl_bytes, tl_stride, iN, iT, iC, cs.blank, ilmax, labels.data(),
-                next_same.data(), is_first.data(), class_head.data(), in_len.data(), tgt_len.data());
+    if (!cs.padded) {
+        const OffsetsParams op{tl.ptr(), offsets.data(), tl_stride, tl_bytes, iN};
+        emu::launch(ctc_offsets, dim3(1), block, op);
+    }
+    const PrepareParams pp{targets.ptr(), il.ptr(), tl.ptr(), cs.padded ? nullptr : offsets.data(),
+                           labels.data(), next_same.data(), class_head.data(), in_len.data(),
+                           tgt_len.data(), tsize, tn, ts, il_stride, tl_stride, tbytes, il_bytes,
+                           tl_bytes, cs.padded, iN, iT, iC, cs.blank, ilmax};
+    emu::launch(ctc_prepare, grid, block, pp);
+    const AlphaParams<T> ap{lp.data(), labels.data(), in_len.data(), tgt_len.data(), log_alpha.data(),
+                            nll.data(), st, sn, sc, width, iN, iT, cs.blank, ilmax, irows};
+    const BetaParams<T> bp{lp.data(), labels.data(), in_len.data(), tgt_len.data(), log_alpha.data(),
+                           work.data(), nll.data(), st, sn, sc, width, iN, iT, cs.blank, ilmax, irows};
+    // Frames per gradient block: a few, so that several chunks and partial last chunks occur.
+    const int frames = 1 + (layout + bs) % 4;
+    const int chunks = iT == 0 ? 0 : (iT + frames - 1) / frames;
+    const GradParams<T> gp{lp.data(), next_same.data(), class_head.data(), in_len.data(), tgt_len.data(),
+                           log_alpha.data(), nll.data(), grad_loss, grad.data(), st, sn, sc, width,
+                           go_stride, gt, gn, gc, iN, iT, iC, cs.blank, ilmax, irows, cs.reduction,
+                           cs.zero_infinity, frames, chunks};
+    const ReduceParams<T> rp{nll.data(), tgt_len.data(), loss.data(), loss_stride, iN, cs.reduction,
+                             cs.zero_infinity};
     if constexpr (sizeof(T) == 4) {
-        emu::launch(ctc_alpha_f32, grid, block, lp.data(), st, sn, sc, iN, iT, cs.blank, labels.data(),
-                    in_len.data(), tgt_len.data(), ilmax, log_alpha.data(), irows, width, nll.data());
-        if (!ring)
-            emu::launch(ctc_backward_f32, grid, block, lp.data(), st, sn, sc, iN, iT, iC, cs.blank,
-                        labels.data(), next_same.data(), class_head.data(), in_len.data(), tgt_len.data(),
-                        ilmax, log_alpha.data(), irows, width, work.data(), nll.data(), grad_loss, go_stride,
-                        cs.reduction, cs.zero_infinity, grad.data(), gt, gn, gc);
-        emu::launch(ctc_reduce_f32, dim3(1), block, nll.data(), tgt_len.data(), iN, cs.reduction,
-                    cs.zero_infinity, loss.data(), loss_stride);
+        emu::launch(ctc_alpha_f32, grid, block, ap);
+        if (!ring) {
+            emu::launch(ctc_beta_f32, grid, block, bp);
+            emu::launch(ctc_grad_f32, dim3(static_cast<unsigned>(N * chunks)), block, gp);
+        }
+        emu::launch(ctc_reduce_f32, dim3(1), block, rp);
     } else {
-        emu::launch(ctc_alpha_f64, grid, block, lp.data(), st, sn, sc, iN, iT, cs.blank, labels.data(),
-                    in_len.data(), tgt_len.data(), ilmax, log_alpha.data(), irows, width, nll.data());
-        if (!ring)
-            emu::launch(ctc_backward_f64, grid, block, lp.data(), st, sn, sc, iN, iT, iC, cs.blank,
-                        labels.data(), next_same.data(), class_head.data(), in_len.data(), tgt_len.data(),
-                        ilmax, log_alpha.data(), irows, width, work.data(), nll.data(), grad_loss, go_stride,
-                        cs.reduction, cs.zero_infinity, grad.data(), gt, gn, gc);
-        emu::launch(ctc_reduce_f64, dim3(1), block, nll.data(), tgt_len.data(), iN, cs.reduction,
-                    cs.zero_infinity, loss.data(), loss_stride);
+        emu::launch(ctc_alpha_f64, grid, block, ap);
+        if (!ring) {
+            emu::launch(ctc_beta_f64, grid, block, bp);
+            emu::launch(ctc_grad_f64, dim3(static_cast<unsigned>(N * chunks)), block, gp);
+        }
+        emu::launch(ctc_reduce_f64, dim3(1), block, rp);
     }
 
-    if (!labels.guards_intact() || !next_same.guards_intact() || !is_first.guards_intact() ||
-        !class_head.guards_intact())
+    if (!offsets.guards_intact()) damaged("offsets");
+    if (!labels.guards_intact() || !next_same.guards_intact() || !class_head.guards_intact())
         damaged("labels");
     if (!in_len.guards_intact() || !tgt_len.guards_intact()) damaged("lengths");
     if (!log_alpha.guards_intact()) damaged("log_alpha");
@@ -546,7 +561,7 @@ std::vector<bool> expected_valid(const Case& cs, long long lmax) {
     bool negative_before = false;
     for (int b = 0; b < cs.N; ++b) {
         const long long il = cs.input_lengths[b], L = cs.target_lengths[b];
-        bool v = il >= 0 && il <= cs.T && L >= 0 && L <= lmax;
+        bool v = il >= 0 && il <= cs.T && L >= 0 && (L <= lmax || L > cs.T);
         long long start = 0;
         if (cs.padded) {
             v = v && L <= cs.S;

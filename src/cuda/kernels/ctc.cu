@@ -2,9 +2,10 @@
 //
 // Compiled at run time by NVRTC, so this file includes no header and uses only what NVRTC
 // provides built in (expf, logf, exp, log, __int_as_float, __longlong_as_double,
-// __syncthreads, __syncthreads_or). The same file compiles as C++20 on the host against
-// tests/cuda_emu/emu.h, which emulates those built-ins (tests/cuda_emulation.rs), and
-// tests/cuda/nvrtc_compile.py compiles it with NVRTC for sm_70, sm_80 and sm_90.
+// __syncthreads, __syncthreads_or). The same file compiles as C++20 on the
+// host against tests/cuda_emu/emu.h, which emulates those built-ins (tests/cuda_emulation.rs and
+// the driver stand-in of tests/cuda_driver/), and tests/cuda/nvrtc_compile.py compiles it with
+// NVRTC for sm_70, sm_80 and sm_90.
 //
 // The recurrence, the notation and the names (log_alpha, log_beta, target_prime, log_add_exp,
 // T_b, L, S', nll, g_b) are those of src/algorithm.rs; the state window and the linear-space
@@ -14,103 +15,89 @@
 // Kernels and launch configuration
 // =============================================================================================
 //
-// Every kernel takes a 1-D block of blockDim.x threads, blockDim.x a power of two in [1, 1024]
-// chosen by the host; any such value works and gives the same bits (no sum depends on it).
-// No dynamic shared memory. Sizes are `int`, offsets `long long`.
+// Every kernel takes one parameter, a struct of plain values (pointers, `long long`, `int`)
+// mirrored field for field by a `#[repr(C)]` struct of src/cuda/launch.rs. The CTC_FIELD lines
+// below pin every offset and size; the Rust side asserts the same numbers at compile time and a
+// test compares the two lists, so a field order that differs fails to build on either side.
 //
-//   ctc_prepare                          grid = N blocks (block b: sample b)
-//   ctc_alpha_f32 / ctc_alpha_f64        grid = N blocks
-//   ctc_backward_f32 / ctc_backward_f64  grid = N blocks
-//   ctc_reduce_f32 / ctc_reduce_f64      grid = 1 block
+// Every kernel takes a 1-D block of blockDim.x threads, a power of two in [1, its maximum]
+// (CTC_SWEEP_THREADS for alpha and beta, CTC_GRID_THREADS for the others) chosen by the host;
+// any such value gives the same bits (no sum depends on it). No dynamic shared memory.
 //
-// Run them in this order on one stream: prepare, alpha, then reduce and/or backward (both only
-// read nll; backward overwrites log_alpha, so run it after anything else that reads the table).
-// Blocks with blockIdx.x >= N return at once.
+//   ctc_offsets                       1 block        concatenated targets only
+//   ctc_prepare                       N blocks       block b: sample b
+//   ctc_alpha_f32 / _f64              N blocks
+//   ctc_beta_f32 / _f64               N blocks       only for a gradient
+//   ctc_grad_f32 / _f64               N * chunks     block b * chunks + k: frames
+//                                                    [k F, (k + 1) F) of sample b
+//   ctc_reduce_f32 / _f64             1 block
+//
+// Run them in this order on one stream: offsets, prepare, alpha, then reduce and/or beta + grad
+// (beta replaces log_alpha entries by posteriors, so run it after anything else reading them).
+// Blocks past the grid's work return at once.
 //
 // Strides are in elements, never bytes, and may be any value (zero or negative included) that
 // keeps the addressed elements inside the caller's tensor.
 //
 // ---------------------------------------------------------------------------------------------
-// ctc_prepare(targets, targets_bytes, padded, targets_size, tn, ts,
-//             input_lengths, input_lengths_bytes, il_stride,
-//             target_lengths, target_lengths_bytes, tl_stride,
-//             N, max_time, C, blank, lmax,
-//             labels, next_same, is_first, class_head, in_len, tgt_len)
+// OffsetsParams (ctc_offsets)
+//   target_lengths, target_lengths_bytes, tl_stride   int32/int64 lengths, [b] at b * tl_stride
+//   offsets [N]        long long: the first label of sample b in concatenated targets (the sum
+//                      of the earlier lengths, saturating at 2^62), or -1 when an earlier length
+//                      is negative (its start is then undefined)
 //
-//   const void* targets          int32 or int64 labels (targets_bytes = 4 or 8)
-//   int padded                   1: padded (N, S), element [b][j] at b*tn + j*ts
-//                                0: concatenated (total,), element i at i*ts (tn unused)
-//   long long targets_size       padded: S; concatenated: total (its number of elements)
-//   long long tn, ts             element strides of the targets
-//   const void* input_lengths    int32 or int64 (input_lengths_bytes = 4 or 8), [b] at
-//                                b*il_stride (0 for the scalar of unbatched input)
-//   const void* target_lengths   int32 or int64 (target_lengths_bytes), [b] at b*tl_stride
-//   int N, max_time, C, blank    batch, the T of log_probs, classes, the blank class
-//   int lmax                     label capacity per sample (>= 0): the host's bound on the
-//                                target lengths (max L_b when known, else S or total)
-//   int* labels     [N][lmax]    the sample's labels, compact
-//   int* next_same  [N][lmax]    index of the next label of the same class, or -1
-//   int* is_first   [N][lmax]    1 where label j is the first of its class in the sample
-//   int* class_head [N][C]       index of the first label of class c, or -1
-//   int* in_len     [N]          T_b, or -1 for an invalid sample
-//   int* tgt_len    [N]          L_b, or -1 for an invalid sample (this is the sample status)
+// PrepareParams (ctc_prepare)
+//   targets, targets_bytes       int32 or int64 labels (4 or 8)
+//   padded                       1: (N, S), element [b][j] at b*tn + j*ts; 0: concatenated
+//                                (total,), element i at i*ts, sample b from offsets[b]
+//   targets_size                 padded: S; concatenated: total (its number of elements)
+//   input_lengths, target_lengths, their bytes and strides (0 for unbatched input)
+//   N, max_time, C, blank        batch, the T of log_probs, classes, the blank class
+//   lmax                         label capacity per sample (>= 0); the host's bound:
+//                                max L_b when it knows the lengths, else min(S or total, T)
+//   labels    [N][lmax] int      the sample's labels, compact
+//   next_same [N][lmax] int      index of the next label of the same class, or -1
+//   class_head [N][C] int        index of the first label of class c, or -1
+//   in_len, tgt_len [N] int      T_b and L_b (L_b capped at 2^31 - 1), or -1 for an invalid
+//                                sample (tgt_len is the sample status)
+//   A sample with L_b > lmax is impossible (loss +inf, as L_b > T >= T_b) when L_b > max_time,
+//   invalid otherwise; its labels are checked but not stored.
 //
-//   Entries j >= L_b of labels/next_same/is_first and every entry of an invalid sample other
-//   than in_len/tgt_len are left unwritten.
+// AlphaParams (ctc_alpha_<t>)
+//   log_probs, st, sn, sc        (T, N, C): element [t][b][c] at t*st + b*sn + c*sc
+//   log_alpha [N][alpha_rows][width]   row t of sample b at (b*alpha_rows + t % alpha_rows)
+//                                * width, state s at offset s; width >= 2*lmax + 1.
+//                                alpha_rows >= max_b T_b when beta follows; 2 for the loss alone
+//   nll [N]                      the negative log-likelihood of each sample
 //
-// ---------------------------------------------------------------------------------------------
-// ctc_alpha_<t>(log_probs, st, sn, sc, N, max_time, blank,
-//               labels, in_len, tgt_len, lmax,
-//               log_alpha, alpha_rows, width, nll)
+// BetaParams (ctc_beta_<t>): the beta sweep (two rows of log_beta per sample in `work`,
+//   [N][2][width]); each state's log_alpha entry is replaced by its posterior
+//   exp(log_alpha + log_beta + nll - lp). Samples that get no gradient from the table (invalid,
+//   T_b = 0, nll NaN or +inf) are skipped.
 //
-//   const T* log_probs           (T, N, C): element [t][b][c] at t*st + b*sn + c*sc
-//   int N, max_time, blank       as above
-//   const int* labels, in_len, tgt_len, int lmax    ctc_prepare's output and capacity
-//   T* log_alpha  [N][alpha_rows][width]  row t of sample b at (b*alpha_rows + t % alpha_rows)
-//                                * width, state s at offset s; width >= 2*lmax + 1 (any larger
-//                                value, e.g. rounded up for alignment, works).
-//                                alpha_rows >= max_b T_b (e.g. max_time) when ctc_backward
-//                                follows; alpha_rows = 2 for the loss alone (a ring of two rows).
-//   T* nll        [N]            the negative log-likelihood of each sample
-//
-// ---------------------------------------------------------------------------------------------
-// ctc_backward_<t>(log_probs, st, sn, sc, N, max_time, C, blank,
-//                  labels, next_same, class_head, in_len, tgt_len, lmax,
-//                  log_alpha, alpha_rows, width, work, nll,
-//                  grad_loss, grad_loss_stride, reduction, zero_infinity,
-//                  grad, gt, gn, gc)
-//
-//   log_probs ... lmax           as above (C: the number of classes)
-//   T* log_alpha, int alpha_rows, long long width   ctc_alpha's table, alpha_rows >= T_b for
-//                                every sample (else that sample gets NaN). Consumed: each
-//                                state's entry is replaced by its posterior.
-//   T* work       [N][2][width]  two rows of log_beta (frame t in row t % 2)
-//   const T* nll  [N]            ctc_alpha's output
-//   const T* grad_loss           the upstream gradient, or NULL for 1: reduction none: [b] at
+// GradParams (ctc_grad_<t>)
+//   frames (F >= 1) and chunks (= ceil(max_time / F)): the grid is N * chunks blocks
+//   grad_loss, grad_loss_stride  upstream gradient or NULL for 1: reduction none: [b] at
 //                                b*grad_loss_stride; sum and mean: the scalar grad_loss[0]
-//   int reduction                0 none, 1 mean, 2 sum
-//   int zero_infinity            0 or 1
-//   T* grad                      (T, N, C): element [t][b][c] at t*gt + b*gn + c*gc; every
-//                                element with t < max_time is written exactly once (no memset
-//                                needed), nothing else (gaps between strided elements stay)
+//   reduction 0 none, 1 mean, 2 sum; zero_infinity 0 or 1
+//   grad, gt, gn, gc             (T, N, C): every element with t < max_time is written exactly
+//                                once (no memset needed), nothing else (gaps stay)
 //
-// ---------------------------------------------------------------------------------------------
-// ctc_reduce_<t>(nll, tgt_len, N, reduction, zero_infinity, loss, loss_stride)
-//
-//   T* loss                      reduction none: loss[b*loss_stride] = nll_b (0 where
+// ReduceParams (ctc_reduce_<t>)
+//   loss, loss_stride            reduction none: loss[b*loss_stride] = nll_b (0 where
 //                                zero_infinity and nll_b = +inf); sum: loss[0] = sum_b nll_b;
 //                                mean: loss[0] = (1/N) sum_b nll_b / max(L_b, 1). The sum and
 //                                the mean accumulate in double in increasing b, from -0.0 (as
 //                                Rust's f64 `sum`), then round once to T.
 //
-// Host-side preconditions (trusted, not checked): 0 <= blank < C; lmax < 2^30 (so that state
-// indices 2 lmax + 3 fit an int); N, max_time, C <= 2^31 - 1; the strides address elements
-// inside the tensors for every t < max_time, b < N, c < C (and j < S for padded targets);
-// alpha_rows >= 1 and width >= 2 lmax + 1.
+// Host-side preconditions (trusted, not checked): 0 <= blank < C <= 2^30; lmax < 2^30 (so that
+// state indices 2 lmax + 3 fit an int); N, max_time <= 2^31 - 1; N * chunks <= 2^31 - 1;
+// F * C < 2^62; the strides address elements inside the tensors for every t < max_time, b < N,
+// c < C (and j < S for padded targets); alpha_rows >= 1 and width >= 2 lmax + 1.
 //
-// Workspace, in elements: labels, next_same, is_first: N * lmax int32 each; class_head: N * C
-// int32; in_len, tgt_len: N int32 each; log_alpha: N * alpha_rows * width T; work: N * 2 * width
-// T; nll: N T. Nothing needs initializing.
+// Workspace, in elements: offsets: N long long (concatenated); labels, next_same: N * lmax int;
+// class_head: N * C int; in_len, tgt_len: N int; log_alpha: N * alpha_rows * width T; work:
+// N * 2 * width T (gradient); nll: N T. Nothing needs initializing.
 //
 // =============================================================================================
 // Invalid device-side values
@@ -119,11 +106,10 @@
 // The host may pass lengths and targets it has not read. ctc_prepare marks sample b invalid
 // (in_len[b] = tgt_len[b] = -1) when any of these holds:
 //   - input_length < 0 or input_length > max_time;
-//   - target_length < 0 or target_length > lmax;
+//   - target_length < 0, or target_length > lmax and target_length <= max_time;
 //   - padded targets: target_length > S;
-//   - concatenated targets: the target length of an earlier sample is negative (the offset of
-//     sample b is then undefined, so every later sample is invalid too), or
-//     offset_b + target_length > total, where offset_b = sum of the earlier target lengths;
+//   - concatenated targets: the target length of an earlier sample is negative (so every later
+//     sample is invalid too), or offset_b + target_length > total;
 //   - a label outside [0, C) or equal to blank.
 // An invalid sample gets nll = NaN, loss NaN (so the sum and the mean are NaN too) and a NaN
 // gradient over its whole (max_time, C) slice. The other samples keep the bits they would have
@@ -136,9 +122,9 @@
 // Determinism
 // =============================================================================================
 //
-// No atomics. Every sum has a fixed order that depends neither on the schedule nor on
-// blockDim.x, so results are bitwise identical from run to run and for every block size:
-//   - concatenated offsets: an integer sum (exact in any order), a shared-memory tree;
+// No atomics. Every sum has a fixed order that depends neither on the schedule nor on the
+// launch shape, so results are bitwise identical from run to run and for every block size:
+//   - concatenated offsets: integer sums (exact, saturating, in any order);
 //   - the posterior mass of the blank at frame t: one thread adds the window's even states in
 //     increasing s;
 //   - the posterior mass of a label class at frame t: one thread adds the states of the chain
@@ -166,7 +152,233 @@
 //     inf - inf cases may differ from torch's log-space lcab (torch's result is NaN/inf noise
 //     there as well).
 
-#define CTC_MAX_THREADS 1024
+// The largest blocks the host launches (src/cuda/launch.rs has the same numbers).
+#define CTC_SWEEP_THREADS 512
+#define CTC_GRID_THREADS 256
+
+// ---------------------------------------------------------------------------------------------
+// Parameter structs: one per kernel, the same field order and offsets as src/cuda/launch.rs.
+
+struct OffsetsParams {
+    const void* target_lengths;
+    long long* offsets;
+    long long tl_stride;
+    int target_lengths_bytes;
+    int N;
+};
+
+struct PrepareParams {
+    const void* targets;
+    const void* input_lengths;
+    const void* target_lengths;
+    const long long* offsets;
+    int* labels;
+    int* next_same;
+    int* class_head;
+    int* in_len;
+    int* tgt_len;
+    long long targets_size;
+    long long tn;
+    long long ts;
+    long long il_stride;
+    long long tl_stride;
+    int targets_bytes;
+    int input_lengths_bytes;
+    int target_lengths_bytes;
+    int padded;
+    int N;
+    int max_time;
+    int C;
+    int blank;
+    int lmax;
+};
+
+template <typename T> struct AlphaParams {
+    const T* log_probs;
+    const int* labels;
+    const int* in_len;
+    const int* tgt_len;
+    T* log_alpha;
+    T* nll;
+    long long st;
+    long long sn;
+    long long sc;
+    long long width;
+    int N;
+    int max_time;
+    int blank;
+    int lmax;
+    int alpha_rows;
+};
+
+template <typename T> struct BetaParams {
+    const T* log_probs;
+    const int* labels;
+    const int* in_len;
+    const int* tgt_len;
+    T* log_alpha;
+    T* work;
+    const T* nll;
+    long long st;
+    long long sn;
+    long long sc;
+    long long width;
+    int N;
+    int max_time;
+    int blank;
+    int lmax;
+    int alpha_rows;
+};
+
+template <typename T> struct GradParams {
+    const T* log_probs;
+    const int* next_same;
+    const int* class_head;
+    const int* in_len;
+    const int* tgt_len;
+    const T* log_alpha;
+    const T* nll;
+    const T* grad_loss;
+    T* grad;
+    long long st;
+    long long sn;
+    long long sc;
+    long long width;
+    long long grad_loss_stride;
+    long long gt;
+    long long gn;
+    long long gc;
+    int N;
+    int max_time;
+    int C;
+    int blank;
+    int lmax;
+    int alpha_rows;
+    int reduction;
+    int zero_infinity;
+    int frames;
+    int chunks;
+};
+
+template <typename T> struct ReduceParams {
+    const T* nll;
+    const int* tgt_len;
+    T* loss;
+    long long loss_stride;
+    int N;
+    int reduction;
+    int zero_infinity;
+};
+
+// Offsets and sizes, in bytes; src/cuda/launch.rs asserts the same numbers (T appears only
+// behind pointers, so every instantiation of a template has the offsets of the float one).
+// NVRTC has no offsetof: the offsets are checked by the host compilers (the emulation and the
+// driver stand-in), the sizes by all.
+#if defined(__CUDACC_RTC__)
+#define CTC_FIELD(S, f, at) static_assert(true, "")
+#else
+#define CTC_FIELD(S, f, at) static_assert(__builtin_offsetof(S, f) == at, #S "." #f)
+#endif
+#define CTC_SIZE(S, n) static_assert(sizeof(S) == n, "sizeof " #S)
+CTC_FIELD(OffsetsParams, target_lengths, 0);
+CTC_FIELD(OffsetsParams, offsets, 8);
+CTC_FIELD(OffsetsParams, tl_stride, 16);
+CTC_FIELD(OffsetsParams, target_lengths_bytes, 24);
+CTC_FIELD(OffsetsParams, N, 28);
+CTC_SIZE(OffsetsParams, 32);
+CTC_FIELD(PrepareParams, targets, 0);
+CTC_FIELD(PrepareParams, input_lengths, 8);
+CTC_FIELD(PrepareParams, target_lengths, 16);
+CTC_FIELD(PrepareParams, offsets, 24);
+CTC_FIELD(PrepareParams, labels, 32);
+CTC_FIELD(PrepareParams, next_same, 40);
+CTC_FIELD(PrepareParams, class_head, 48);
+CTC_FIELD(PrepareParams, in_len, 56);
+CTC_FIELD(PrepareParams, tgt_len, 64);
+CTC_FIELD(PrepareParams, targets_size, 72);
+CTC_FIELD(PrepareParams, tn, 80);
+CTC_FIELD(PrepareParams, ts, 88);
+CTC_FIELD(PrepareParams, il_stride, 96);
+CTC_FIELD(PrepareParams, tl_stride, 104);
+CTC_FIELD(PrepareParams, targets_bytes, 112);
+CTC_FIELD(PrepareParams, input_lengths_bytes, 116);
+CTC_FIELD(PrepareParams, target_lengths_bytes, 120);
+CTC_FIELD(PrepareParams, padded, 124);
+CTC_FIELD(PrepareParams, N, 128);
+CTC_FIELD(PrepareParams, max_time, 132);
+CTC_FIELD(PrepareParams, C, 136);
+CTC_FIELD(PrepareParams, blank, 140);
+CTC_FIELD(PrepareParams, lmax, 144);
+CTC_SIZE(PrepareParams, 152);
+CTC_FIELD(AlphaParams<float>, log_probs, 0);
+CTC_FIELD(AlphaParams<float>, labels, 8);
+CTC_FIELD(AlphaParams<float>, in_len, 16);
+CTC_FIELD(AlphaParams<float>, tgt_len, 24);
+CTC_FIELD(AlphaParams<float>, log_alpha, 32);
+CTC_FIELD(AlphaParams<float>, nll, 40);
+CTC_FIELD(AlphaParams<float>, st, 48);
+CTC_FIELD(AlphaParams<float>, sn, 56);
+CTC_FIELD(AlphaParams<float>, sc, 64);
+CTC_FIELD(AlphaParams<float>, width, 72);
+CTC_FIELD(AlphaParams<float>, N, 80);
+CTC_FIELD(AlphaParams<float>, max_time, 84);
+CTC_FIELD(AlphaParams<float>, blank, 88);
+CTC_FIELD(AlphaParams<float>, lmax, 92);
+CTC_FIELD(AlphaParams<float>, alpha_rows, 96);
+CTC_SIZE(AlphaParams<float>, 104);
+CTC_FIELD(BetaParams<float>, log_probs, 0);
+CTC_FIELD(BetaParams<float>, labels, 8);
+CTC_FIELD(BetaParams<float>, in_len, 16);
+CTC_FIELD(BetaParams<float>, tgt_len, 24);
+CTC_FIELD(BetaParams<float>, log_alpha, 32);
+CTC_FIELD(BetaParams<float>, work, 40);
+CTC_FIELD(BetaParams<float>, nll, 48);
+CTC_FIELD(BetaParams<float>, st, 56);
+CTC_FIELD(BetaParams<float>, sn, 64);
+CTC_FIELD(BetaParams<float>, sc, 72);
+CTC_FIELD(BetaParams<float>, width, 80);
+CTC_FIELD(BetaParams<float>, N, 88);
+CTC_FIELD(BetaParams<float>, max_time, 92);
+CTC_FIELD(BetaParams<float>, blank, 96);
+CTC_FIELD(BetaParams<float>, lmax, 100);
+CTC_FIELD(BetaParams<float>, alpha_rows, 104);
+CTC_SIZE(BetaParams<float>, 112);
+CTC_FIELD(GradParams<float>, log_probs, 0);
+CTC_FIELD(GradParams<float>, next_same, 8);
+CTC_FIELD(GradParams<float>, class_head, 16);
+CTC_FIELD(GradParams<float>, in_len, 24);
+CTC_FIELD(GradParams<float>, tgt_len, 32);
+CTC_FIELD(GradParams<float>, log_alpha, 40);
+CTC_FIELD(GradParams<float>, nll, 48);
+CTC_FIELD(GradParams<float>, grad_loss, 56);
+CTC_FIELD(GradParams<float>, grad, 64);
+CTC_FIELD(GradParams<float>, st, 72);
+CTC_FIELD(GradParams<float>, sn, 80);
+CTC_FIELD(GradParams<float>, sc, 88);
+CTC_FIELD(GradParams<float>, width, 96);
+CTC_FIELD(GradParams<float>, grad_loss_stride, 104);
+CTC_FIELD(GradParams<float>, gt, 112);
+CTC_FIELD(GradParams<float>, gn, 120);
+CTC_FIELD(GradParams<float>, gc, 128);
+CTC_FIELD(GradParams<float>, N, 136);
+CTC_FIELD(GradParams<float>, max_time, 140);
+CTC_FIELD(GradParams<float>, C, 144);
+CTC_FIELD(GradParams<float>, blank, 148);
+CTC_FIELD(GradParams<float>, lmax, 152);
+CTC_FIELD(GradParams<float>, alpha_rows, 156);
+CTC_FIELD(GradParams<float>, reduction, 160);
+CTC_FIELD(GradParams<float>, zero_infinity, 164);
+CTC_FIELD(GradParams<float>, frames, 168);
+CTC_FIELD(GradParams<float>, chunks, 172);
+CTC_SIZE(GradParams<float>, 176);
+CTC_FIELD(ReduceParams<float>, nll, 0);
+CTC_FIELD(ReduceParams<float>, tgt_len, 8);
+CTC_FIELD(ReduceParams<float>, loss, 16);
+CTC_FIELD(ReduceParams<float>, loss_stride, 24);
+CTC_FIELD(ReduceParams<float>, N, 32);
+CTC_FIELD(ReduceParams<float>, reduction, 36);
+CTC_FIELD(ReduceParams<float>, zero_infinity, 40);
+CTC_SIZE(ReduceParams<float>, 48);
 
 namespace ctc_kernels {
 
@@ -194,6 +406,7 @@ template <> struct Limits<double> {
 
 __device__ __forceinline__ int imin(int a, int b) { return a < b ? a : b; }
 __device__ __forceinline__ int imax(int a, int b) { return a > b ? a : b; }
+__device__ __forceinline__ long long imin_ll(long long a, long long b) { return a < b ? a : b; }
 
 /// ln(exp(a) + exp(b)), stable, NaN-propagating (algorithm::log_add_exp).
 template <typename T> __device__ __forceinline__ T log_add_exp(T a, T b) {
@@ -245,6 +458,10 @@ __device__ __forceinline__ unsigned long long sat_add(unsigned long long a, unsi
     return s > CTC_LENGTH_CAP ? CTC_LENGTH_CAP : s;
 }
 
+}  // namespace ctc_kernels
+
+namespace ctc_kernels {
+
 /// Writes `value` to grad[t][c] for t in [t0, t1), every class.
 template <typename T>
 __device__ __forceinline__ void fill_rows(T* grad_b, long long gt, long long gc, int t0, int t1,
@@ -260,168 +477,189 @@ __device__ __forceinline__ void fill_rows(T* grad_b, long long gt, long long gc,
     }
 }
 
+/// Whether the sample's (in_len, tgt_len) can be used with these capacities: a valid sample
+/// that either has no alignment (L > T_b: only nll is written) or fits the table.
+__device__ __forceinline__ bool usable(int L, int T_b, int max_time, int lmax, long long width,
+                                       int alpha_rows_needed, int alpha_rows) {
+    if (L < 0 || T_b < 0 || T_b > max_time) return false;
+    if (L > T_b) return true;
+    return L <= lmax && width >= 2 * static_cast<long long>(L) + 1 &&
+           alpha_rows >= alpha_rows_needed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ctc_offsets: a block-wide exclusive scan of the target lengths (integers: any order is exact).
+
+__device__ __forceinline__ void offsets(const OffsetsParams& p) {
+    __shared__ unsigned long long part[CTC_GRID_THREADS];
+    __shared__ int negative[CTC_GRID_THREADS];
+    if (blockIdx.x != 0) return;
+    const int tid = static_cast<int>(threadIdx.x);
+    const int nth = static_cast<int>(blockDim.x);
+    // Thread tid owns the contiguous chunk [lo, hi) of samples.
+    const long long per = (static_cast<long long>(p.N) + nth - 1) / nth;
+    const long long lo = imin_ll(static_cast<long long>(tid) * per, p.N);
+    const long long hi = imin_ll(lo + per, p.N);
+    unsigned long long sum = 0;
+    int neg = 0;
+    for (long long b = lo; b < hi; ++b) {
+        const long long v = load_int(p.target_lengths, p.target_lengths_bytes, b * p.tl_stride);
+        if (v < 0) {
+            neg = 1;
+        } else {
+            const unsigned long long u = static_cast<unsigned long long>(v);
+            sum = sat_add(sum, u > CTC_LENGTH_CAP ? CTC_LENGTH_CAP : u);
+        }
+    }
+    part[tid] = sum;
+    negative[tid] = neg;
+    __syncthreads();
+    if (tid == 0) {
+        // Exclusive prefix over the chunks, in place.
+        unsigned long long run = 0;
+        int run_neg = 0;
+        for (int i = 0; i < nth; ++i) {
+            const unsigned long long s = part[i];
+            const int n = negative[i];
+            part[i] = run;
+            negative[i] = run_neg;
+            run = sat_add(run, s);
+            run_neg = run_neg | n;
+        }
+    }
+    __syncthreads();
+    unsigned long long at = part[tid];
+    neg = negative[tid];
+    for (long long b = lo; b < hi; ++b) {
+        p.offsets[b] = neg ? -1LL : static_cast<long long>(at);
+        const long long v = load_int(p.target_lengths, p.target_lengths_bytes, b * p.tl_stride);
+        if (v < 0) {
+            neg = 1;
+        } else {
+            const unsigned long long u = static_cast<unsigned long long>(v);
+            at = sat_add(at, u > CTC_LENGTH_CAP ? CTC_LENGTH_CAP : u);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // ctc_prepare
 
-__device__ __forceinline__ void prepare(const void* targets, int targets_bytes, int padded,
-                                        long long targets_size, long long tn, long long ts,
-                                        const void* input_lengths, int input_lengths_bytes,
-                                        long long il_stride, const void* target_lengths,
-                                        int target_lengths_bytes, long long tl_stride, int N,
-                                        int max_time, int C, int blank, int lmax, int* labels,
-                                        int* next_same, int* is_first, int* class_head,
-                                        int* in_len, int* tgt_len) {
-    __shared__ unsigned long long offset_part[CTC_MAX_THREADS];
+__device__ __forceinline__ void prepare(const PrepareParams& p) {
     const int b = static_cast<int>(blockIdx.x);
-    if (b >= N) return;
+    if (b >= p.N) return;
     const int tid = static_cast<int>(threadIdx.x);
     const int nth = static_cast<int>(blockDim.x);
 
-    // Every thread reads the same two lengths, so every branch below is uniform over the block.
+    // Every thread reads the same values, so every branch below is uniform over the block.
     const long long input_length =
-        load_int(input_lengths, input_lengths_bytes, static_cast<long long>(b) * il_stride);
-    const long long L =
-        load_int(target_lengths, target_lengths_bytes, static_cast<long long>(b) * tl_stride);
-    bool ok = input_length >= 0 && input_length <= max_time && L >= 0 && L <= lmax;
-
-    unsigned long long offset = 0;
-    if (padded) {
-        ok = ok && L <= targets_size;
+        load_int(p.input_lengths, p.input_lengths_bytes, static_cast<long long>(b) * p.il_stride);
+    const long long L = load_int(p.target_lengths, p.target_lengths_bytes,
+                                 static_cast<long long>(b) * p.tl_stride);
+    bool ok = input_length >= 0 && input_length <= p.max_time && L >= 0 &&
+              (L <= p.lmax || L > p.max_time);
+    long long start = 0;  // element index of label 0, before the stride
+    if (p.padded) {
+        ok = ok && L <= p.targets_size;
     } else {
-        // offset_b = sum of the earlier target lengths: an integer sum, exact in any order.
-        unsigned long long part = 0;
-        int negative = 0;
-        for (int i = tid; i < b; i += nth) {
-            const long long v = load_int(target_lengths, target_lengths_bytes,
-                                         static_cast<long long>(i) * tl_stride);
-            if (v < 0) {
-                negative = 1;
-            } else {
-                const unsigned long long u = static_cast<unsigned long long>(v);
-                part = sat_add(part, u > CTC_LENGTH_CAP ? CTC_LENGTH_CAP : u);
-            }
-        }
-        offset_part[tid] = part;
-        negative = __syncthreads_or(negative);
-        for (int half = nth / 2; half > 0; half /= 2) {
-            if (tid < half) offset_part[tid] = sat_add(offset_part[tid], offset_part[tid + half]);
-            __syncthreads();
-        }
-        offset = offset_part[0];
-        const unsigned long long total =
-            targets_size > 0 ? static_cast<unsigned long long>(targets_size) : 0ULL;
-        ok = ok && !negative && offset <= total &&
-             static_cast<unsigned long long>(L) <= total - offset;
+        const long long offset = p.offsets[b];
+        ok = ok && offset >= 0 && offset <= p.targets_size && L <= p.targets_size - offset;
+        start = offset;
     }
 
-    // The labels: read only when the sample's range lies inside the targets.
+    // The labels: read only when the sample's range lies inside the targets; stored up to lmax.
     int bad = 0;
-    int* lab = labels + static_cast<long long>(b) * lmax;
+    int* lab = p.labels + static_cast<long long>(b) * p.lmax;
     if (ok) {
-        for (int j = tid; j < L; j += nth) {
-            const long long at = padded ? static_cast<long long>(b) * tn + j * ts
-                                        : (static_cast<long long>(offset) + j) * ts;
-            const long long c = load_int(targets, targets_bytes, at);
-            const bool good = c >= 0 && c < C && c != blank;
+        for (long long j = tid; j < L; j += nth) {
+            const long long at = p.padded ? static_cast<long long>(b) * p.tn + j * p.ts
+                                          : (start + j) * p.ts;
+            const long long c = load_int(p.targets, p.targets_bytes, at);
+            const bool good = c >= 0 && c < p.C && c != p.blank;
             if (!good) bad = 1;
-            lab[j] = good ? static_cast<int>(c) : 0;
+            if (j < p.lmax) lab[j] = good ? static_cast<int>(c) : 0;
         }
     }
-    // Also the barrier that makes the labels visible to the whole block (and that keeps the
-    // offset tree's reads of offset_part before any later use of it).
+    // Also the barrier that makes the labels visible to the whole block.
     bad = __syncthreads_or(bad);
     ok = ok && !bad;
     if (tid == 0) {
-        in_len[b] = ok ? static_cast<int>(input_length) : -1;
-        tgt_len[b] = ok ? static_cast<int>(L) : -1;
+        p.in_len[b] = ok ? static_cast<int>(input_length) : -1;
+        p.tgt_len[b] = ok ? static_cast<int>(L < 0x7fffffffLL ? L : 0x7fffffffLL) : -1;
     }
-    if (!ok) return;
+    if (!ok || L > p.lmax) return;
 
-    // Repeats of a class form a chain in increasing index: next_same links it, is_first marks
-    // its head and class_head maps the class to the head. Each non-head is the next of exactly
-    // one label and each class has one head, so every element has a single writer.
+    // Repeats of a class form a chain in increasing index: next_same links it and class_head
+    // maps the class to its first label. One thread walks the labels backwards: O(L + C).
     const int len = static_cast<int>(L);
-    int* next = next_same + static_cast<long long>(b) * lmax;
-    int* first = is_first + static_cast<long long>(b) * lmax;
-    int* head = class_head + static_cast<long long>(b) * C;
-    for (int j = tid; j < len; j += nth) {
-        const int c = lab[j];
-        int k = j + 1;
-        while (k < len && lab[k] != c) ++k;
-        next[j] = k < len ? k : -1;
-        first[j] = 1;
-    }
-    for (int c = tid; c < C; c += nth) head[c] = -1;
+    int* next = p.next_same + static_cast<long long>(b) * p.lmax;
+    int* head = p.class_head + static_cast<long long>(b) * p.C;
+    for (int c = tid; c < p.C; c += nth) head[c] = -1;
     __syncthreads();
-    for (int j = tid; j < len; j += nth) {
-        const int k = next[j];
-        if (k >= 0) first[k] = 0;
-    }
-    __syncthreads();
-    for (int j = tid; j < len; j += nth) {
-        if (first[j]) head[lab[j]] = j;
+    if (tid == 0) {
+        for (int j = len - 1; j >= 0; --j) {
+            const int c = lab[j];
+            next[j] = head[c];
+            head[c] = j;
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // ctc_alpha
 
-template <typename T>
-__device__ __forceinline__ void alpha(const T* log_probs, long long st, long long sn, long long sc,
-                                      int N, int max_time, int blank, const int* labels,
-                                      const int* in_len, const int* tgt_len, int lmax,
-                                      T* log_alpha, int alpha_rows, long long width, T* nll) {
+template <typename T> __device__ __forceinline__ void alpha(const AlphaParams<T>& p) {
     const int b = static_cast<int>(blockIdx.x);
-    if (b >= N) return;
+    if (b >= p.N) return;
     const int tid = static_cast<int>(threadIdx.x);
     const int nth = static_cast<int>(blockDim.x);
     const T ninf = -Limits<T>::inf();
-    const int L = tgt_len[b];
-    const int T_b = in_len[b];
+    const int L = p.tgt_len[b];
+    const int T_b = p.in_len[b];
 
-    const bool valid = L >= 0 && L <= lmax && T_b >= 0 && T_b <= max_time &&
-                       (alpha_rows >= 2 || (alpha_rows == 1 && T_b <= 1)) &&
-                       width >= 2 * static_cast<long long>(L) + 1;
-    if (!valid) {
-        if (tid == 0) nll[b] = Limits<T>::nan();
-        return;
-    }
-    if (T_b == 0) {
-        if (tid == 0) nll[b] = L == 0 ? T(0) : Limits<T>::inf();
+    // With a ring of two rows (the loss alone) any T_b fits; one row holds only T_b <= 1.
+    const int rows_needed = p.alpha_rows == 1 ? T_b : 0;
+    if (!usable(L, T_b, p.max_time, p.lmax, p.width, rows_needed, p.alpha_rows)) {
+        if (tid == 0) p.nll[b] = Limits<T>::nan();
         return;
     }
     if (L > T_b) {
-        // Every window is empty: no alignment exists.
-        if (tid == 0) nll[b] = Limits<T>::inf();
+        // Every window is empty (T_b = 0 included): no alignment exists.
+        if (tid == 0) p.nll[b] = Limits<T>::inf();
+        return;
+    }
+    if (T_b == 0) {
+        if (tid == 0) p.nll[b] = T(0);  // L = 0
         return;
     }
 
     const int s_prime = 2 * L + 1;
-    const int* lab = labels + static_cast<long long>(b) * lmax;
-    const T* lp_b = log_probs + static_cast<long long>(b) * sn;
-    T* table = log_alpha + static_cast<long long>(b) * alpha_rows * width;
+    const int* lab = p.labels + static_cast<long long>(b) * p.lmax;
+    const T* lp_b = p.log_probs + static_cast<long long>(b) * p.sn;
+    T* table = p.log_alpha + static_cast<long long>(b) * p.alpha_rows * p.width;
+    const long long sc = p.sc;
 
     // One barrier per frame: row t - 1 is complete before row t is computed (with a ring of two
     // rows, row t - 1 is also read completely before frame t + 1 overwrites it).
     for (int t = 0; t < T_b; ++t) {
         const int lo = window_lo(t, T_b, s_prime);
         const int hi = window_hi(t, s_prime);
-        const T* lp = lp_b + static_cast<long long>(t) * st;
-        T* cur = table + static_cast<long long>(t % alpha_rows) * width;
+        const T* lp = lp_b + static_cast<long long>(t) * p.st;
+        T* cur = table + static_cast<long long>(t % p.alpha_rows) * p.width;
         if (t == 0) {
             // log_alpha[0][0] = lp[0][blank], log_alpha[0][1] = lp[0][l[0]].
             for (int s = lo + tid; s < hi; s += nth) {
-                const int c = (s & 1) ? lab[s >> 1] : blank;
+                const int c = (s & 1) ? lab[s >> 1] : p.blank;
                 cur[s] = lp[c * sc];
             }
         } else {
-            const T* prev = table + static_cast<long long>((t - 1) % alpha_rows) * width;
+            const T* prev = table + static_cast<long long>((t - 1) % p.alpha_rows) * p.width;
             const int plo = window_lo(t - 1, T_b, s_prime);
             const int phi = window_hi(t - 1, s_prime);
             for (int s = lo + tid; s < hi; s += nth) {
                 const T a1 = (s >= plo && s < phi) ? prev[s] : ninf;
                 const T a2 = (s - 1 >= plo && s - 1 < phi) ? prev[s - 1] : ninf;
-                int c = blank;  // target_prime(s)
+                int c = p.blank;  // target_prime(s)
                 T v;
                 if (s & 1) {
                     const int k = s >> 1;
@@ -446,89 +684,56 @@ __device__ __forceinline__ void alpha(const T* log_probs, long long st, long lon
         const int t = T_b - 1;
         const int lo = window_lo(t, T_b, s_prime);
         const int hi = window_hi(t, s_prime);
-        const T* last = table + static_cast<long long>(t % alpha_rows) * width;
+        const T* last = table + static_cast<long long>(t % p.alpha_rows) * p.width;
         const T a_end = (s_prime - 1 >= lo && s_prime - 1 < hi) ? last[s_prime - 1] : ninf;
         if (L == 0) {
-            nll[b] = -a_end;
+            p.nll[b] = -a_end;
         } else {
             const T a_label = (s_prime - 2 >= lo && s_prime - 2 < hi) ? last[s_prime - 2] : ninf;
-            nll[b] = -log_add_exp(a_end, a_label);
+            p.nll[b] = -log_add_exp(a_end, a_label);
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// ctc_backward
+// ctc_beta
 
-template <typename T>
-__device__ __forceinline__ void backward(const T* log_probs, long long st, long long sn,
-                                         long long sc, int N, int max_time, int C, int blank,
-                                         const int* labels, const int* next_same,
-                                         const int* class_head, const int* in_len,
-                                         const int* tgt_len, int lmax, T* log_alpha,
-                                         int alpha_rows, long long width, T* work, const T* nll,
-                                         const T* grad_loss, long long grad_loss_stride,
-                                         int reduction, int zero_infinity, T* grad, long long gt,
-                                         long long gn, long long gc) {
+template <typename T> __device__ __forceinline__ void beta(const BetaParams<T>& p) {
     const int b = static_cast<int>(blockIdx.x);
-    if (b >= N) return;
+    if (b >= p.N) return;
     const int tid = static_cast<int>(threadIdx.x);
     const int nth = static_cast<int>(blockDim.x);
     const T ninf = -Limits<T>::inf();
-    const int L = tgt_len[b];
-    const int T_b = in_len[b];
-    T* grad_b = grad + static_cast<long long>(b) * gn;
-
-    const bool valid = L >= 0 && L <= lmax && T_b >= 0 && T_b <= max_time &&
-                       T_b <= alpha_rows && width >= 2 * static_cast<long long>(L) + 1;
-    if (!valid) {
-        fill_rows(grad_b, gt, gc, 0, max_time, C, Limits<T>::nan());
-        return;
-    }
-    fill_rows(grad_b, gt, gc, T_b, max_time, C, T(0));
-    const T nll_b = nll[b];
-    if (T_b == 0 || (zero_infinity && nll_b == Limits<T>::inf())) {
-        fill_rows(grad_b, gt, gc, 0, T_b, C, T(0));
-        return;
-    }
-    if (nll_b != nll_b || nll_b == Limits<T>::inf()) {
-        // torch's formula: lcab + nll - lp is NaN for every class of every frame below T_b.
-        fill_rows(grad_b, gt, gc, 0, T_b, C, Limits<T>::nan());
-        return;
-    }
-
-    // g_b, the upstream gradient of the sample's loss.
-    T g = grad_loss == nullptr
-              ? T(1)
-              : (reduction == 0 ? grad_loss[static_cast<long long>(b) * grad_loss_stride]
-                                : grad_loss[0]);
-    if (reduction == 1) g = g / static_cast<T>(N) / static_cast<T>(imax(L, 1));
+    const int L = p.tgt_len[b];
+    const int T_b = p.in_len[b];
+    if (!usable(L, T_b, p.max_time, p.lmax, p.width, T_b, p.alpha_rows)) return;
+    const T nll_b = p.nll[b];
+    // No posteriors needed: no frame, no alignment, or a gradient that is all 0 or NaN.
+    if (T_b == 0 || L > T_b || nll_b != nll_b || nll_b == Limits<T>::inf()) return;
 
     const int s_prime = 2 * L + 1;
-    const int* lab = labels + static_cast<long long>(b) * lmax;
-    const int* next = next_same + static_cast<long long>(b) * lmax;
-    const int* head = class_head + static_cast<long long>(b) * C;
-    const T* lp_b = log_probs + static_cast<long long>(b) * sn;
+    const int* lab = p.labels + static_cast<long long>(b) * p.lmax;
+    const T* lp_b = p.log_probs + static_cast<long long>(b) * p.sn;
     // The alpha table: the sweep replaces each state's log_alpha (dead once the state's
     // posterior is known) with that posterior.
-    T* table = log_alpha + static_cast<long long>(b) * alpha_rows * width;
-    T* log_beta = work + static_cast<long long>(b) * 2 * width;
+    T* table = p.log_alpha + static_cast<long long>(b) * p.alpha_rows * p.width;
+    T* log_beta = p.work + static_cast<long long>(b) * 2 * p.width;
+    const long long sc = p.sc;
 
-    // The beta sweep: row t of beta from row t + 1 (a ring of two rows), and each state's
-    // posterior exp(log_alpha + log_beta + nll - lp). One barrier per frame: row t + 1 is
+    // Row t of beta from row t + 1 (a ring of two rows). One barrier per frame: row t + 1 is
     // complete before row t is computed, and read completely before frame t - 1 overwrites it.
     for (int t = T_b - 1; t >= 0; --t) {
         const int lo = window_lo(t, T_b, s_prime);
         const int hi = window_hi(t, s_prime);
-        const T* lp = lp_b + static_cast<long long>(t) * st;
-        T* row = table + static_cast<long long>(t) * width;  // alpha_rows >= T_b
-        T* cur = log_beta + (t & 1) * width;
-        const T* nxt = log_beta + ((t + 1) & 1) * width;
+        const T* lp = lp_b + static_cast<long long>(t) * p.st;
+        T* row = table + static_cast<long long>(t) * p.width;  // alpha_rows >= T_b
+        T* cur = log_beta + (t & 1) * p.width;
+        const T* nxt = log_beta + ((t + 1) & 1) * p.width;
         const int nlo = window_lo(t + 1, T_b, s_prime);
         const int nhi = window_hi(t + 1, s_prime);
         for (int s = lo + tid; s < hi; s += nth) {
             const int k = s >> 1;
-            const int c = (s & 1) ? lab[k] : blank;  // target_prime(s)
+            const int c = (s & 1) ? lab[k] : p.blank;  // target_prime(s)
             const T e = lp[c * sc];
             T v;
             if (t == T_b - 1) {
@@ -550,121 +755,157 @@ __device__ __forceinline__ void backward(const T* log_probs, long long st, long 
         }
         __syncthreads();
     }
+}
 
-    // The gradient, every (t, c) with t < T_b on its own, each written once. P_c adds the
-    // posteriors of the window's states that emit c in increasing state: the even states for
-    // the blank, the chain of repeats from class_head for a label class, none otherwise.
-    const long long count = static_cast<long long>(T_b) * C;
+// ---------------------------------------------------------------------------------------------
+// ctc_grad
+
+template <typename T> __device__ __forceinline__ void grad(const GradParams<T>& p) {
+    const long long block = blockIdx.x;
+    if (block >= static_cast<long long>(p.N) * p.chunks) return;
+    const int b = static_cast<int>(block / p.chunks);
+    const int chunk = static_cast<int>(block % p.chunks);
+    const int t0 = static_cast<int>(imin_ll(static_cast<long long>(chunk) * p.frames, p.max_time));
+    const int t1 = static_cast<int>(imin_ll(static_cast<long long>(t0) + p.frames, p.max_time));
+    const int tid = static_cast<int>(threadIdx.x);
+    const int nth = static_cast<int>(blockDim.x);
+    const int C = p.C;
+    const int L = p.tgt_len[b];
+    const int T_b = p.in_len[b];
+    T* grad_b = p.grad + static_cast<long long>(b) * p.gn;
+
+    if (!usable(L, T_b, p.max_time, p.lmax, p.width, T_b, p.alpha_rows)) {
+        fill_rows(grad_b, p.gt, p.gc, t0, t1, C, Limits<T>::nan());
+        return;
+    }
+    fill_rows(grad_b, p.gt, p.gc, imax(t0, T_b), t1, C, T(0));
+    const int t_end = imin(t1, T_b);  // the frames of this block with a gradient
+    if (t_end <= t0) return;
+    const T nll_b = p.nll[b];
+    if (p.zero_infinity && nll_b == Limits<T>::inf()) {
+        fill_rows(grad_b, p.gt, p.gc, t0, t_end, C, T(0));
+        return;
+    }
+    if (nll_b != nll_b || nll_b == Limits<T>::inf()) {
+        // torch's formula: lcab + nll - lp is NaN for every class of every frame below T_b.
+        fill_rows(grad_b, p.gt, p.gc, t0, t_end, C, Limits<T>::nan());
+        return;
+    }
+
+    // g_b, the upstream gradient of the sample's loss.
+    T g = p.grad_loss == nullptr
+              ? T(1)
+              : (p.reduction == 0 ? p.grad_loss[static_cast<long long>(b) * p.grad_loss_stride]
+                                  : p.grad_loss[0]);
+    if (p.reduction == 1) g = g / static_cast<T>(p.N) / static_cast<T>(imax(L, 1));
+
+    // Every (t, c) of the block's frames on its own, each written once. P_c adds the posteriors
+    // of the window's states that emit c in increasing state: the even states for the blank,
+    // the chain of repeats from class_head for a label class, none otherwise.
+    const int s_prime = 2 * L + 1;
+    const int* next = p.next_same + static_cast<long long>(b) * p.lmax;
+    const int* head = p.class_head + static_cast<long long>(b) * C;
+    const T* lp_b = p.log_probs + static_cast<long long>(b) * p.sn;
+    const T* table = p.log_alpha + static_cast<long long>(b) * p.alpha_rows * p.width;
+    const long long count = static_cast<long long>(t_end - t0) * C;
     const bool narrow = count <= 0x7fffffffLL;
     for (long long i = tid; i < count; i += nth) {
         int t, c;
         if (narrow) {
             // 32-bit division where it suffices (the common case).
-            t = static_cast<int>(static_cast<unsigned>(i) / static_cast<unsigned>(C));
+            t = t0 + static_cast<int>(static_cast<unsigned>(i) / static_cast<unsigned>(C));
             c = static_cast<int>(static_cast<unsigned>(i) % static_cast<unsigned>(C));
         } else {
-            t = static_cast<int>(i / C);
+            t = t0 + static_cast<int>(i / C);
             c = static_cast<int>(i % C);
         }
         const int lo = window_lo(t, T_b, s_prime);
         const int hi = window_hi(t, s_prime);
-        const T* post = table + static_cast<long long>(t) * width;
-        T p = T(0);
-        if (c == blank) {
-            for (int s = lo + (lo & 1); s < hi; s += 2) p = p + post[s];
+        const T* post = table + static_cast<long long>(t) * p.width;
+        T mass = T(0);
+        if (c == p.blank) {
+            for (int s = lo + (lo & 1); s < hi; s += 2) mass = mass + post[s];
         } else {
             for (int k = head[c]; k >= 0; k = next[k]) {
                 const int s = 2 * k + 1;
                 if (s >= hi) break;
-                if (s >= lo) p = p + post[s];
+                if (s >= lo) mass = mass + post[s];
             }
         }
-        grad_b[static_cast<long long>(t) * gt + c * gc] =
-            grad_value(lp_b[static_cast<long long>(t) * st + c * sc], p, g);
+        grad_b[static_cast<long long>(t) * p.gt + c * p.gc] =
+            grad_value(lp_b[static_cast<long long>(t) * p.st + c * p.sc], mass, g);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // ctc_reduce
 
-template <typename T>
-__device__ __forceinline__ void reduce(const T* nll, const int* tgt_len, int N, int reduction,
-                                       int zero_infinity, T* loss, long long loss_stride) {
-    __shared__ double chunk[CTC_MAX_THREADS];
+template <typename T> __device__ __forceinline__ void reduce(const ReduceParams<T>& p) {
+    __shared__ double chunk[CTC_GRID_THREADS];
     if (blockIdx.x != 0) return;
     const int tid = static_cast<int>(threadIdx.x);
     const int nth = static_cast<int>(blockDim.x);
-    if (reduction == 0) {
-        for (int b = tid; b < N; b += nth) {
-            const T v = nll[b];
-            loss[static_cast<long long>(b) * loss_stride] =
-                (zero_infinity && v == Limits<T>::inf()) ? T(0) : v;
+    if (p.reduction == 0) {
+        for (int b = tid; b < p.N; b += nth) {
+            const T v = p.nll[b];
+            p.loss[static_cast<long long>(b) * p.loss_stride] =
+                (p.zero_infinity && v == Limits<T>::inf()) ? T(0) : v;
         }
         return;
     }
     // The block stages a chunk of terms in shared memory; thread 0 adds them in increasing b.
     double total = -0.0;
-    for (int base = 0; base < N; base += nth) {
+    for (int base = 0; base < p.N; base += nth) {
         const int b = base + tid;
-        if (b < N) {
-            const T v = nll[b];
-            double x = (zero_infinity && v == Limits<T>::inf()) ? 0.0 : static_cast<double>(v);
-            if (reduction == 1) x = x / static_cast<double>(imax(tgt_len[b], 1));
+        if (b < p.N) {
+            const T v = p.nll[b];
+            double x = (p.zero_infinity && v == Limits<T>::inf()) ? 0.0 : static_cast<double>(v);
+            if (p.reduction == 1) x = x / static_cast<double>(imax(p.tgt_len[b], 1));
             chunk[tid] = x;
         }
         __syncthreads();
         if (tid == 0) {
-            const int m = imin(nth, N - base);
+            const int m = imin(nth, p.N - base);
             for (int i = 0; i < m; ++i) total = total + chunk[i];
         }
         __syncthreads();
     }
     if (tid == 0) {
-        loss[0] = static_cast<T>(reduction == 1 ? total / static_cast<double>(N) : total);
+        p.loss[0] = static_cast<T>(p.reduction == 1 ? total / static_cast<double>(p.N) : total);
     }
 }
 
 }  // namespace ctc_kernels
 
 // ---------------------------------------------------------------------------------------------
-// The entry points: unmangled names for cuModuleGetFunction.
+// The entry points: unmangled names for cuModuleGetFunction, one struct parameter each.
 
-extern "C" __global__ void __launch_bounds__(CTC_MAX_THREADS, 1)
-    ctc_prepare(const void* targets, int targets_bytes, int padded, long long targets_size,
-                long long tn, long long ts, const void* input_lengths, int input_lengths_bytes,
-                long long il_stride, const void* target_lengths, int target_lengths_bytes,
-                long long tl_stride, int N, int max_time, int C, int blank, int lmax, int* labels,
-                int* next_same, int* is_first, int* class_head, int* in_len, int* tgt_len) {
-    ctc_kernels::prepare(targets, targets_bytes, padded, targets_size, tn, ts, input_lengths,
-                         input_lengths_bytes, il_stride, target_lengths, target_lengths_bytes,
-                         tl_stride, N, max_time, C, blank, lmax, labels, next_same, is_first,
-                         class_head, in_len, tgt_len);
+extern "C" __global__ void __launch_bounds__(CTC_GRID_THREADS, 1)
+    ctc_offsets(const OffsetsParams p) {
+    ctc_kernels::offsets(p);
+}
+
+extern "C" __global__ void __launch_bounds__(CTC_GRID_THREADS, 1)
+    ctc_prepare(const PrepareParams p) {
+    ctc_kernels::prepare(p);
 }
 
 #define CTC_FLOAT_KERNELS(T, SUFFIX)                                                            \
-    extern "C" __global__ void __launch_bounds__(CTC_MAX_THREADS, 1) ctc_alpha_##SUFFIX(          \
-        const T* log_probs, long long st, long long sn, long long sc, int N, int max_time,      \
-        int blank, const int* labels, const int* in_len, const int* tgt_len, int lmax,          \
-        T* log_alpha, int alpha_rows, long long width, T* nll) {                                \
-        ctc_kernels::alpha<T>(log_probs, st, sn, sc, N, max_time, blank, labels, in_len,        \
-                              tgt_len, lmax, log_alpha, alpha_rows, width, nll);                \
+    extern "C" __global__ void __launch_bounds__(CTC_SWEEP_THREADS, 1)                             \
+        ctc_alpha_##SUFFIX(const AlphaParams<T> p) {                                            \
+        ctc_kernels::alpha<T>(p);                                                               \
     }                                                                                           \
-    extern "C" __global__ void __launch_bounds__(CTC_MAX_THREADS, 1) ctc_backward_##SUFFIX(       \
-        const T* log_probs, long long st, long long sn, long long sc, int N, int max_time,      \
-        int C, int blank, const int* labels, const int* next_same, const int* class_head,       \
-        const int* in_len, const int* tgt_len, int lmax, T* log_alpha, int alpha_rows,          \
-        long long width, T* work, const T* nll, const T* grad_loss,                             \
-        long long grad_loss_stride, int reduction, int zero_infinity, T* grad, long long gt,    \
-        long long gn, long long gc) {                                                           \
-        ctc_kernels::backward<T>(log_probs, st, sn, sc, N, max_time, C, blank, labels,          \
-                                 next_same, class_head, in_len, tgt_len, lmax, log_alpha,       \
-                                 alpha_rows, width, work, nll, grad_loss, grad_loss_stride,     \
-                                 reduction, zero_infinity, grad, gt, gn, gc);                   \
+    extern "C" __global__ void __launch_bounds__(CTC_SWEEP_THREADS, 1)                             \
+        ctc_beta_##SUFFIX(const BetaParams<T> p) {                                              \
+        ctc_kernels::beta<T>(p);                                                                \
     }                                                                                           \
-    extern "C" __global__ void __launch_bounds__(CTC_MAX_THREADS, 1) ctc_reduce_##SUFFIX(         \
-        const T* nll, const int* tgt_len, int N, int reduction, int zero_infinity, T* loss,     \
-        long long loss_stride) {                                                                \
-        ctc_kernels::reduce<T>(nll, tgt_len, N, reduction, zero_infinity, loss, loss_stride);   \
+    extern "C" __global__ void __launch_bounds__(CTC_GRID_THREADS, 1)                              \
+        ctc_grad_##SUFFIX(const GradParams<T> p) {                                              \
+        ctc_kernels::grad<T>(p);                                                                \
+    }                                                                                           \
+    extern "C" __global__ void __launch_bounds__(CTC_GRID_THREADS, 1)                              \
+        ctc_reduce_##SUFFIX(const ReduceParams<T> p) {                                          \
+        ctc_kernels::reduce<T>(p);                                                              \
     }
 
 CTC_FLOAT_KERNELS(float, f32)
