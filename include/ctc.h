@@ -35,13 +35,26 @@
 typedef int32_t CtcReduction;
 
 /**
+ * What `log_probs` holds (`CtcOptions.input`; a 32-bit integer in the ABI; unknown values are
+ * rejected).
+ */
+typedef int32_t CtcInput;
+
+/**
+ * Which derivative `grad_log_probs` receives (`CtcOptions.gradient`; a 32-bit integer in the
+ * ABI; unknown values are rejected).
+ */
+typedef int32_t CtcGradient;
+
+/**
  * Options of a call. Obtain defaults from `ctc_options_default()` and change fields; a NULL
  * options pointer means the defaults.
  *
- * `struct_size` must be `sizeof(CtcOptions)` of the header the caller was built with: smaller
- * than this version's is an error; larger (a newer header, at most 4096 bytes) is accepted only
- * when every byte past this version's fields is zero, so an option this version does not know is
- * refused rather than silently ignored.
+ * `struct_size` must be `sizeof(CtcOptions)` of the header the caller was built with: 48, the
+ * size of version 0.1's layout (without `input` and `gradient`, which then mean 0), or this
+ * version's size; any other smaller size is an error; larger (a newer header, at most 4096
+ * bytes) is accepted only when every byte past this version's fields is zero, so an option this
+ * version does not know is refused rather than silently ignored.
  */
 typedef struct CtcOptions {
   /**
@@ -83,6 +96,15 @@ typedef struct CtcOptions {
    * Size of `workspace` in bytes; must be 0 when `workspace` is NULL.
    */
   size_t workspace_bytes;
+  /**
+   * One of `CTC_INPUT_*`: what the first tensor holds. Default `CTC_INPUT_LOG_PROBS`. (0.2)
+   */
+  CtcInput input;
+  /**
+   * One of `CTC_GRADIENT_*`: which derivative the gradient output receives. Default
+   * `CTC_GRADIENT_TORCH`. Ignored by `ctc_loss_forward` and `ctc_align`. (0.2)
+   */
+  CtcGradient gradient;
 } CtcOptions;
 
 /**
@@ -254,13 +276,39 @@ typedef int32_t CtcCall;
  */
 #define CTC_CALL_ALIGN 3
 
+/**
+ * Log-probabilities: log_softmax over the classes already applied (torch's convention).
+ */
+#define CTC_INPUT_LOG_PROBS 0
+
+/**
+ * Unnormalized scores x: the library applies log_softmax over C itself, without storing it;
+ * the loss is that of log_softmax(x) and the gradient is d loss / d x =
+ * (softmax(x) - posterior) * grad_loss.
+ */
+#define CTC_INPUT_LOGITS 1
+
+/**
+ * torch's `(exp(lp) - posterior) * grad_loss`: the derivative only when a log_softmax sits
+ * right before the loss.
+ */
+#define CTC_GRADIENT_TORCH 0
+
+/**
+ * The true derivative with respect to arbitrary log-scores: `-posterior * grad_loss` (finite
+ * wherever the loss is finite, also where an input is -inf). With `CTC_INPUT_LOGITS` both
+ * modes give the same (true) gradient.
+ */
+#define CTC_GRADIENT_EXACT 1
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
  * Returns the default options: `struct_size = sizeof(CtcOptions)`, blank 0,
- * `CTC_REDUCTION_MEAN`, zero_infinity false, default thread count, default stream, no workspace.
+ * `CTC_REDUCTION_MEAN`, zero_infinity false, default thread count, default stream, no workspace,
+ * `CTC_INPUT_LOG_PROBS`, `CTC_GRADIENT_TORCH`.
  *
  * Thread safety: may be called from any thread at any time. Never fails.
  */

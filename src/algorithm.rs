@@ -95,6 +95,19 @@
 //! `T_b`, and a `-inf` log-probability gets NaN, exactly as torch. With `zero_infinity` an
 //! infinite sample's gradient is zero everywhere.
 //!
+//! **Exact gradient** (`CTC_GRADIENT_EXACT`). The loss as a function of arbitrary log-scores
+//! `lp` (rows need not be normalized: priors, penalties, temperature) has the derivative
+//!
+//! ```text
+//! grad[t][c] = -posterior[t][c] * g_b = -exp(lcab[t][c] + nll - lp[t][c]) * g_b   for t < T_b
+//! ```
+//!
+//! torch's formula adds `exp(lp) g_b`, the derivative through a `log_softmax` before the loss
+//! (whose rows' gradient sums to zero), and is wrong otherwise. A state whose class has
+//! `lp = -inf` at frame `t` is on no alignment: its `log_alpha + log_beta - lp` is
+//! `-inf - -inf` (NaN) and its posterior is taken as 0, so the exact gradient is finite wherever
+//! the loss is (0 there), where torch's is NaN.
+//!
 //! Because the beta recursion only needs row `t + 1`, a backend computes the gradient row `t`
 //! during the beta sweep, keeping two rows of `log_beta` and the full `log_alpha` table.
 //!

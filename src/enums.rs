@@ -179,3 +179,30 @@ c_enum! {
         Align = 3 => "CTC_CALL_ALIGN", "align";
     }
 }
+
+c_enum! {
+    /// What the first tensor holds: the C enumeration `CtcInput` (`CtcOptions.input`).
+    #[derive(Default)]
+    pub enum Input {
+        /// Log-probabilities (log_softmax over the classes already applied), as torch takes.
+        #[default]
+        LogProbs = 0 => "CTC_INPUT_LOG_PROBS", "log-probabilities";
+        /// Unnormalized scores: the library applies log_softmax over the classes itself.
+        Logits = 1 => "CTC_INPUT_LOGITS", "logits";
+    }
+}
+
+c_enum! {
+    /// Which derivative the gradient output receives: the C enumeration `CtcGradient`
+    /// (`CtcOptions.gradient`).
+    #[derive(Default)]
+    pub enum Gradient {
+        /// torch's `(exp(lp) - posterior) * grad_loss`: the derivative through a log_softmax
+        /// right before the loss.
+        #[default]
+        Torch = 0 => "CTC_GRADIENT_TORCH", "torch's";
+        /// The true derivative of the loss with respect to arbitrary log-scores:
+        /// `-posterior * grad_loss`.
+        Exact = 1 => "CTC_GRADIENT_EXACT", "exact";
+    }
+}

@@ -54,7 +54,7 @@ pub use api::{
 pub use dispatch::test_hooks;
 pub use error::{Error, Status};
 pub use problem::{Inputs, IntView1, IntView2, PathViewMut, Targets};
-pub use types::{Call, DType, Device, Element, Options, Real, Reduction};
+pub use types::{Call, DType, Device, Element, Gradient, Input, Options, Real, Reduction};
 
 /// Parses one decimal component of the crate version at compile time.
 const fn parse_component(s: &str) -> u32 {

@@ -2,7 +2,7 @@
 //! enumerations come from the table in `enums.rs`).
 
 use crate::enums::CEnum;
-pub use crate::enums::{Call, DType, Device, Reduction};
+pub use crate::enums::{Call, DType, Device, Gradient, Input, Reduction};
 use crate::error::{invalid, Error};
 use ndarray::{ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3};
 use std::fmt::Debug;
@@ -20,6 +20,10 @@ pub struct Options {
     /// (the size of the library's shared pool, which also caps larger values). Results do not
     /// depend on it.
     pub num_threads: usize,
+    /// What the first tensor holds: log-probabilities (default) or logits.
+    pub input: Input,
+    /// Which derivative the gradient receives: torch's (default) or the exact one.
+    pub gradient: Gradient,
 }
 
 impl Default for Options {
@@ -29,6 +33,8 @@ impl Default for Options {
             reduction: Reduction::Mean,
             zero_infinity: false,
             num_threads: 0,
+            input: Input::LogProbs,
+            gradient: Gradient::Torch,
         }
     }
 }

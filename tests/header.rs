@@ -92,7 +92,7 @@ fn defines(header: &str, prefix: &str) -> Vec<(String, i32)> {
 
 #[test]
 fn header_constants_are_the_enumeration_table() {
-    use ctc::{Call, DType, Device, Reduction, Status};
+    use ctc::{Call, DType, Device, Gradient, Input, Reduction, Status};
     let header = std::fs::read_to_string(committed_path()).unwrap();
     fn table<E: Copy + Into<i32>>(
         all: &[E],
@@ -108,6 +108,8 @@ fn header_constants_are_the_enumeration_table() {
         ("CTC_DEVICE_", table(Device::ALL, Device::c_name)),
         ("CTC_REDUCTION_", table(Reduction::ALL, Reduction::c_name)),
         ("CTC_CALL_", table(Call::ALL, Call::c_name)),
+        ("CTC_INPUT_", table(Input::ALL, Input::c_name)),
+        ("CTC_GRADIENT_", table(Gradient::ALL, Gradient::c_name)),
     ];
     for (prefix, want) in families {
         assert_eq!(

@@ -1792,14 +1792,69 @@ fn outputs_overlapping_each_other() {
 // Options
 // ---------------------------------------------------------------------------------------------
 
-/// options.struct_size smaller than sizeof(CtcOptions).
+/// options.struct_size smaller than sizeof(CtcOptions), other than 0.1's 48.
 #[test]
 fn options_struct_size_too_small() {
-    for size in [OPTIONS_SIZE - 1, 4, 0] {
+    for size in [OPTIONS_SIZE - 1, 52, 49, 47, 4, 0] {
         let needle = format!(
-            "options.struct_size = {size} is smaller than sizeof(CtcOptions) = {OPTIONS_SIZE}"
+            "options.struct_size = {size} is neither sizeof(CtcOptions) = {OPTIONS_SIZE} of libctc {VERSION} nor 48 of version 0.1"
         );
         invalid(ALL, &[&needle], |p| p.opts.struct_size = size as u32);
+    }
+}
+
+/// A caller built against 0.1's header (struct_size 48): accepted, the fields 0.2 appended read
+/// as 0 (the bytes past 48 are not the library's to read), results as with the defaults.
+#[test]
+fn options_of_version_0_1_are_accepted() {
+    assert_eq!(std::mem::offset_of!(CtcOptions, input), 48);
+    let mut p = Case::new();
+    let reference: Vec<Outcome> = ALL.iter().map(|&e| p.ok(e)).collect();
+    p.opts.struct_size = 48;
+    p.opts.input = 77;
+    p.opts.gradient = -5;
+    for (&e, r) in ALL.iter().zip(&reference) {
+        let o = p.ok(e);
+        assert_eq!(
+            (o.loss, o.grad, o.bytes),
+            (r.loss.clone(), r.grad.clone(), r.bytes),
+            "{e:?}"
+        );
+    }
+}
+
+/// options.input not a CtcInput value.
+#[test]
+fn unknown_input() {
+    for v in [2, -1, i32::MAX] {
+        let needle = format!("options.input = {v} is not one of");
+        invalid(ALL, &[&needle], |p| p.opts.input = v);
+    }
+}
+
+/// options.gradient not a CtcGradient value.
+#[test]
+fn unknown_gradient() {
+    for v in [2, -1, i32::MIN] {
+        let needle = format!("options.gradient = {v} is not one of");
+        invalid(ALL, &[&needle], |p| p.opts.gradient = v);
+    }
+}
+
+/// Logits input is not computed by this build yet: UNSUPPORTED, outputs untouched; the exact
+/// gradient is served on the CPU.
+#[test]
+fn logits_input_is_unsupported_and_exact_gradient_served() {
+    check(
+        ALL,
+        CTC_STATUS_UNSUPPORTED,
+        &["options.input = CTC_INPUT_LOGITS (1) is not served"],
+        |p| p.opts.input = CTC_INPUT_LOGITS,
+    );
+    let mut p = Case::new();
+    p.opts.gradient = CTC_GRADIENT_EXACT;
+    for &e in ALL {
+        p.ok(e);
     }
 }
 

@@ -157,6 +157,9 @@ struct Options {
   void* cuda_stream = nullptr;
   void* workspace = nullptr;
   std::size_t workspace_bytes = 0;
+  /// The true derivative with respect to arbitrary log-scores, -posterior * grad_loss
+  /// (CTC_GRADIENT_EXACT), instead of torch's (exp(lp) - posterior) * grad_loss.
+  bool exact_gradient = false;
 
   /// The C options (struct_size set by ctc_options_default()).
   CtcOptions raw() const {
@@ -168,6 +171,7 @@ struct Options {
     o.cuda_stream = cuda_stream;
     o.workspace = workspace;
     o.workspace_bytes = workspace_bytes;
+    o.gradient = exact_gradient ? CTC_GRADIENT_EXACT : CTC_GRADIENT_TORCH;
     return o;
   }
 };

@@ -33,7 +33,7 @@
 use super::isa::{self, Isa, Kernel};
 use super::logadd::{lae2_parts, lae_with_pair, pair_value};
 use super::math::{CpuElement, FastReal};
-use super::planar::{grad_row_acc, grad_value, Job};
+use super::planar::{grad_row_acc, grad_value, Job, Upstream};
 use super::rows_pair;
 use crate::algorithm::{can_skip, log_add_exp};
 use crate::types::{Element, Real};
@@ -86,8 +86,15 @@ pub(crate) struct Group<'j, 'w, E: CpuElement> {
     /// Per sample: a `C` row copy (for rows whose class stride is not 1).
     pub copy: [&'w mut [E::Acc]; GROUP],
     /// (T, GROUP, C) gradient, the upstream factor of each sample and zero_infinity.
-    pub grad: Option<(ArrayViewMut3<'j, E>, [E::Acc; GROUP], bool)>,
+    pub grad: Option<GroupGrad<'j, E>>,
 }
+
+/// A group's gradient (T, GROUP, C), each sample's upstream factor and zero_infinity.
+pub(crate) type GroupGrad<'j, E> = (
+    ArrayViewMut3<'j, E>,
+    [Upstream<<E as Element>::Acc>; GROUP],
+    bool,
+);
 
 /// `x` as whole vectors of [`GROUP`] (a trailing remainder is left out).
 #[inline(always)]
@@ -371,8 +378,8 @@ impl<E: CpuElement> Group<'_, '_, E> {
             // The class posteriors start at zero (the workspace holds whatever the last call
             // left).
             work.acc.fill(E::Acc::zero());
-            for (g, &u) in work.upstream.chunks_exact_mut(classes).zip(&upstream) {
-                g.fill(u);
+            for (g, u) in work.upstream.chunks_exact_mut(classes).zip(&upstream) {
+                g.fill(u.g);
             }
             let sweep = Sweep {
                 log_alpha,
@@ -396,7 +403,7 @@ struct Sweep<'s, 'w, 'j, E: Element> {
     grad: ArrayViewMut3<'j, E>,
     /// The samples whose gradient rows the sweep writes.
     normal: [bool; GROUP],
-    upstream: [E::Acc; GROUP],
+    upstream: [Upstream<E::Acc>; GROUP],
 }
 
 impl<E: CpuElement> Ctx<'_, '_, E> {
@@ -688,8 +695,10 @@ impl<E: CpuElement> Ctx<'_, '_, E> {
         if let (Some(lp), Some(out)) = (lp_t.as_slice(), out_t.as_slice_mut()) {
             if writes.iter().all(|&w| w) {
                 let inputs = lp.iter().zip(work.acc.iter_mut()).zip(&*work.upstream);
+                let exact = sweep.upstream[0].exact;
                 for (o, ((&x, a), &g)) in out.iter_mut().zip(inputs) {
-                    *o = E::from_acc(grad_value::<_, FMA>(x.to_acc(), *a, g));
+                    let u = Upstream { g, exact };
+                    *o = E::from_acc(grad_value::<_, FMA>(x.to_acc(), *a, u));
                     *a = zero;
                 }
             } else {

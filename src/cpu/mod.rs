@@ -28,12 +28,13 @@ use crate::problem::{
     for_each_label, AlignOutputs, IntView1, Ints, Lengths, LogProbs, Out1, Out3, Outputs, PathOut,
     PathViewMut, Problem, Sizes, Targets, TargetsArg, Workspace,
 };
-use crate::types::Reduction;
 use crate::types::{Call, Element, Floats1, Floats1Mut, Floats3, Floats3Mut, Options, Real};
+use crate::types::{Gradient, Input, Reduction};
 use layout::{carve, carve_align, AlignLayout, Dims, Layout, Parts, Pass};
 use math::CpuElement;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 use num_traits::{Float, One, Zero};
+use planar::Upstream;
 
 /// A problem's host operands, typed: what the kernels read.
 pub(crate) struct Batch<'a, E> {
@@ -100,8 +101,19 @@ fn layout(p: &Problem<'_>, pass: Pass) -> Result<Layout, Error> {
     Layout::new(dims, acc, pass)
 }
 
+/// Refuses what the CPU backend does not compute yet: logits input (log_softmax inside).
+fn served(p: &Problem<'_>) -> Result<(), Error> {
+    if p.options.input == Input::Logits {
+        return Err(Error::Unsupported(
+            "options.input = CTC_INPUT_LOGITS (1) is not served by this build yet; apply log_softmax and pass CTC_INPUT_LOG_PROBS".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Bytes of workspace the computation `call` needs on this problem.
 pub(crate) fn workspace_size(p: &Problem<'_>, call: Call) -> Result<usize, Error> {
+    served(p)?;
     let pass = match call {
         Call::Forward => Pass::Forward,
         Call::Backward | Call::ForwardBackward => Pass::Gradient,
@@ -116,6 +128,7 @@ pub(crate) fn run(
     out: Outputs<'_>,
     workspace: Workspace<'_>,
 ) -> Result<(), Error> {
+    served(p)?;
     let (targets, input_lengths, target_lengths, _) = host_operands(p)?;
     let LogProbs::Host(log_probs) = p.log_probs else {
         return Err(Error::Internal(
@@ -194,6 +207,7 @@ pub(crate) fn align(
     out: AlignOutputs<'_>,
     workspace: Workspace<'_>,
 ) -> Result<(), Error> {
+    served(p)?;
     let (targets, input_lengths, target_lengths, _) = host_operands(p)?;
     let LogProbs::Host(log_probs) = p.log_probs else {
         return Err(Error::Internal(
@@ -402,8 +416,20 @@ impl<'a> Common<'a, '_, '_> {
 }
 
 /// The upstream factor of sample `b`'s gradient: its `grad_loss` (ones when absent) through
-/// the reduction.
+/// the reduction; and which derivative the options ask for.
 fn upstream<E: CpuElement>(
+    batch: &Batch<'_, E>,
+    grad_loss: Option<&Floats1<'_>>,
+    b: usize,
+) -> Upstream<E::Acc> {
+    let o = &batch.options;
+    Upstream {
+        g: upstream_factor(batch, grad_loss, b),
+        exact: o.gradient == Gradient::Exact && o.input == Input::LogProbs,
+    }
+}
+
+fn upstream_factor<E: CpuElement>(
     batch: &Batch<'_, E>,
     grad_loss: Option<&Floats1<'_>>,
     b: usize,
@@ -682,7 +708,7 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
         }
     }
 
-    fn upstream(&self, b: usize) -> E::Acc {
+    fn upstream(&self, b: usize) -> Upstream<E::Acc> {
         upstream(self.batch, self.grad_loss.as_ref(), b)
     }
 

@@ -14,7 +14,7 @@ use crate::problem::{
     DeviceArray, In1, IntView1, IntView2, Ints, LogProbs, Out1, Out3, Outputs, Place, Problem,
     Targets, TargetsArg, Workspace,
 };
-use crate::types::Call;
+use crate::types::{Call, Gradient, Input};
 use launch::{IntArg, IntSource, Request};
 
 /// The kernel source, compiled at run time.
@@ -103,6 +103,23 @@ fn padded_copy(v: &IntView2<'_>, lengths: &IntView1<'_>) -> Vec<i64> {
     out
 }
 
+/// Refuses what the CUDA kernels do not compute yet: logits input and the exact gradient.
+fn served(p: &Problem<'_>) -> Result<(), Error> {
+    let o = &p.options;
+    if o.input == Input::Logits {
+        return Err(Error::Unsupported(
+            "options.input = CTC_INPUT_LOGITS (1) on CUDA tensors is not served by this build yet"
+                .into(),
+        ));
+    }
+    if o.gradient == Gradient::Exact {
+        return Err(Error::Unsupported(
+            "options.gradient = CTC_GRADIENT_EXACT (1) on CUDA tensors is not served by this build yet".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The launch request of a problem.
 fn request<'s>(
     p: &Problem<'_>,
@@ -110,6 +127,7 @@ fn request<'s>(
     out: Outputs<'_>,
     workspace: &Workspace<'_>,
 ) -> Result<Request<'s>, Error> {
+    served(p)?;
     let Place::Cuda(device_index) = p.place else {
         return Err(Error::Internal(
             "a host problem reached the CUDA backend".into(),

@@ -10,7 +10,8 @@ use crate::problem::{
     Outputs, PathOut, PathViewMut, Place, Problem, Targets, TargetsArg, Workspace,
 };
 use crate::types::{
-    enum_from_c, DType, Device, Floats1, Floats1Mut, Floats3, Floats3Mut, Options, Reduction,
+    enum_from_c, DType, Device, Floats1, Floats1Mut, Floats3, Floats3Mut, Gradient, Input, Options,
+    Reduction,
 };
 use std::ffi::c_void;
 
@@ -37,9 +38,14 @@ unsafe fn read_options_struct(ptr: *const CtcOptions) -> Result<CtcOptions, Erro
     let ours = std::mem::size_of::<CtcOptions>();
     // SAFETY: non-null and readable for at least 4 bytes per the contract; any alignment.
     let size = unsafe { ptr.cast::<u32>().read_unaligned() };
+    if size as usize == V01_OPTIONS_SIZE {
+        // SAFETY: the caller promises struct_size readable bytes at ptr; the prefix of 0.1's
+        // fields is laid out as ours (tests/header.rs checks the offsets).
+        return Ok(unsafe { read_v01_options(ptr) });
+    }
     if (size as usize) < ours {
         return Err(invalid!(
-            "options.struct_size = {size} is smaller than sizeof(CtcOptions) = {ours} of libctc {}",
+            "options.struct_size = {size} is neither sizeof(CtcOptions) = {ours} of libctc {} nor {V01_OPTIONS_SIZE} of version 0.1",
             env!("CARGO_PKG_VERSION")
         ));
     }
@@ -65,6 +71,32 @@ unsafe fn read_options_struct(ptr: *const CtcOptions) -> Result<CtcOptions, Erro
     Ok(unsafe { ptr.read_unaligned() })
 }
 
+/// `sizeof(CtcOptions)` of version 0.1, whose layout ends before `input` and `gradient`.
+pub(super) const V01_OPTIONS_SIZE: usize = 48;
+
+/// The options of a caller built against 0.1's header: its 48 bytes, the fields 0.2 appended
+/// zero (their defaults).
+///
+/// # Safety
+/// `ptr` points to at least [`V01_OPTIONS_SIZE`] readable bytes.
+unsafe fn read_v01_options(ptr: *const CtcOptions) -> CtcOptions {
+    let mut o = CtcOptions {
+        input: 0,
+        gradient: 0,
+        ..CtcOptions::default()
+    };
+    // SAFETY: `o` is a plain C struct valid for any bytes of its integer, pointer and byte
+    // fields; `ptr` has V01_OPTIONS_SIZE readable bytes, fewer than sizeof(CtcOptions).
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            ptr.cast::<u8>(),
+            (&mut o as *mut CtcOptions).cast::<u8>(),
+            V01_OPTIONS_SIZE,
+        )
+    };
+    o
+}
+
 /// Reads and checks `*ptr`.
 ///
 /// # Safety
@@ -73,6 +105,8 @@ pub(super) unsafe fn read_options(ptr: *const CtcOptions) -> Result<CallOptions,
     // SAFETY: forwarded from this function's contract.
     let o = unsafe { read_options_struct(ptr) }?;
     let reduction: Reduction = enum_from_c("options.reduction", o.reduction)?;
+    let input: Input = enum_from_c("options.input", o.input)?;
+    let gradient: Gradient = enum_from_c("options.gradient", o.gradient)?;
     let zero_infinity = match o.zero_infinity.0 {
         0 => false,
         1 => true,
@@ -104,6 +138,8 @@ pub(super) unsafe fn read_options(ptr: *const CtcOptions) -> Result<CallOptions,
             reduction,
             zero_infinity,
             num_threads: o.num_threads as usize,
+            input,
+            gradient,
         },
         workspace,
         cuda_stream: o.cuda_stream,

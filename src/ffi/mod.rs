@@ -80,10 +80,32 @@ pub const CTC_CALL_FORWARD_BACKWARD: CtcCall = 2;
 /// `ctc_align`: checkpoint rows and one segment's back-pointers, O(N (L + C) sqrt(T)).
 pub const CTC_CALL_ALIGN: CtcCall = 3;
 
+/// What `log_probs` holds (`CtcOptions.input`; a 32-bit integer in the ABI; unknown values are
+/// rejected).
+pub type CtcInput = i32;
+/// Log-probabilities: log_softmax over the classes already applied (torch's convention).
+pub const CTC_INPUT_LOG_PROBS: CtcInput = 0;
+/// Unnormalized scores x: the library applies log_softmax over C itself, without storing it;
+/// the loss is that of log_softmax(x) and the gradient is d loss / d x =
+/// (softmax(x) - posterior) * grad_loss.
+pub const CTC_INPUT_LOGITS: CtcInput = 1;
+
+/// Which derivative `grad_log_probs` receives (`CtcOptions.gradient`; a 32-bit integer in the
+/// ABI; unknown values are rejected).
+pub type CtcGradient = i32;
+/// torch's `(exp(lp) - posterior) * grad_loss`: the derivative only when a log_softmax sits
+/// right before the loss.
+pub const CTC_GRADIENT_TORCH: CtcGradient = 0;
+/// The true derivative with respect to arbitrary log-scores: `-posterior * grad_loss` (finite
+/// wherever the loss is finite, also where an input is -inf). With `CTC_INPUT_LOGITS` both
+/// modes give the same (true) gradient.
+pub const CTC_GRADIENT_EXACT: CtcGradient = 1;
+
 // The constants above are the values of the one table of enumerations (`src/enums.rs`);
 // cbindgen needs them as literals, so they are checked against it when the library compiles.
 const _: () = {
     use crate::enums::{Call as K, DType as D, Device as V, Reduction as R, Status as S};
+    use crate::enums::{Gradient as G, Input as I};
     let pairs = [
         (CTC_STATUS_SUCCESS, S::Success as i32),
         (CTC_STATUS_INVALID_ARGUMENT, S::InvalidArgument as i32),
@@ -106,6 +128,10 @@ const _: () = {
         (CTC_CALL_BACKWARD, K::Backward as i32),
         (CTC_CALL_FORWARD_BACKWARD, K::ForwardBackward as i32),
         (CTC_CALL_ALIGN, K::Align as i32),
+        (CTC_INPUT_LOG_PROBS, I::LogProbs as i32),
+        (CTC_INPUT_LOGITS, I::Logits as i32),
+        (CTC_GRADIENT_TORCH, G::Torch as i32),
+        (CTC_GRADIENT_EXACT, G::Exact as i32),
     ];
     let mut i = 0;
     while i < pairs.len() {
@@ -154,10 +180,11 @@ pub struct CtcTensor {
 /// Options of a call. Obtain defaults from `ctc_options_default()` and change fields; a NULL
 /// options pointer means the defaults.
 ///
-/// `struct_size` must be `sizeof(CtcOptions)` of the header the caller was built with: smaller
-/// than this version's is an error; larger (a newer header, at most 4096 bytes) is accepted only
-/// when every byte past this version's fields is zero, so an option this version does not know is
-/// refused rather than silently ignored.
+/// `struct_size` must be `sizeof(CtcOptions)` of the header the caller was built with: 48, the
+/// size of version 0.1's layout (without `input` and `gradient`, which then mean 0), or this
+/// version's size; any other smaller size is an error; larger (a newer header, at most 4096
+/// bytes) is accepted only when every byte past this version's fields is zero, so an option this
+/// version does not know is refused rather than silently ignored.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CtcOptions {
@@ -184,6 +211,11 @@ pub struct CtcOptions {
     pub workspace: *mut c_void,
     /// Size of `workspace` in bytes; must be 0 when `workspace` is NULL.
     pub workspace_bytes: usize,
+    /// One of `CTC_INPUT_*`: what the first tensor holds. Default `CTC_INPUT_LOG_PROBS`. (0.2)
+    pub input: CtcInput,
+    /// One of `CTC_GRADIENT_*`: which derivative the gradient output receives. Default
+    /// `CTC_GRADIENT_TORCH`. Ignored by `ctc_loss_forward` and `ctc_align`. (0.2)
+    pub gradient: CtcGradient,
 }
 
 impl Default for CtcOptions {
@@ -197,6 +229,8 @@ impl Default for CtcOptions {
             cuda_stream: std::ptr::null_mut(),
             workspace: std::ptr::null_mut(),
             workspace_bytes: 0,
+            input: CTC_INPUT_LOG_PROBS,
+            gradient: CTC_GRADIENT_TORCH,
         }
     }
 }
@@ -266,7 +300,8 @@ fn loss_pointers(
 }
 
 /// Returns the default options: `struct_size = sizeof(CtcOptions)`, blank 0,
-/// `CTC_REDUCTION_MEAN`, zero_infinity false, default thread count, default stream, no workspace.
+/// `CTC_REDUCTION_MEAN`, zero_infinity false, default thread count, default stream, no workspace,
+/// `CTC_INPUT_LOG_PROBS`, `CTC_GRADIENT_TORCH`.
 ///
 /// Thread safety: may be called from any thread at any time. Never fails.
 #[no_mangle]

@@ -77,6 +77,16 @@ class Reduction(enum.IntEnum):
     SUM = 2
 
 
+class Input(enum.IntEnum):
+    LOG_PROBS = 0
+    LOGITS = 1
+
+
+class Gradient(enum.IntEnum):
+    TORCH = 0
+    EXACT = 1
+
+
 class Call(enum.IntEnum):
     FORWARD = 0
     BACKWARD = 1
@@ -90,6 +100,8 @@ ENUMS = {
     "CTC_DEVICE_": Device,
     "CTC_REDUCTION_": Reduction,
     "CTC_CALL_": Call,
+    "CTC_INPUT_": Input,
+    "CTC_GRADIENT_": Gradient,
 }
 
 # torch's reduction strings.
@@ -118,6 +130,8 @@ class CtcOptions(ctypes.Structure):
         ("cuda_stream", ctypes.c_void_p),
         ("workspace", ctypes.c_void_p),
         ("workspace_bytes", ctypes.c_size_t),
+        ("input", ctypes.c_int32),
+        ("gradient", ctypes.c_int32),
     ]
 
 

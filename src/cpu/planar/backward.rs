@@ -4,7 +4,7 @@
 //! left in the alpha table for [`super::Phase::Gradient`]).
 
 use super::gather::prefetch_classes;
-use super::gradient::{emit_row, posteriors_in_place};
+use super::gradient::{emit_row, posterior, posteriors_in_place, Upstream};
 use super::{label_rows, pad, pair_rows, planes, window, Job, Planes, PREFETCH};
 use crate::cpu::isa::Avx512;
 use crate::cpu::math::{CpuElement, FastReal};
@@ -20,7 +20,7 @@ impl<E: CpuElement> Job<'_, '_, E> {
         &mut self,
         nll: E::Acc,
         grad: &mut ArrayViewMut2<'_, E>,
-        upstream: E::Acc,
+        upstream: Upstream<E::Acc>,
         zero_infinity: bool,
     ) -> Option<E::Acc> {
         let t_b = self.input_length;
@@ -53,7 +53,8 @@ impl<E: CpuElement> Job<'_, '_, E> {
                 sc.log_beta,
                 sc.acc,
                 nll,
-                upstream,
+                // The loss is -inf (+inf inputs): no finite derivative; torch's formula.
+                upstream.g,
                 false,
                 grad.view_mut(),
             );
@@ -69,7 +70,7 @@ impl<E: CpuElement> Job<'_, '_, E> {
         &mut self,
         nll: E::Acc,
         mut grad: ArrayViewMut2<'_, E>,
-        upstream: E::Acc,
+        upstream: Upstream<E::Acc>,
         table: Option<Avx512>,
     ) {
         let (len, width, t_b) = (self.labels.len(), self.width, self.input_length);
@@ -95,7 +96,7 @@ impl<E: CpuElement> Job<'_, '_, E> {
         t: usize,
         nll: E::Acc,
         grad: &mut ArrayViewMut2<'_, E>,
-        upstream: E::Acc,
+        upstream: Upstream<E::Acc>,
         table: Option<Avx512>,
     ) {
         let (labels, blank, t_b, width) = (self.labels, self.blank, self.input_length, self.width);
@@ -180,7 +181,7 @@ fn posteriors<A: FastReal, const FMA: bool>(
     e: impl Fn(usize) -> A,
 ) {
     for (i, ((p, &a), &b)) in post.iter_mut().zip(alpha).zip(beta).enumerate() {
-        *p = (a + b + nll - e(i)).fexp::<FMA>();
+        *p = posterior::<A, FMA>(a + b + nll - e(i));
     }
 }
 

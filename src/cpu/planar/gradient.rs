@@ -35,11 +35,25 @@ fn sum_lanes<A: FastReal>(post: &[A]) -> A {
     lanes.iter().fold(A::zero(), |a, &b| a + b)
 }
 
-/// `exp(lp) * g`, or NaN where `lp = -inf` (torch's formula gives `-inf + inf` there); with the
-/// posterior mass `p` of the class subtracted first when there is any.
+/// The factor a sample's gradient rows are scaled by, and which derivative they hold.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Upstream<A> {
+    /// `grad_loss` of the sample through the reduction.
+    pub g: A,
+    /// The exact derivative `-posterior * g` (`CTC_GRADIENT_EXACT` on log-scores) rather than
+    /// torch's `(exp(lp) - posterior) * g`.
+    pub exact: bool,
+}
+
+/// torch's `(exp(lp) - p) * g`, NaN where `lp = -inf` (its formula gives `-inf + inf` there),
+/// for the posterior mass `p` of the class (0 for a class no state emits); or, exact,
+/// `(0 - p) * g` (+0 for a class no state emits, finite where lp = -inf).
 #[inline(always)]
-pub(crate) fn grad_value<A: FastReal, const FMA: bool>(lp: A, p: A, g: A) -> A {
-    let v = (lp.fexp::<FMA>() - p) * g;
+pub(crate) fn grad_value<A: FastReal, const FMA: bool>(lp: A, p: A, u: Upstream<A>) -> A {
+    if u.exact {
+        return (A::zero() - p) * u.g;
+    }
+    let v = (lp.fexp::<FMA>() - p) * u.g;
     if lp == A::neg_infinity() {
         A::nan()
     } else {
@@ -58,7 +72,7 @@ pub(super) fn grad_row<
     const FMA: bool,
 >(
     lp: &[R],
-    g: A,
+    g: Upstream<A>,
     out: impl Iterator<Item = &'o mut E>,
 ) {
     for (o, &x) in out.zip(lp) {
@@ -78,7 +92,7 @@ pub(crate) fn grad_row_acc<
 >(
     lp: &[R],
     acc: &mut [A],
-    g: A,
+    g: Upstream<A>,
     out: impl Iterator<Item = &'o mut E>,
 ) {
     grad_row_posteriors::<_, _, _, FMA>(lp, acc, g, out);
@@ -97,7 +111,7 @@ pub(super) fn grad_row_posteriors<
 >(
     lp: &[R],
     acc: &[A],
-    g: A,
+    g: Upstream<A>,
     out: impl IntoIterator<Item = &'o mut E>,
 ) {
     for ((o, &x), &a) in out.into_iter().zip(lp).zip(acc) {
@@ -116,7 +130,7 @@ pub(super) fn write_grad_row<
 >(
     lp: &[R],
     acc: Option<&mut [A]>,
-    g: A,
+    g: Upstream<A>,
     out: &mut ArrayViewMut1<'_, E>,
 ) {
     match (out.as_slice_mut(), acc) {
@@ -142,7 +156,7 @@ fn fix_emitted_classes<E: Element<Acc = A>, A: FastReal, const FMA: bool>(
     acc: &mut [A],
     labels: &[u32],
     blank: u32,
-    g: A,
+    g: Upstream<A>,
     out: &mut ArrayViewMut1<'_, E>,
 ) {
     let b = blank as usize;
@@ -196,6 +210,19 @@ fn class_posteriors<A: FastReal>(
     }
 }
 
+/// `exp(x)` of a state's log-posterior `x = alpha + beta + nll - e`; 0 where `x` is NaN, which
+/// (nll being finite here) only a state emitting a class of log-probability -inf gives
+/// (`-inf - -inf`): it is on no alignment, its posterior is 0 (the exact gradient is finite
+/// there; torch's formula is NaN there whatever the posterior).
+#[inline(always)]
+pub(super) fn posterior<A: FastReal, const FMA: bool>(x: A) -> A {
+    if x.is_nan() {
+        A::zero()
+    } else {
+        x.fexp::<FMA>()
+    }
+}
+
 /// `alpha[i] = exp(alpha[i] + beta[i] + nll - e(i))`: the posteriors of a range of states over
 /// their alphas.
 #[inline(always)]
@@ -206,7 +233,7 @@ pub(super) fn posteriors_in_place<A: FastReal, const FMA: bool>(
     e: impl Fn(usize) -> A,
 ) {
     for (i, (a, &b)) in alpha.iter_mut().zip(beta).enumerate() {
-        *a = (*a + b + nll - e(i)).fexp::<FMA>();
+        *a = posterior::<A, FMA>(*a + b + nll - e(i));
     }
 }
 
@@ -228,7 +255,7 @@ pub(super) fn emit_row<E: Element<Acc = A>, A: FastReal + Element<Acc = A>, cons
     blank: u32,
     eb: A,
     blank_state: bool,
-    upstream: A,
+    upstream: Upstream<A>,
     stream: bool,
     out: &mut ArrayViewMut1<'_, E>,
 ) {

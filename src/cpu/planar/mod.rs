@@ -63,7 +63,7 @@ mod forward;
 mod gather;
 mod gradient;
 
-pub(crate) use gradient::{grad_row_acc, grad_value};
+pub(crate) use gradient::{grad_row_acc, grad_value, Upstream};
 
 use super::isa::{self, Isa, Kernel};
 use super::layout::VECTOR_WIDTH;
@@ -115,7 +115,7 @@ pub(crate) struct Job<'j, 'w, E: CpuElement> {
     pub scratch: Scratch<'w, E::Acc>,
     /// The gradient to write, (T, C), with the upstream factor g_b and whether zero_infinity
     /// applies; `None` for the loss only.
-    pub grad: Option<(ArrayViewMut2<'j, E>, E::Acc, bool)>,
+    pub grad: Option<(ArrayViewMut2<'j, E>, Upstream<E::Acc>, bool)>,
     /// Leave the gradient rows to [`Phase::Gradient`]: the backward sweep writes the posteriors
     /// of each frame's states over that frame's row of alpha instead.
     pub deferred: bool,
@@ -149,7 +149,7 @@ impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
     pub(super) fn write_grad<const FMA: bool>(
         &self,
         acc: Option<&mut [A]>,
-        g: A,
+        g: Upstream<A>,
         out: &mut ArrayViewMut1<'_, E>,
     ) {
         match self {
@@ -160,7 +160,12 @@ impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
 
     /// [`grad_row_posteriors`] from this row, into a gradient row of any class stride.
     #[inline(always)]
-    fn write_grad_keeping<const FMA: bool>(&self, acc: &[A], g: A, out: &mut ArrayViewMut1<'_, E>) {
+    fn write_grad_keeping<const FMA: bool>(
+        &self,
+        acc: &[A],
+        g: Upstream<A>,
+        out: &mut ArrayViewMut1<'_, E>,
+    ) {
         match (self, out.as_slice_mut()) {
             (Row::Direct(r), Some(o)) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, o),
             (Row::Copied(r), Some(o)) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, o),
