@@ -236,6 +236,8 @@ def _align_labels(targets, target_lengths, input_lengths, blank, num_classes):
     """torchaudio's checks of the labels, on the first target_lengths[n] of each row only
     (padding may hold anything, the blank included): none is the blank, each is below C, and
     each sample has frames enough for its labels and the blanks its repeats need."""
+    # Lengths may live on another device than the targets (CPU lengths of CUDA targets).
+    target_lengths, input_lengths = target_lengths.to(targets.device), input_lengths.to(targets.device)
     used = torch.arange(targets.shape[1], device=targets.device) < target_lengths[:, None]
     for bad, text in (
         (used & (targets == blank), "targets Tensor shouldn't contain blank index"),
@@ -283,7 +285,7 @@ def _frame_scores(log_probs, paths, path_scores, input_lengths):
     sample's input length; -inf at every frame of a sample that has no alignment."""
     chosen = log_probs.gather(2, paths.clamp(min=0).to(torch.int64).unsqueeze(-1)).squeeze(-1)
     scores = torch.where(paths >= 0, chosen, torch.zeros((), dtype=chosen.dtype, device=chosen.device))
-    inside = torch.arange(paths.shape[1], device=paths.device) < input_lengths[:, None]
+    inside = torch.arange(paths.shape[1], device=paths.device) < input_lengths.to(paths.device)[:, None]
     lost = inside & torch.isneginf(path_scores)[:, None]
     return scores.masked_fill(lost, float("-inf"))
 
