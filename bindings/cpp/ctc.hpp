@@ -9,6 +9,9 @@
 //   ctc::forward_backward(lp, tg, il, tl, ctc::View::scalar(&loss),
 //                         ctc::View::contiguous(grad.data(), {T, N, C}));
 //
+//   std::vector<std::int64_t> path(T * N);                             // forced alignment
+//   ctc::align(lp, tg, il, tl, ctc::View::contiguous(path.data(), {T, N}));
+//
 // Views describe caller-owned memory (pointer, shape, strides in elements) and own nothing.
 // Every function throws ctc::Error (status + ctc_last_error_message()) when the C call fails;
 // on failure nothing was written. Thread safety: as the C functions (any thread, any time).
@@ -60,6 +63,14 @@ inline void check(CtcStatus status) {
   if (status != CTC_STATUS_SUCCESS) throw Error(status, ctc_last_error_message());
 }
 }  // namespace detail
+
+/// Which computation a workspace is sized for (ctc_workspace_size_for_call).
+enum class Call : std::int32_t {
+  Forward = CTC_CALL_FORWARD,
+  Backward = CTC_CALL_BACKWARD,
+  ForwardBackward = CTC_CALL_FORWARD_BACKWARD,
+  Align = CTC_CALL_ALIGN,
+};
 
 /// How per-sample losses are combined.
 enum class Reduction : std::int32_t {
@@ -229,6 +240,48 @@ inline std::size_t workspace_size(const View& log_probs, const View& targets,
                                     &target_lengths.raw(), &o, &bytes));
   return bytes;
 }
+
+/// ctc_workspace_size_for_call: bytes of options.workspace that `call` needs with these
+/// arguments (Call::Forward needs far less than the gradient; Call::Align ~ N (L + C) sqrt(T)).
+inline std::size_t workspace_size_for_call(Call call, const View& log_probs, const View& targets,
+                                           const View& input_lengths,
+                                           const View& target_lengths,
+                                           const Options& options = {}) {
+  CtcOptions o = options.raw();
+  std::size_t bytes = 0;
+  detail::check(ctc_workspace_size_for_call(static_cast<CtcCall>(call), &log_probs.raw(),
+                                            &targets.raw(), &input_lengths.raw(),
+                                            &target_lengths.raw(), &o, &bytes));
+  return bytes;
+}
+
+/// ctc_align (forced alignment): writes `path`, (T, N) or unbatched (T,), int32_t or int64_t,
+/// any strides: the class each sample's best alignment emits at frame t, -1 from
+/// input_lengths[n] on; and `path_scores`, (N,) or (), float of log_probs' dtype: the path's
+/// total log-probability. A sample with no alignment gets -1 everywhere and -inf; the call
+/// still succeeds. options.reduction and zero_infinity are ignored.
+inline void align(const View& log_probs, const View& targets, const View& input_lengths,
+                  const View& target_lengths, const View& path, const View& path_scores,
+                  const Options& options = {}) {
+  CtcOptions o = options.raw();
+  CtcTensor p = *detail::output(path, "path");
+  CtcTensor s = *detail::output(path_scores, "path_scores");
+  detail::check(ctc_align(&log_probs.raw(), &targets.raw(), &input_lengths.raw(),
+                          &target_lengths.raw(), &o, &p, &s));
+}
+
+/// ctc_align writing the path alone.
+inline void align(const View& log_probs, const View& targets, const View& input_lengths,
+                  const View& target_lengths, const View& path, const Options& options = {}) {
+  CtcOptions o = options.raw();
+  CtcTensor p = *detail::output(path, "path");
+  detail::check(ctc_align(&log_probs.raw(), &targets.raw(), &input_lengths.raw(),
+                          &target_lengths.raw(), &o, &p, nullptr));
+}
+
+/// ctc_release_cached_memory: frees the host scratch memory kept between calls that bring no
+/// workspace; returns the bytes freed. Never throws.
+inline std::size_t release_cached_memory() noexcept { return ctc_release_cached_memory(); }
 
 /// The library's version string ("MAJOR.MINOR.PATCH").
 inline std::string version() { return ctc_version_string(); }

@@ -153,6 +153,119 @@ void test_errors_throw_and_leave_outputs_alone() {
   CHECK(ctc::version() == CTC_VERSION_STRING);
 }
 
+// Forced alignment of three samples whose best paths are known by hand: T = 4, C = 3, blank 0.
+// Sample 0, target [1, 2], 4 frames: 1 1 0 2 (0.8 * 0.7 * 0.6 * 0.8 beats every other path);
+// sample 1, the same emissions and target over 3 frames: 1 1 2 (0.8 * 0.7 * 0.2); sample 2,
+// target [1, 1] in 2 frames: impossible (a blank must separate the repeat).
+void test_align_known_paths() {
+  const double p[4][3] = {{0.1, 0.8, 0.1}, {0.2, 0.7, 0.1}, {0.6, 0.2, 0.2}, {0.1, 0.1, 0.8}};
+  const std::int64_t T = 4, N = 3, C = 3;
+  std::vector<double> lp(T * N * C);
+  for (std::int64_t t = 0; t < T; ++t)
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t c = 0; c < C; ++c) lp[(t * N + n) * C + c] = std::log(p[t][c]);
+  const std::int64_t targets[3][2] = {{1, 2}, {1, 2}, {1, 1}};
+  const std::int32_t il[3] = {4, 3, 2}, tl[3] = {2, 2, 2};
+  auto lpv = ctc::View::contiguous(static_cast<const double*>(lp.data()), {T, N, C});
+  auto tgv = ctc::View::contiguous(&targets[0][0], {N, 2});
+  auto ilv = ctc::View::contiguous(il, {N});
+  auto tlv = ctc::View::contiguous(tl, {N});
+  // The path written batch-first, (N, T) memory seen as (T, N), int32.
+  std::int32_t path[3][4];
+  std::vector<double> scores(N);
+  ctc::align(lpv, tgv, ilv, tlv, ctc::View(&path[0][0], {T, N}, {1, T}),
+             ctc::View::contiguous(scores.data(), {N}));
+  const std::int32_t expected[3][4] = {{1, 1, 0, 2}, {1, 1, 2, -1}, {-1, -1, -1, -1}};
+  CHECK(std::memcmp(path, expected, sizeof path) == 0);
+  CHECK(std::fabs(scores[0] - std::log(0.8 * 0.7 * 0.6 * 0.8)) < 1e-12);
+  CHECK(std::fabs(scores[1] - std::log(0.8 * 0.7 * 0.2)) < 1e-12);
+  CHECK(std::isinf(scores[2]) && scores[2] < 0);
+  // The path alone, time-first int64, with one thread.
+  std::vector<std::int64_t> path64(T * N, 99);
+  ctc::Options one;
+  one.num_threads = 1;
+  ctc::align(lpv, tgv, ilv, tlv, ctc::View::contiguous(path64.data(), {T, N}), one);
+  bool same = true;
+  for (std::int64_t t = 0; t < T; ++t)
+    for (std::int64_t n = 0; n < N; ++n) same = same && path64[t * N + n] == expected[n][t];
+  CHECK(same);
+}
+
+void test_align_problem_workspace_and_errors() {
+  Problem pr;
+  std::vector<std::int64_t> path(pr.T * pr.N);
+  std::vector<float> scores(pr.N);
+  auto pv = ctc::View::contiguous(path.data(), {pr.T, pr.N});
+  auto sv = ctc::View::contiguous(scores.data(), {pr.N});
+  ctc::align(pr.log_probs(), pr.tg(), pr.il(), pr.tl(), pv, sv);
+  bool valid = true;
+  for (std::int64_t n = 0; n < pr.N; ++n) {
+    std::vector<std::int32_t> spelled;
+    double sum = 0;
+    std::int64_t prev = -1;
+    for (std::int64_t t = 0; t < pr.T; ++t) {
+      std::int64_t c = path[t * pr.N + n];
+      if (t >= pr.input_lengths[n]) {
+        valid = valid && c == -1;
+        continue;
+      }
+      sum += pr.lp[(t * pr.N + n) * pr.C + c];
+      if (c != 0 && c != prev) spelled.push_back(static_cast<std::int32_t>(c));
+      prev = c;
+    }
+    std::vector<std::int32_t> target(pr.targets.begin() + n * pr.S,
+                                     pr.targets.begin() + n * pr.S + pr.target_lengths[n]);
+    valid = valid && spelled == target && std::fabs(sum - scores[n]) < 1e-4 * (1 + std::fabs(sum));
+  }
+  CHECK(valid);
+
+  // A caller workspace of the size Call::Align asks for gives the same path.
+  std::size_t bytes = ctc::workspace_size_for_call(ctc::Call::Align, pr.log_probs(), pr.tg(),
+                                                   pr.il(), pr.tl());
+  CHECK(bytes > 0);
+  CHECK(ctc::workspace_size_for_call(ctc::Call::Forward, pr.log_probs(), pr.tg(), pr.il(),
+                                     pr.tl()) > 0);
+  std::vector<unsigned char> ws(bytes);
+  ctc::Options opts;
+  opts.workspace = ws.data();
+  opts.workspace_bytes = bytes;
+  std::vector<std::int64_t> path2(path.size(), 7);
+  ctc::align(pr.log_probs(), pr.tg(), pr.il(), pr.tl(),
+             ctc::View::contiguous(path2.data(), {pr.T, pr.N}), opts);
+  CHECK(path2 == path);
+  opts.workspace_bytes = bytes - 1;
+  try {
+    ctc::align(pr.log_probs(), pr.tg(), pr.il(), pr.tl(), pv, opts);
+    CHECK(false);
+  } catch (const ctc::Error& e) {
+    CHECK(e.status() == CTC_STATUS_INVALID_ARGUMENT);
+  }
+  (void)ctc::release_cached_memory();  // whatever was cached; never throws
+  CHECK(ctc::release_cached_memory() == 0);
+
+  // The blank as a label: an error naming it, the outputs untouched.
+  pr.targets[0 * pr.S + 1] = 0;
+  std::vector<std::int64_t> untouched(path.size(), 5);
+  try {
+    ctc::align(pr.log_probs(), pr.tg(), pr.il(), pr.tl(),
+               ctc::View::contiguous(untouched.data(), {pr.T, pr.N}), sv);
+    CHECK(false);
+  } catch (const ctc::Error& e) {
+    CHECK(e.status() == CTC_STATUS_INVALID_ARGUMENT);
+    CHECK(e.message().find("targets[0][1] = 0") != std::string::npos);
+  }
+  CHECK(untouched == std::vector<std::int64_t>(path.size(), 5));
+  const std::int64_t* fixed = path.data();
+  try {
+    Problem ok;
+    ctc::align(ok.log_probs(), ok.tg(), ok.il(), ok.tl(),
+               ctc::View::contiguous(fixed, {ok.T, ok.N}));
+    CHECK(false);
+  } catch (const ctc::Error& e) {
+    CHECK(e.message().find("path is a view of const memory") != std::string::npos);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -160,6 +273,8 @@ int main() {
   test_fused_equals_separate_calls_and_kaldi_view();
   test_workspace();
   test_errors_throw_and_leave_outputs_alone();
+  test_align_known_paths();
+  test_align_problem_workspace_and_errors();
   std::printf("C++ tests: %d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -1,7 +1,9 @@
 """libctc: CTC loss through libctc's C ABI.
 
-numpy:  ``libctc.ctc_loss``, ``libctc.ctc_loss_and_grad``, ``libctc.ctc_loss_grad``.
-torch:  ``libctc.CTCLoss`` and ``libctc.functional.ctc_loss`` (only when torch is importable).
+numpy:  ``libctc.ctc_loss``, ``libctc.ctc_loss_and_grad``, ``libctc.ctc_loss_grad``; forced
+        alignment: ``libctc.align``.
+torch:  ``libctc.CTCLoss`` and ``libctc.functional.ctc_loss``; ``libctc.functional.forced_align``
+        and ``merge_tokens`` as torchaudio's (only when torch is importable).
 
 The shared library is loaded at import: ``$CTC_LIBRARY`` when set, else the copy inside this
 package (the wheel's), else, from a source checkout, the repository's ``target/release`` or
@@ -21,7 +23,7 @@ from ._native import (
     LibraryVersionMismatch,
     candidate_paths,
 )
-from ._numpy import ctc_loss, ctc_loss_and_grad, ctc_loss_grad
+from ._numpy import align, ctc_loss, ctc_loss_and_grad, ctc_loss_grad
 
 __version__ = _native.package_version()
 
@@ -36,6 +38,7 @@ __all__ = [
     "ctc_loss",
     "ctc_loss_and_grad",
     "ctc_loss_grad",
+    "align",
     "library_path",
     "version",
     "cuda_device_count",

@@ -147,3 +147,38 @@ def ctc_loss_grad(
         raise N.invalid(f"out has shape {grad.shape} and dtype {grad.dtype}; log_probs has {lp.shape} and {lp.dtype}")
     _call("ctc_loss_backward", inputs, opts, [_tensor(grad, "out")], t_g)
     return grad
+
+
+def align(log_probs, targets, input_lengths, target_lengths, blank=0, num_threads=0):
+    """Forced alignment (``ctc_align``): the most probable CTC path of each sample.
+
+    Arguments as :func:`ctc_loss` takes them, checked the same way: ``log_probs`` (T, N, C) or
+    unbatched (T, C), float32 or float64, any strides (not copied); ``targets`` padded (N, S),
+    concatenated (sum(target_lengths),) or unbatched (S,), integers; ``input_lengths`` and
+    ``target_lengths`` integer arrays, lists or ints of N elements (floats and bools refused);
+    ``blank`` the blank class; ``num_threads`` 0 for the library's default.
+
+    Returns ``(path, path_scores)``:
+
+    - ``path``: int64, (T, N) ((T,) unbatched): the class (blank included) each sample's best
+      alignment emits at frame t, -1 for t >= input_lengths[n]. Collapsing repeats and removing
+      blanks gives the sample's target.
+    - ``path_scores``: (N,) (0-dim unbatched), log_probs' dtype: the sum of the log-probabilities
+      along the path.
+
+    A sample with no alignment (too few frames for its labels and the blanks between repeats,
+    or only through -inf log-probabilities) gets -1 at every frame and the score -inf; the other
+    samples are aligned. Ties between equally good paths follow the library's documented rule;
+    results are identical for every thread count.
+
+    Raises ``CtcInvalidArgument`` (``CtcTypeError`` for wrongly typed lengths) for any argument
+    the loss would refuse, ``CtcUnsupported`` for a dtype this build cannot align (float16).
+    """
+    opts = _args.options(blank, "mean", False, num_threads)
+    arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
+    lp = arrays[0]
+    batched = lp.ndim == 3
+    path = np.empty(lp.shape[:2] if batched else lp.shape[:1], dtype=np.int64)
+    scores = np.empty(lp.shape[1:2] if batched else (), dtype=lp.dtype)
+    _call("ctc_align", inputs, opts, [_tensor(path, "path"), _tensor(scores, "path_scores")])
+    return path, scores

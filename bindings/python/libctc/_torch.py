@@ -1,7 +1,10 @@
-"""The torch drop-in: ``CTCLoss`` and ``functional.ctc_loss`` with torch's signatures, semantics
-and errors, backed by libctc. Imported only when torch is."""
+"""The torch drop-ins: ``CTCLoss`` and ``functional.ctc_loss`` with torch's signatures, semantics
+and errors; ``functional.forced_align`` and ``merge_tokens`` with torchaudio's. Backed by libctc,
+imported only when torch is."""
 
 import ctypes
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -177,3 +180,223 @@ class CTCLoss(torch.nn.CTCLoss):
         return ctc_loss(
             log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction, self.zero_infinity
         )
+
+
+# Forced alignment: torchaudio.functional.forced_align and merge_tokens, any batch size.
+
+_ALIGN_FLOATS = (torch.float32, torch.float64, torch.float16)
+
+
+def _align_structure(log_probs, targets):
+    """torchaudio's checks of the two tensors' types, dimensions and dtypes (its texts first,
+    then what was found). float16 passes, as torchaudio takes it; the library refuses it."""
+    for t, name in ((log_probs, "log_probs"), (targets, "targets")):
+        if not isinstance(t, Tensor):
+            raise N.invalid(f"{name} must be a tensor, got {type(t).__name__}", N.CtcTypeError)
+    if log_probs.dim() != 3:
+        raise N.invalid(
+            "log_probs must be 3-D (batch_size, input length, num classes), "
+            f"got shape {tuple(log_probs.shape)}"
+        )
+    if log_probs.dtype not in _ALIGN_FLOATS:
+        raise N.invalid(f"log_probs must be float64, float32 or float16 (half) type, got {log_probs.dtype}")
+    _args.not_empty(log_probs.shape)
+    if targets.dim() != 2:
+        raise N.invalid(f"targets must be 2-D (batch_size, target length), got shape {tuple(targets.shape)}")
+    if targets.dtype not in _INTEGERS:
+        raise N.invalid(f"targets must be int32 or int64 type, got {targets.dtype}", N.CtcTypeError)
+    if targets.shape[0] != log_probs.shape[0]:
+        raise N.invalid(
+            f"targets has batch size {targets.shape[0]} but log_probs has batch size {log_probs.shape[0]}"
+        )
+
+
+def _align_lengths(x, name, batch, full, device):
+    """torchaudio's lengths: None for `full` in every sample, else a 1-D integral tensor of
+    `batch` non-negative values whose largest equals `full` (T, or L for the targets)."""
+    if x is None:
+        return torch.full((batch,), full, dtype=torch.int64, device=device)
+    if not isinstance(x, Tensor):
+        raise N.invalid(f"{name} must be a tensor or None, got {type(x).__name__}", N.CtcTypeError)
+    if x.dtype == torch.bool or x.is_floating_point() or x.is_complex():
+        raise N.invalid(f"{name} must be integral, got dtype {x.dtype}", N.CtcTypeError)
+    if x.dim() != 1 or x.shape[0] != batch:
+        raise N.invalid(f"{name} must be 1-D (batch_size,) with batch_size = {batch}, got shape {tuple(x.shape)}")
+    x = x if x.dtype in _INTEGERS else x.to(torch.int64)
+    if (x < 0).any():
+        n = int(torch.nonzero(x < 0)[0, 0])
+        raise N.invalid(f"{name}[{n}] = {int(x[n])} must be >= 0")
+    if int(x.max()) != full:
+        what = ("input", "log_probs has T") if name == "input_lengths" else ("target", "targets has L")
+        raise N.invalid(f"{what[0]} length mismatch: max({name}) = {int(x.max())} but {what[1]} = {full}")
+    return x
+
+
+def _align_labels(targets, target_lengths, input_lengths, blank, num_classes):
+    """torchaudio's checks of the labels, on the first target_lengths[n] of each row only
+    (padding may hold anything, the blank included): none is the blank, each is below C, and
+    each sample has frames enough for its labels and the blanks its repeats need."""
+    # Lengths may live on another device than the targets (CPU lengths of CUDA targets).
+    target_lengths, input_lengths = target_lengths.to(targets.device), input_lengths.to(targets.device)
+    used = torch.arange(targets.shape[1], device=targets.device) < target_lengths[:, None]
+    for bad, text in (
+        (used & (targets == blank), "targets Tensor shouldn't contain blank index"),
+        (used & (targets >= num_classes), "targets values must be less than the CTC dimension"),
+    ):
+        if bad.any():
+            n, j = (int(i) for i in torch.nonzero(bad)[0])
+            found = f"targets[{n}][{j}] = {int(targets[n, j])} (blank = {blank}, C = {num_classes})"
+            raise N.invalid(f"{text}. Found {found}")
+    repeats = (used[:, 1:] & (targets[:, 1:] == targets[:, :-1])).sum(1)
+    short = input_lengths < target_lengths + repeats
+    if short.any():
+        n = int(torch.nonzero(short)[0, 0])
+        sample = f" (sample {n})" if targets.shape[0] > 1 else ""
+        raise N.invalid(
+            f"targets length is too long for CTC. Found log_probs length: {int(input_lengths[n])}, targets "
+            f"length: {int(target_lengths[n])}, and number of repeats: {int(repeats[n])}{sample}"
+        )
+
+
+def _align_call(log_probs, targets, input_lengths, target_lengths, blank):
+    """One ctc_align call on batch-first tensors, read and written in place: the library takes
+    (T, B, ...) views with swapped strides. Returns the paths (B, T) in targets' dtype and the
+    path scores (B,)."""
+    lp = log_probs.detach()
+    B, T = lp.shape[0], lp.shape[1]
+    paths = torch.empty((B, T), dtype=targets.dtype, device=lp.device)
+    path_scores = torch.empty((B,), dtype=lp.dtype, device=lp.device)
+    tensors = (
+        (lp.transpose(0, 1), "log_probs"),
+        (targets, "targets"),
+        (input_lengths, "input_lengths"),
+        (target_lengths, "target_lengths"),
+        (paths.transpose(0, 1), "paths"),
+        (path_scores, "path_scores"),
+    )
+    t = [ctypes.byref(_tensor(x, name)) for x, name in tensors]
+    opts = _args.options(blank, "mean", False, 0, _stream(lp))
+    N.check(N.lib().ctc_align(*t[:4], ctypes.byref(opts), *t[4:]))
+    return paths, path_scores
+
+
+def _frame_scores(log_probs, paths, path_scores, input_lengths):
+    """log_probs[b, t, paths[b, t]] for each aligned frame (torchaudio's scores); 0 past a
+    sample's input length; -inf at every frame of a sample that has no alignment."""
+    chosen = log_probs.gather(2, paths.clamp(min=0).to(torch.int64).unsqueeze(-1)).squeeze(-1)
+    scores = torch.where(paths >= 0, chosen, torch.zeros((), dtype=chosen.dtype, device=chosen.device))
+    inside = torch.arange(paths.shape[1], device=paths.device) < input_lengths.to(paths.device)[:, None]
+    lost = inside & torch.isneginf(path_scores)[:, None]
+    return scores.masked_fill(lost, float("-inf"))
+
+
+@torch.jit.ignore
+@torch.compiler.disable
+def _forced_align(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths: Optional[Tensor],
+    target_lengths: Optional[Tensor],
+    blank: int,
+) -> Tuple[Tensor, Tensor]:
+    _align_structure(log_probs, targets)
+    B, T, C = log_probs.shape
+    blank = _args.integer(blank, "blank")
+    if not 0 <= blank < C:
+        raise N.invalid(f"blank must be within [0, num classes), got blank = {blank} with {C} classes")
+    il = _align_lengths(input_lengths, "input_lengths", B, T, log_probs.device)
+    tl = _align_lengths(target_lengths, "target_lengths", B, targets.shape[1], targets.device)
+    _align_labels(targets, tl, il, blank, C)
+    paths, path_scores = _align_call(log_probs, targets, il, tl, blank)
+    return paths, _frame_scores(log_probs, paths, path_scores, il)
+
+
+def forced_align(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths: Optional[Tensor] = None,
+    target_lengths: Optional[Tensor] = None,
+    blank: int = 0,
+) -> Tuple[Tensor, Tensor]:
+    """Drop-in for ``torchaudio.functional.forced_align``, for any batch size.
+
+    Args:
+        log_probs: (B, T, C) float32 or float64 log-probabilities (float16 raises
+            ``CtcUnsupported``), any strides (read in place). CPU; a CUDA tensor is passed to the
+            library, which does not align on CUDA in this version (``CtcUnsupported``).
+        targets: (B, L) int32 or int64 labels, padded: only the first target_lengths[b] of row b
+            are read, so the padding may hold anything.
+        input_lengths: (B,) integral tensor, each <= T and the largest equal to T; None: all T.
+        target_lengths: (B,) integral tensor, the largest equal to L; None: all L.
+        blank: the blank class, in [0, C).
+
+    Returns:
+        ``(paths, scores)``, both (B, T): ``paths`` in targets' dtype (as torchaudio), the class
+        emitted at each frame by the best alignment; ``scores`` in log_probs' dtype, the
+        log-probability of that class at that frame (``log_probs[b, t, paths[b, t]]``,
+        torchaudio's meaning). Frames past input_lengths[b] have path -1 and score 0. A sample
+        whose every alignment has probability 0 gets path -1 and score -inf at its frames.
+
+    Raises:
+        CtcInvalidArgument (a ValueError and a RuntimeError) where torchaudio raises for a batch
+        of one, with its text followed by the value found: log_probs not 3-D, targets not 2-D,
+        a blank in the targets, a label >= C, blank outside [0, C), max(input_lengths) != T
+        ("input length mismatch"), max(target_lengths) != L, fewer frames than labels plus
+        repeats ("targets length is too long for CTC"); also for negative lengths or batch sizes
+        that differ. CtcTypeError for targets or lengths of a non-integral dtype.
+    """
+    return _forced_align(log_probs, targets, input_lengths, target_lengths, blank)
+
+
+@dataclass
+class TokenSpan:
+    """A token with its frames and score, as torchaudio's ``TokenSpan``: frames
+    ``start <= t < end``; ``score`` the mean of the frame scores over the span."""
+
+    token: int
+    start: int
+    end: int
+    score: float
+
+    def __len__(self) -> int:
+        """The span's number of frames."""
+        return self.end - self.start
+
+
+def merge_tokens(tokens: Tensor, scores: Tensor, blank: int = 0) -> List[TokenSpan]:
+    """Drop-in for ``torchaudio.functional.merge_tokens``: the runs of equal tokens of one
+    alignment, blanks removed.
+
+    Args:
+        tokens: (T,) integral tensor, one sample's path from :func:`forced_align`.
+        scores: (T,) float tensor, that sample's frame scores (or their exp, as torchaudio's
+            tutorials pass).
+        blank: the blank class.
+
+    Returns:
+        A list of :class:`TokenSpan`, one per run of equal tokens that is not the blank, in
+        order; ``score`` is ``scores[start:end].mean().item()``. Frames with token -1 (past the
+        input length, which only batched alignment produces) are left out as blanks are.
+
+    Raises:
+        CtcInvalidArgument (a ValueError) when tokens or scores is not 1-D or their lengths
+        differ.
+    """
+    if tokens.dim() != 1 or scores.dim() != 1:
+        raise N.invalid(
+            f"`tokens` and `scores` must be 1D Tensor, got shapes {tuple(tokens.shape)} and {tuple(scores.shape)}"
+        )
+    if tokens.shape[0] != scores.shape[0]:
+        raise N.invalid(
+            f"`tokens` and `scores` must be the same length, got {tokens.shape[0]} and {scores.shape[0]}"
+        )
+    # A run starts where the token differs from the one before; -1 on both sides closes the
+    # first and last runs, as torchaudio does.
+    edge = torch.full((1,), -1, dtype=tokens.dtype, device=tokens.device)
+    bounds = torch.nonzero(torch.diff(tokens, prepend=edge, append=edge)).flatten().tolist()
+    values = tokens.tolist()
+    return [
+        TokenSpan(values[s], s, e, scores[s:e].mean().item())
+        for s, e in zip(bounds[:-1], bounds[1:])
+        if values[s] not in (blank, -1)
+    ]
