@@ -213,7 +213,9 @@ def _align_structure(log_probs, targets):
 
 def _align_lengths(x, name, batch, full, device):
     """torchaudio's lengths: None for `full` in every sample, else a 1-D integral tensor of
-    `batch` non-negative values whose largest equals `full` (T, or L for the targets)."""
+    `batch` non-negative values whose largest equals `full` (T, or L for the targets) for a batch
+    of one, as torchaudio requires, and is at most `full` for a larger batch (which may be padded
+    past its longest sample)."""
     if x is None:
         return torch.full((batch,), full, dtype=torch.int64, device=device)
     if not isinstance(x, Tensor):
@@ -226,7 +228,7 @@ def _align_lengths(x, name, batch, full, device):
     if (x < 0).any():
         n = int(torch.nonzero(x < 0)[0, 0])
         raise N.invalid(f"{name}[{n}] = {int(x[n])} must be >= 0")
-    if int(x.max()) != full:
+    if int(x.max()) > full or (batch == 1 and int(x.max()) != full):
         what = ("input", "log_probs has T") if name == "input_lengths" else ("target", "targets has L")
         raise N.invalid(f"{what[0]} length mismatch: max({name}) = {int(x.max())} but {what[1]} = {full}")
     return x
@@ -235,7 +237,8 @@ def _align_lengths(x, name, batch, full, device):
 def _align_labels(targets, target_lengths, input_lengths, blank, num_classes):
     """torchaudio's checks of the labels, on the first target_lengths[n] of each row only
     (padding may hold anything, the blank included): none is the blank, each is below C, and
-    each sample has frames enough for its labels and the blanks its repeats need."""
+    a batch of one has frames enough for its labels and the blanks its repeats need (in a larger
+    batch such a sample has no alignment: path -1, score -inf, the others aligned)."""
     # Lengths may live on another device than the targets (CPU lengths of CUDA targets).
     target_lengths, input_lengths = target_lengths.to(targets.device), input_lengths.to(targets.device)
     used = torch.arange(targets.shape[1], device=targets.device) < target_lengths[:, None]
@@ -248,13 +251,10 @@ def _align_labels(targets, target_lengths, input_lengths, blank, num_classes):
             found = f"targets[{n}][{j}] = {int(targets[n, j])} (blank = {blank}, C = {num_classes})"
             raise N.invalid(f"{text}. Found {found}")
     repeats = (used[:, 1:] & (targets[:, 1:] == targets[:, :-1])).sum(1)
-    short = input_lengths < target_lengths + repeats
-    if short.any():
-        n = int(torch.nonzero(short)[0, 0])
-        sample = f" (sample {n})" if targets.shape[0] > 1 else ""
+    if targets.shape[0] == 1 and bool(input_lengths[0] < target_lengths[0] + repeats[0]):
         raise N.invalid(
-            f"targets length is too long for CTC. Found log_probs length: {int(input_lengths[n])}, targets "
-            f"length: {int(target_lengths[n])}, and number of repeats: {int(repeats[n])}{sample}"
+            f"targets length is too long for CTC. Found log_probs length: {int(input_lengths[0])}, targets "
+            f"length: {int(target_lengths[0])}, and number of repeats: {int(repeats[0])}"
         )
 
 
@@ -343,7 +343,8 @@ def forced_align(
         a blank in the targets, a label >= C, blank outside [0, C), max(input_lengths) != T
         ("input length mismatch"), max(target_lengths) != L, fewer frames than labels plus
         repeats ("targets length is too long for CTC"); also for negative lengths or batch sizes
-        that differ. CtcTypeError for targets or lengths of a non-integral dtype.
+        that differ. A larger batch may be padded past its longest sample (lengths at most T and
+        L), and a sample of it without an alignment gets path -1 and score -inf. CtcTypeError for targets or lengths of a non-integral dtype.
     """
     return _forced_align(log_probs, targets, input_lengths, target_lengths, blank)
 
