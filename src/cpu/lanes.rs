@@ -695,11 +695,18 @@ impl<E: CpuElement> Ctx<'_, '_, E> {
         if let (Some(lp), Some(out)) = (lp_t.as_slice(), out_t.as_slice_mut()) {
             if writes.iter().all(|&w| w) {
                 let inputs = lp.iter().zip(work.acc.iter_mut()).zip(&*work.upstream);
-                let exact = sweep.upstream[0].exact;
-                for (o, ((&x, a), &g)) in out.iter_mut().zip(inputs) {
-                    let u = Upstream { g, exact };
-                    *o = E::from_acc(grad_value::<_, FMA>(x.to_acc(), *a, u));
-                    *a = zero;
+                // The mode is tested once a frame, so that the loop vectorizes alone.
+                if sweep.upstream[0].exact {
+                    for (o, ((_, a), &g)) in out.iter_mut().zip(inputs) {
+                        *o = E::from_acc((zero - *a) * g);
+                        *a = zero;
+                    }
+                } else {
+                    for (o, ((&x, a), &g)) in out.iter_mut().zip(inputs) {
+                        let u = Upstream { g, exact: false };
+                        *o = E::from_acc(grad_value::<_, FMA>(x.to_acc(), *a, u));
+                        *a = zero;
+                    }
                 }
             } else {
                 let rows = lp.chunks_exact(classes).zip(out.chunks_exact_mut(classes));
