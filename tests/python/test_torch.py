@@ -429,3 +429,60 @@ def test_inputs_are_not_modified_and_the_loss_is_fresh():
     out.sum().backward()
     assert torch.equal(lp.detach(), LP) and torch.equal(tg, TG) and torch.equal(il, IL) and torch.equal(tl, TL)
     assert math.isfinite(float(out.detach().sum()))
+
+
+# --- exact_gradient=True (libctc only): the true derivative for arbitrary log-scores
+
+
+def test_exact_gradient_passes_gradcheck_on_unnormalized_scores_where_torchs_fails():
+    _, _, targets, il, tl = random_inputs(21, T=6, N=2, C=4, S=3)
+    il, tl = torch.tensor([6, 5]), torch.tensor([2, 1])
+    g = torch.Generator().manual_seed(3)
+    scores = (2 * torch.randn(6, 2, 4, generator=g, dtype=torch.float64) - 1).requires_grad_()
+    for reduction in ("none", "mean", "sum"):
+
+        def exact(z):
+            return libctc.functional.ctc_loss(z, targets, il, tl, reduction=reduction, exact_gradient=True)
+
+        assert torch.autograd.gradcheck(exact, (scores,), eps=1e-6, atol=1e-7)
+
+        def torchs(z):
+            return libctc.functional.ctc_loss(z, targets, il, tl, reduction=reduction)
+
+        assert not torch.autograd.gradcheck(torchs, (scores,), eps=1e-6, atol=1e-7, raise_exception=False)
+
+
+def test_exact_gradient_through_priors_added_to_log_probs():
+    logits, _, targets, il, tl = random_inputs(22, T=7, N=3, C=5, S=3)
+    prior = torch.log(torch.tensor([0.5, 0.2, 0.1, 0.1, 0.1], dtype=torch.float64))
+    x = logits.clone().requires_grad_()
+    loss = lambda z, **kw: libctc.CTCLoss(**kw)(z.log_softmax(-1) - prior, targets, il, tl)  # noqa: E731
+    assert torch.autograd.gradcheck(lambda z: loss(z, exact_gradient=True), (x,), eps=1e-6, atol=1e-7)
+    assert not torch.autograd.gradcheck(lambda z: loss(z), (x,), eps=1e-6, atol=1e-7, raise_exception=False)
+
+
+def test_exact_gradient_is_finite_at_masked_classes_and_scripts(quiet):
+    _, lp, targets, il, tl = random_inputs(23, T=20, N=2, C=6)
+    lp, targets = lp.clone(), targets.clamp(max=4)
+    lp[:, :, 5] = float("-inf")  # a class no target uses, masked everywhere
+    lp[3, :, 0] = float("-inf")  # the blank masked at one frame
+    module = torch.jit.script(libctc.CTCLoss(reduction="sum", exact_gradient=True))
+    x = lp.clone().requires_grad_()
+    module(x, targets, il, tl).backward()
+    assert torch.isfinite(x.grad).all()
+    y = lp.clone().requires_grad_()
+    libctc.CTCLoss(reduction="sum")(y, targets, il, tl).backward()
+    assert torch.isnan(y.grad).any()  # torch's formula: NaN at -inf inputs
+    with pytest.raises(libctc.CtcTypeError, match="exact_gradient must be a bool"):
+        libctc.CTCLoss(exact_gradient=1)
+
+
+def test_numpy_exact_gradient_is_torchs_minus_exp_log_probs():
+    _, lp, targets, il, tl = random_inputs(24, T=15, N=3, C=5)
+    args = (lp.numpy(), targets.numpy(), il.numpy(), tl.numpy())
+    _, torchs = libctc.ctc_loss_and_grad(*args, reduction="sum")
+    loss, exact = libctc.ctc_loss_and_grad(*args, reduction="sum", exact_gradient=True)
+    frames = np.arange(lp.shape[0])[:, None, None] < il.numpy()[None, :, None]
+    want = np.where(frames, torchs - np.exp(lp.numpy()), 0.0)
+    np.testing.assert_allclose(exact, want, atol=1e-12)
+    np.testing.assert_array_equal(libctc.ctc_loss_grad(*args, reduction="sum", exact_gradient=True), exact)

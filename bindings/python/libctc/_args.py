@@ -36,10 +36,15 @@ def reduction(value):
     return value
 
 
-def options(blank, reduction_, zero_infinity, num_threads=0, cuda_stream=None):
+def options(blank, reduction_, zero_infinity, num_threads=0, cuda_stream=None, exact_gradient=False):
     """CtcOptions from the caller's arguments, each checked as torch checks it."""
     return N.options(
-        integer(blank, "blank"), reduction(reduction_), flag(zero_infinity, "zero_infinity"), num_threads, cuda_stream
+        integer(blank, "blank"),
+        reduction(reduction_),
+        flag(zero_infinity, "zero_infinity"),
+        num_threads,
+        cuda_stream,
+        flag(exact_gradient, "exact_gradient"),
     )
 
 

@@ -291,7 +291,7 @@ def check(status):
         raise error(status, lib().ctc_last_error_message().decode())
 
 
-def options(blank, reduction, zero_infinity, num_threads=0, cuda_stream=None):
+def options(blank, reduction, zero_infinity, num_threads=0, cuda_stream=None, exact_gradient=False):
     """CtcOptions from arguments already checked by _args."""
     o = lib().ctc_options_default()
     o.blank = blank
@@ -299,6 +299,7 @@ def options(blank, reduction, zero_infinity, num_threads=0, cuda_stream=None):
     o.zero_infinity = zero_infinity
     o.num_threads = int(num_threads)
     o.cuda_stream = cuda_stream
+    o.gradient = Gradient.EXACT if exact_gradient else Gradient.TORCH
     return o
 
 

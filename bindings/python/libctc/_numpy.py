@@ -110,11 +110,13 @@ def ctc_loss_and_grad(
     zero_infinity=False,
     grad_loss=None,
     num_threads=0,
+    exact_gradient=False,
 ):
     """Loss and gradient with respect to ``log_probs`` in one fused call (torch's gradient
-    convention ``exp(lp) - posterior``, scaled by ``grad_loss``, default ones). Returns
+    convention ``exp(lp) - posterior``, scaled by ``grad_loss``, default ones; with
+    ``exact_gradient=True`` the true derivative ``-posterior`` for arbitrary log-scores). Returns
     ``(loss, grad)``; ``grad`` has log_probs' shape and dtype."""
-    opts = _args.options(blank, reduction, zero_infinity, num_threads)
+    opts = _args.options(blank, reduction, zero_infinity, num_threads, exact_gradient=exact_gradient)
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)
@@ -135,10 +137,12 @@ def ctc_loss_grad(
     grad_loss=None,
     num_threads=0,
     out=None,
+    exact_gradient=False,
 ):
     """The gradient alone (``ctc_loss_backward``). ``out``, if given, is a writable float array of
-    log_probs' shape and dtype, any non-overlapping strides, written in place."""
-    opts = _args.options(blank, reduction, zero_infinity, num_threads)
+    log_probs' shape and dtype, any non-overlapping strides, written in place.
+    ``exact_gradient`` as for :func:`ctc_loss_and_grad`."""
+    opts = _args.options(blank, reduction, zero_infinity, num_threads, exact_gradient=exact_gradient)
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)

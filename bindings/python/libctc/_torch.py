@@ -141,10 +141,11 @@ def _ctc_loss(
     blank: int,
     reduction: str,
     zero_infinity: bool,
+    exact_gradient: bool,
 ) -> Tensor:
     if torch.jit.is_tracing():
         raise N.error(N.Status.UNSUPPORTED, _NO_TRACE)
-    opts = _args.options(blank, reduction, zero_infinity, 0, _stream(log_probs))
+    opts = _args.options(blank, reduction, zero_infinity, 0, _stream(log_probs), exact_gradient)
     lp, tg, il, tl = _inputs(log_probs, targets, input_lengths, target_lengths)
     per_sample = reduction == "none"
     with_grad = torch.is_grad_enabled() and log_probs.requires_grad
@@ -161,6 +162,7 @@ def ctc_loss(
     blank: int = 0,
     reduction: str = "mean",
     zero_infinity: bool = False,
+    exact_gradient: bool = False,
 ) -> Tensor:
     """Drop-in for ``torch.nn.functional.ctc_loss``: same signature, values, gradient and errors
     (see the README for the deliberate differences: labels are validated, the blank is refused as
@@ -168,17 +170,37 @@ def ctc_loss(
     tensors on ``torch.cuda.current_stream()``. Under ``torch.no_grad()`` or for a log_probs that
     needs no gradient, only the loss is computed. ``torch.jit.script`` compiles a caller into a
     call back to Python (the library is no TorchScript operator: such a module cannot be saved);
-    ``torch.compile`` runs it eagerly; ``torch.jit.trace`` is refused."""
-    return _ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    ``torch.compile`` runs it eagerly; ``torch.jit.trace`` is refused.
+
+    ``exact_gradient=True`` (not in torch): the gradient is the true derivative of the loss with
+    respect to ``log_probs`` taken as arbitrary log-scores (``-posterior * grad``), right also
+    when the scores are not log_softmax outputs (priors, penalties, temperature) and finite at
+    masked (-inf) entries; torch's default ``exp(log_probs) - posterior`` is right only through a
+    log_softmax."""
+    return _ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, exact_gradient)
 
 
 class CTCLoss(torch.nn.CTCLoss):
     """Drop-in for ``torch.nn.CTCLoss(blank=0, reduction='mean', zero_infinity=False)``: a
-    subclass of it whose forward calls libctc (``isinstance(m, torch.nn.CTCLoss)`` holds)."""
+    subclass of it whose forward calls libctc (``isinstance(m, torch.nn.CTCLoss)`` holds).
+    ``exact_gradient`` (keyword only, default False) as for :func:`ctc_loss`."""
+
+    exact_gradient: bool
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False, *, exact_gradient=False):
+        super().__init__(blank=blank, reduction=reduction, zero_infinity=zero_infinity)
+        self.exact_gradient = _args.flag(exact_gradient, "exact_gradient")
 
     def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Tensor, target_lengths: Tensor) -> Tensor:
         return ctc_loss(
-            log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction, self.zero_infinity
+            log_probs,
+            targets,
+            input_lengths,
+            target_lengths,
+            self.blank,
+            self.reduction,
+            self.zero_infinity,
+            self.exact_gradient,
         )
 
 
