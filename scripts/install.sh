@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs libctc for C and C++ consumers:
-#   PREFIX/lib/libctc.so.X.Y.Z (soname libctc.so.X) with libctc.so.X and libctc.so links,
+#   PREFIX/lib/libctc.so.X.Y.Z (soname libctc.so.X, or libctc.so.0.Y while X is 0) with libctc.so.X and libctc.so links,
 #   PREFIX/lib/libctc.a, PREFIX/include/ctc.h, PREFIX/include/ctc.hpp,
 #   PREFIX/lib/pkgconfig/ctc.pc and PREFIX/lib/cmake/ctc/ctc{Config,ConfigVersion}.cmake
 #   (find_package(ctc) gives the imported target ctc::ctc).
@@ -29,7 +29,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 major=${version%%.*}
-soname="libctc.so.$major"
+minor=${version#*.}; minor=${minor%%.*}
+# While the major version is 0 every minor release may change the ABI (README, "Versions"): the
+# soname carries it, so a 0.1 binary never loads 0.2 by accident.
+if [ "$major" = 0 ]; then soname="libctc.so.0.$minor"; else soname="libctc.so.$major"; fi
 
 export CARGO_TARGET_DIR="$root/target/install"
 cargo rustc --quiet --release --lib --crate-type cdylib,staticlib -- -C "link-arg=-Wl,-soname,$soname"
@@ -39,6 +42,8 @@ inc="$destdir$prefix/include"
 lib="$destdir$prefix/$libdir"
 mkdir -p "$inc" "$lib/pkgconfig" "$lib/cmake/ctc"
 install -m 644 include/ctc.h bindings/cpp/ctc.hpp "$inc/"
+install -d "$destdir$prefix/share/doc/libctc"
+install -m 644 LICENSE-MIT LICENSE-APACHE CHANGELOG.md README.md "$destdir$prefix/share/doc/libctc/"
 install -m 755 "$built/libctc.so" "$lib/libctc.so.$version"
 ln -sf "libctc.so.$version" "$lib/$soname"
 ln -sf "$soname" "$lib/libctc.so"

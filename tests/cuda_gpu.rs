@@ -49,6 +49,20 @@ enum Place {
     Device,
     /// Page-locked host memory, overwritten as soon as the call returns.
     Pinned,
+    /// Targets, input lengths and target lengths each on the device where bit 0, 1, 2 is set,
+    /// else on the host.
+    Mixed(u8),
+}
+
+impl Place {
+    /// Where operand `k` (0 targets, 1 input lengths, 2 target lengths) goes.
+    fn of(self, k: u32) -> Place {
+        match self {
+            Place::Mixed(bits) if bits >> k & 1 == 1 => Place::Device,
+            Place::Mixed(_) => Place::Host,
+            other => other,
+        }
+    }
 }
 
 /// How a run is set up.
@@ -117,6 +131,7 @@ fn int_tensor(values: &[i64], wide: bool, place: Place, shape: &[i64]) -> IntTen
                 pinned: None,
             }
         }
+        Place::Mixed(_) => unreachable!("resolved by Place::of"),
         Place::Pinned => {
             let pinned = PinnedBuf::copy_of(&bytes);
             tensor.data = pinned.ptr;
@@ -226,9 +241,9 @@ fn run_case<F: Float>(g: &Golden, setup: Setup) -> Outcome {
         vec![g.targets.len() as i64]
     };
     let nshape: Vec<i64> = if g.batched { vec![g.n as i64] } else { vec![] };
-    let targets = int_tensor(&g.targets, setup.wide, setup.place, &tshape);
-    let il = int_tensor(&g.input_lengths, !setup.wide, setup.place, &nshape);
-    let tl = int_tensor(&g.target_lengths, setup.wide, setup.place, &nshape);
+    let targets = int_tensor(&g.targets, setup.wide, setup.place.of(0), &tshape);
+    let il = int_tensor(&g.input_lengths, !setup.wide, setup.place.of(1), &nshape);
+    let tl = int_tensor(&g.target_lengths, setup.wide, setup.place.of(2), &nshape);
     let t_lp = dev_tensor(lp.ptr, F::DTYPE, &host.shape, &host.strides);
     let mut t_grad = dev_tensor(grad.ptr, F::DTYPE, &host.shape, &host.strides);
     let mut t_loss = dev_tensor(loss.ptr, F::DTYPE, &lshape, &lstrides);
@@ -702,6 +717,44 @@ fn the_workspace_grows_with_the_longest_target_not_the_batch() {
         device >= alpha(40) && device < alpha(40) + 64 * 1024,
         "device lengths: {device} bytes"
     );
+}
+
+/// Targets and lengths split between host and device in every way (host padded targets with
+/// device target lengths among them: the targets are staged whole, as the lengths that say
+/// which entries are labels are not read on the host).
+#[test]
+fn host_and_device_integers_mixed() {
+    if driver("mixed_placement").is_none() {
+        return;
+    }
+    let stream = Stream::non_blocking();
+    for g in all_golden() {
+        for bits in 1..7u8 {
+            let setup = Setup {
+                place: Place::Mixed(bits),
+                wide: bits % 2 == 0,
+                ..Setup::new(stream.0)
+            };
+            let what = format!("{} mixed {bits:03b}", g.name);
+            let r = ok_case::<f64>(&g, setup);
+            check_golden_f64(&g, &r.loss, &r.grad, &what);
+        }
+    }
+    // Host target lengths beside device input lengths are not checked on the host: a bad one
+    // poisons its sample on the device, as a bad device value does (no panic, no stray read).
+    let clean = reference_case();
+    let mut bad = clean.clone();
+    bad.target_lengths[4] = 11; // sample 4: target length > S
+    let got = ok_case::<f64>(
+        &bad,
+        Setup {
+            place: Place::Mixed(0b010),
+            ..Setup::new(stream.0)
+        },
+    );
+    for b in 0..clean.n {
+        assert_eq!(got.loss[b].is_nan(), b == 4, "loss[{b}] = {}", got.loss[b]);
+    }
 }
 
 #[test]

@@ -23,21 +23,41 @@ fn install(prefix: &Path) {
         "include/ctc.hpp",
         "lib/libctc.a",
         "lib/libctc.so",
-        "lib/libctc.so.0",
         "lib/pkgconfig/ctc.pc",
         "lib/cmake/ctc/ctcConfig.cmake",
         "lib/cmake/ctc/ctcConfigVersion.cmake",
+        "share/doc/libctc/LICENSE-MIT",
+        "share/doc/libctc/LICENSE-APACHE",
+        "share/doc/libctc/CHANGELOG.md",
     ] {
         assert!(prefix.join(f).exists(), "{f} installed");
     }
     let version = env!("CARGO_PKG_VERSION");
     assert!(prefix.join(format!("lib/libctc.so.{version}")).is_file());
+    // The soname: libctc.so.MAJOR, or libctc.so.0.MINOR while the major version is 0 (each 0.x
+    // minor release may change the ABI).
+    let (major, minor) = (
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+    );
+    let soname = if major == "0" {
+        format!("libctc.so.0.{minor}")
+    } else {
+        format!("libctc.so.{major}")
+    };
+    assert!(
+        prefix.join("lib").join(&soname).exists(),
+        "{soname} installed"
+    );
     if available("readelf") {
         let mut cmd = Command::new("readelf");
         cmd.arg("-d")
             .arg(prefix.join(format!("lib/libctc.so.{version}")));
         let out = String::from_utf8_lossy(&run_ok(cmd).stdout).into_owned();
-        assert!(out.contains("Library soname: [libctc.so.0]"), "{out}");
+        assert!(
+            out.contains(&format!("Library soname: [{soname}]")),
+            "{out}"
+        );
     }
 }
 

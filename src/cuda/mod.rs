@@ -11,8 +11,8 @@ mod params;
 
 use crate::error::Error;
 use crate::problem::{
-    DeviceArray, In1, IntView1, IntView2, Ints, LogProbs, Out1, Out3, Outputs, Place, Problem,
-    Targets, TargetsArg, Workspace,
+    DeviceArray, In1, IntView2, Ints, LogProbs, Out1, Out3, Outputs, Place, Problem, Targets,
+    TargetsArg, Workspace,
 };
 use crate::types::{Call, Gradient, Input};
 use launch::{IntArg, IntSource, Request};
@@ -73,14 +73,12 @@ impl Staged {
             Ints::Host(view) => Some((0..view.len()).map(|i| view.get(i)).collect()),
             Ints::Device(_) => None,
         };
-        let targets = match (&p.targets, &p.target_lengths) {
-            (TargetsArg::Host(Targets::Concatenated(v)), _) => {
+        let targets = match &p.targets {
+            TargetsArg::Host(Targets::Concatenated(v)) => {
                 Some((0..v.len()).map(|i| v.get(i)).collect())
             }
-            (TargetsArg::Host(Targets::Padded(v)), Ints::Host(lengths)) => {
-                Some(padded_copy(v, lengths))
-            }
-            _ => None,
+            TargetsArg::Host(Targets::Padded(v)) => Some(padded_copy(v)),
+            TargetsArg::Device { .. } => None,
         };
         Staged {
             targets,
@@ -90,15 +88,14 @@ impl Staged {
     }
 }
 
-/// Padded targets (N, S) as int64 row-major, the labels copied and the padding (never read
-/// here, never read on the device) zero.
-fn padded_copy(v: &IntView2<'_>, lengths: &IntView1<'_>) -> Vec<i64> {
+/// Padded targets (N, S) as int64 row-major, whole: the lengths that say which entries are
+/// labels may be on the device (or unchecked on the host when the other lengths are on the
+/// device), and the kernels validate what they read.
+fn padded_copy(v: &IntView2<'_>) -> Vec<i64> {
     let (rows, cols) = v.dim();
-    let mut out = vec![0i64; rows * cols];
+    let mut out = Vec::with_capacity(rows * cols);
     for b in 0..rows {
-        for j in 0..lengths.get(b) as usize {
-            out[b * cols + j] = v.get(b, j);
-        }
+        out.extend((0..cols).map(|j| v.get(b, j)));
     }
     out
 }

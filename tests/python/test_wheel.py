@@ -47,6 +47,14 @@ def test_the_wheel_is_tagged_for_this_platform(wheel):
         assert z.read("libctc/_version.py").decode() == f'VERSION = "{libctc.__version__}"\n'
         meta = z.read(f"libctc-{version}.dist-info/WHEEL").decode()
         assert "Root-Is-Purelib: false" in meta and f"Tag: py3-none-{platform}" in meta
+        # The licenses, and the README rendered on the package index.
+        names = z.namelist()
+        for license in ("LICENSE-MIT", "LICENSE-APACHE"):
+            (path,) = [n for n in names if n.endswith(f".dist-info/licenses/{license}")]
+            assert z.read(path) == (ROOT / license).read_bytes()
+        metadata = z.read(f"libctc-{version}.dist-info/METADATA").decode()
+        assert "License-Expression: MIT OR Apache-2.0" in metadata
+        assert "Description-Content-Type: text/markdown" in metadata
 
 
 def test_the_installed_wheel_loads_its_library_and_computes(wheel, tmp_path):
