@@ -197,7 +197,16 @@ def test_signature_table_covers_every_export():
 
 @pytest.mark.parametrize(
     "lengths",
-    [[29.9, 30, 30, 30, 30], [30.0] * 5, np.full(5, 30.0), [True] * 5, np.ones(5, dtype=bool), [30, 30, "30", 30, 30]],
+    [
+        [29.9, 30, 30, 30, 30],
+        [30.0] * 5,
+        np.full(5, 30.0),
+        [True] * 5,
+        np.ones(5, dtype=bool),
+        [30, 30, "30", 30, 30],
+        [True, 4, 4, 4, 4],
+        (4, np.bool_(True), 4, 4, 4),
+    ],
 )
 @pytest.mark.parametrize("which", ["input_lengths", "target_lengths"])
 def test_non_integral_lengths_are_refused_not_truncated(lengths, which):

@@ -26,9 +26,19 @@ def _passable(a):
     return a
 
 
+def _holds_bool(x):
+    """Whether a (nested) list or tuple holds a Python or numpy bool."""
+    if isinstance(x, (list, tuple)):
+        return any(_holds_bool(e) for e in x)
+    return isinstance(x, (bool, np.bool_))
+
+
 def _integers(x, name):
     """An int32 or int64 array of `x`. Floats and bools are refused, not truncated; an empty
     array of any dtype (np.asarray([]) is float64) is taken as an empty integer array."""
+    if _holds_bool(x):
+        # np.asarray([True, 5]) is an int64 array: the bool would silently become 1.
+        raise N.invalid(f"{name} must be integral, got a bool in {x!r}", N.CtcTypeError)
     a = np.asarray(x)
     if a.dtype not in _INTEGERS:
         if a.dtype.kind not in "iu" and a.size:
