@@ -161,16 +161,5 @@ pub fn python_with(modules: &str) -> Option<PathBuf> {
     })
 }
 
-/// Whether every test must run (`CTC_REQUIRE_ALL=1`, as CI sets it): a skip is then a failure.
-pub fn require_all() -> bool {
-    std::env::var("CTC_REQUIRE_ALL").is_ok_and(|v| v == "1")
-}
-
-/// Prints "SKIPPED `test`: `why`", or fails the test under `CTC_REQUIRE_ALL=1`.
-pub fn skip(test: &str, why: &str) {
-    assert!(
-        !require_all(),
-        "{test} cannot run ({why}) and CTC_REQUIRE_ALL=1"
-    );
-    println!("SKIPPED {test}: {why}");
-}
+#[allow(unused_imports)] // not every test binary uses them
+pub use super::skip::{require_all, skip};
