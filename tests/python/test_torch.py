@@ -489,3 +489,31 @@ def test_numpy_exact_gradient_is_torchs_minus_exp_log_probs():
     want = np.where(frames, torchs - np.exp(lp.numpy()), 0.0)
     np.testing.assert_allclose(exact, want, atol=1e-12)
     np.testing.assert_array_equal(libctc.ctc_loss_grad(*args, reduction="sum", exact_gradient=True), exact)
+
+
+def test_cuda_calls_take_their_workspace_from_torchs_allocator():
+    # No CUDA here: a stand-in for a CUDA log_probs whose memory is host memory, which is what a
+    # CPU call takes as its workspace; the size asked for is the call's, the options point at
+    # the tensor, and the call computes with it exactly as with the library's own memory.
+    import ctypes
+    import types
+
+    from libctc import _torch
+
+    _, lp, targets, il, tl = random_inputs(31, T=40, N=3, C=7)
+    names = ("log_probs", "targets", "input_lengths", "target_lengths")
+    inputs = [ctypes.byref(_torch._tensor(t, n)) for t, n in zip((lp, targets, il, tl), names)]
+    fake = types.SimpleNamespace(is_cuda=True, device=torch.device("cpu"))
+    assert _torch._device_workspace(lp, _native.Call.FORWARD, inputs, _native.options(0, "sum", False)) is None
+    for call in (_native.Call.FORWARD, _native.Call.FORWARD_BACKWARD):
+        opts = _native.options(0, "sum", False)
+        ws = _torch._device_workspace(fake, call, inputs, opts)
+        want = ctypes.c_size_t()
+        _native.check(_native.lib().ctc_workspace_size_for_call(call, *inputs, ctypes.byref(opts), ctypes.byref(want)))
+        assert ws.dtype == torch.uint8 and ws.numel() == max(want.value, 1)
+        assert (opts.workspace, opts.workspace_bytes) == (ws.data_ptr(), want.value)
+        loss = torch.empty((), dtype=lp.dtype)
+        _native.check(
+            _native.lib().ctc_loss_forward(*inputs, ctypes.byref(opts), ctypes.byref(_torch._tensor(loss, "loss")))
+        )
+        torch.testing.assert_close(loss, libctc.functional.ctc_loss(lp, targets, il, tl, reduction="sum"))

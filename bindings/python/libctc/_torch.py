@@ -80,6 +80,19 @@ class _GradientOfGradient(torch.autograd.Function):
         raise RuntimeError(_NO_SECOND_DERIVATIVE)
 
 
+def _device_workspace(lp, call, inputs, opts):
+    """For CUDA tensors, the call's workspace from torch's caching allocator (set in `opts`), so
+    that libctc allocates no device memory of its own and the memory returns to torch's pool
+    for reuse in stream order; None on the CPU (the library's bounded host cache serves)."""
+    if not lp.is_cuda:
+        return None
+    size = ctypes.c_size_t()
+    N.check(N.lib().ctc_workspace_size_for_call(call, *inputs, ctypes.byref(opts), ctypes.byref(size)))
+    workspace = torch.empty(max(size.value, 1), dtype=torch.uint8, device=lp.device)
+    opts.workspace, opts.workspace_bytes = workspace.data_ptr(), size.value
+    return workspace
+
+
 class _CTCLossFunction(torch.autograd.Function):
     """One libctc call in forward: loss and gradient fused when a gradient will be needed
     (the gradient is kept for backward), the loss alone otherwise."""
@@ -91,6 +104,8 @@ class _CTCLossFunction(torch.autograd.Function):
         names = ("log_probs", "targets", "input_lengths", "target_lengths")
         inputs = [ctypes.byref(_tensor(t, n)) for t, n in zip((lp, targets, input_lengths, target_lengths), names)]
         t_loss = ctypes.byref(_tensor(loss, "loss"))
+        call = N.Call.FORWARD_BACKWARD if with_grad else N.Call.FORWARD
+        workspace = _device_workspace(lp, call, inputs, opts)  # kept alive through the call
         if with_grad:
             grad = torch.empty_like(lp, memory_format=torch.preserve_format)
             t_grad = ctypes.byref(_tensor(grad, "grad"))
@@ -98,6 +113,7 @@ class _CTCLossFunction(torch.autograd.Function):
             ctx.save_for_backward(grad, log_probs)
         else:
             N.check(N.lib().ctc_loss_forward(*inputs, ctypes.byref(opts), t_loss))
+        del workspace  # torch's allocator reuses it in stream order after the call's kernels
         ctx.per_sample = per_sample
         return loss
 
