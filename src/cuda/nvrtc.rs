@@ -170,11 +170,7 @@ impl Nvrtc {
     /// knows the architecture, else PTX of the largest architecture it knows below it, which
     /// the driver compiles. None when it knows none at or below `arch`.
     fn target(&self, arch: i32) -> Option<String> {
-        if self.archs.is_empty() || self.archs.contains(&arch) {
-            return Some(format!("sm_{arch}"));
-        }
-        let below = self.archs.iter().rev().find(|&&a| a <= arch)?;
-        Some(format!("compute_{below}"))
+        target_for(&self.archs, arch)
     }
 
     /// Compiles `source` for a device of compute capability `arch` (major * 10 + minor).
@@ -260,6 +256,24 @@ impl Nvrtc {
     }
 }
 
+/// [`Nvrtc::target`] for an NVRTC knowing the real architectures `archs` (increasing; empty when
+/// it cannot say, then a cubin is asked for).
+fn target_for(archs: &[i32], arch: i32) -> Option<String> {
+    if archs.is_empty() || archs.contains(&arch) {
+        return Some(format!("sm_{arch}"));
+    }
+    let below = archs.iter().rev().find(|&&a| a <= arch)?;
+    Some(format!("compute_{below}"))
+}
+
+/// Of NVRTC versions sorted increasing, the index of the one to use with a driver of CUDA major
+/// version `driver_major`: the newest the driver supports, else the oldest (whose images the
+/// driver may still load); None when there is none.
+fn pick(versions: &[(i32, i32)], driver_major: i32) -> Option<usize> {
+    let fits = versions.iter().rposition(|v| v.0 <= driver_major);
+    fits.or(if versions.is_empty() { None } else { Some(0) })
+}
+
 /// The NVRTC to use with a driver of CUDA major version `driver_major` (cached for the
 /// process), or why none.
 pub(crate) fn get(driver_major: i32) -> Result<&'static Nvrtc, Error> {
@@ -282,8 +296,8 @@ fn choose(driver_major: i32) -> Result<Nvrtc, String> {
         }
     }
     found.sort_by_key(|n| n.version);
-    let fits = found.iter().rposition(|n| n.version.0 <= driver_major);
-    match fits.or(if found.is_empty() { None } else { Some(0) }) {
+    let versions: Vec<(i32, i32)> = found.iter().map(|n| n.version).collect();
+    match pick(&versions, driver_major) {
         Some(i) => Ok(found.swap_remove(i)),
         None => Err(
             "NVRTC (libnvrtc.so.13 or libnvrtc.so.12) not found: install the CUDA toolkit's \
@@ -291,5 +305,34 @@ fn choose(driver_major: i32) -> Result<Nvrtc, String> {
              active Python environment, or set CTC_NVRTC_LIBRARY to its path"
                 .into(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cubin_for_a_known_architecture_else_ptx_of_the_largest_below() {
+        let archs = [75, 80, 86, 89, 90];
+        assert_eq!(target_for(&archs, 90).as_deref(), Some("sm_90"));
+        assert_eq!(target_for(&archs, 86).as_deref(), Some("sm_86"));
+        // A newer device than this NVRTC knows: PTX the driver compiles.
+        assert_eq!(target_for(&archs, 100).as_deref(), Some("compute_90"));
+        assert_eq!(target_for(&archs, 87).as_deref(), Some("compute_86"));
+        // Older than anything it knows: nothing to ask for.
+        assert_eq!(target_for(&archs, 70), None);
+        // An NVRTC that cannot list its architectures: a cubin.
+        assert_eq!(target_for(&[], 120).as_deref(), Some("sm_120"));
+    }
+
+    #[test]
+    fn the_newest_nvrtc_the_driver_supports_else_the_oldest() {
+        let found = [(12, 4), (12, 9), (13, 0)];
+        assert_eq!(pick(&found, 13), Some(2));
+        assert_eq!(pick(&found, 14), Some(2));
+        assert_eq!(pick(&found, 12), Some(1));
+        assert_eq!(pick(&found, 11), Some(0));
+        assert_eq!(pick(&[], 13), None);
     }
 }
