@@ -1124,6 +1124,9 @@ struct AlignSetup {
     workspace: bool,
     /// path_scores: None (NULL), Some(true) float32, Some(false) log_probs' dtype.
     scores: Option<bool>,
+    /// Options ctc_align ignores set away from their defaults: reduction sum, zero_infinity,
+    /// the exact gradient (which the CUDA loss refuses).
+    ignored_options: bool,
     stream: cu::CUstream,
 }
 
@@ -1139,6 +1142,7 @@ impl AlignSetup {
             wide: true,
             workspace: false,
             scores: Some(false),
+            ignored_options: false,
             stream,
         }
     }
@@ -1270,6 +1274,11 @@ fn gpu_align<F: Float>(a: &AlignCase, setup: AlignSetup) -> Aligned {
     let mut opts = ctc_options_default();
     opts.blank = a.blank;
     opts.cuda_stream = setup.stream.cast();
+    if setup.ignored_options {
+        opts.reduction = CTC_REDUCTION_SUM;
+        opts.zero_infinity = CBool(1);
+        opts.gradient = CTC_GRADIENT_EXACT;
+    }
     let (tgt, ilt, tlt) = (&tg.tensor, &il.tensor, &tl.tensor);
     let ws = setup.workspace.then(|| {
         let mut bytes = 0usize;
@@ -1485,10 +1494,21 @@ fn align_every_option_agrees_with_the_cpu() {
             wide: k % 5 < 3,
             workspace: (k / 3) % 2 == 1,
             scores: [Some(false), Some(true), None][(k / 8) % 3],
+            ignored_options: k % 7 == 2,
             stream: streams[k % 4],
         };
         align_agrees_with_the_cpu::<f32>(&a, setup);
         align_agrees_with_the_cpu::<f64>(&a, setup);
+    }
+    // No frames at all (T = 0): nothing to write in the path, the scores 0 and -inf.
+    let empty = tie_case("no_frames", 0, 4, &[(0, 0), (2, 0)], 3, 13);
+    for place in [Place::Host, Place::Device] {
+        let setup = AlignSetup {
+            place,
+            ..AlignSetup::new(stream.0)
+        };
+        let got = align_agrees_with_the_cpu::<f32>(&empty, setup);
+        assert_eq!(got.scores, [0.0, f64::NEG_INFINITY]);
     }
     // Unbatched: one sample of the batch.
     let one = tie_case("ties_unbatched", 20, 5, &[(7, 18)], 3, 12);
@@ -1710,6 +1730,15 @@ fn align_workspace_grows_with_the_square_root_of_t() {
         "nothing written"
     );
     opts.workspace_bytes = bytes;
+    // Logits input is not served on CUDA yet (nor on the CPU).
+    opts.input = CTC_INPUT_LOGITS;
+    assert_eq!(call(&opts, &mut t_path), CTC_STATUS_UNSUPPORTED);
+    assert!(
+        last_error().contains("CTC_INPUT_LOGITS"),
+        "{}",
+        last_error()
+    );
+    opts.input = CTC_INPUT_LOG_PROBS;
     assert_eq!(
         call(&opts, &mut t_path),
         CTC_STATUS_SUCCESS,
