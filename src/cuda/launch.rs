@@ -526,7 +526,7 @@ struct Args<'r> {
     ints: [u64; 3],
     /// Device addresses of the workspace regions.
     ws: Regions,
-    /// Row width (2 lmax + 1) and the block size of the sweeps.
+    /// Threads of a block of the sweeps (alpha, beta, align), from the row width.
     sweep: u32,
     n: i32,
     t: i32,
@@ -536,7 +536,8 @@ struct Args<'r> {
     alpha_rows: i32,
     width: i64,
     code_row: i64,
-    checkpoints: Checkpoints,
+    /// An alignment's checkpoint scheme (None for the loss).
+    checkpoints: Option<Checkpoints>,
     reduction: i32,
     zero_infinity: i32,
 }
@@ -592,10 +593,7 @@ impl<'r> Args<'r> {
             alpha_rows: to_i32(r.alpha_rows(pass), "alpha rows")?,
             width: layout.width as i64,
             code_row: layout.code_row as i64,
-            checkpoints: r.checkpoints(pass).unwrap_or(Checkpoints {
-                segment: 0,
-                rows: 0,
-            }),
+            checkpoints: r.checkpoints(pass),
             reduction: match r.options.reduction {
                 Reduction::None => 0,
                 Reduction::Mean => 1,
@@ -729,6 +727,9 @@ impl<'r> Args<'r> {
 
     /// `ctc_align`'s struct for the outputs `out`.
     fn align(&self, out: AlignOut) -> Result<AlignParams, Error> {
+        let Some(checkpoints) = self.checkpoints else {
+            return Err(Error::Internal("an alignment without checkpoints".into()));
+        };
         let [st, sn, sc] = self.r.log_probs_strides;
         let (path, [path_st, path_sn], path_bytes) = out.path;
         let (scores, scores_stride, scores_bytes) = out.scores.unwrap_or((0, 0, 4));
@@ -754,8 +755,8 @@ impl<'r> Args<'r> {
             max_time: self.t,
             blank: self.blank,
             lmax: self.lmax,
-            segment: to_i32(self.checkpoints.segment, "the alignment's segment length")?,
-            checkpoint_rows: to_i32(self.checkpoints.rows, "the alignment's checkpoint rows")?,
+            segment: to_i32(checkpoints.segment, "the alignment's segment length")?,
+            checkpoint_rows: to_i32(checkpoints.rows, "the alignment's checkpoint rows")?,
             path_bytes,
             scores_bytes,
         })
@@ -839,6 +840,7 @@ fn enqueue_align(a: &Args<'_>, kernels: &Kernels, stream: cu::CUstream) -> Resul
         return Ok(());
     }
     let p = a.align(out)?;
+    let align = kernels.typed(r.dtype).align;
     // SAFETY (both launches): each struct is its kernel's (params.rs); device addresses are the
     // caller's validated tensors (log_probs, path, path_scores, device targets and lengths) or
     // workspace regions sized by DeviceLayout for these sizes (the checkpoints for the longest
@@ -846,15 +848,7 @@ fn enqueue_align(a: &Args<'_>, kernels: &Kernels, stream: cu::CUstream) -> Resul
     // "Invalid device-side values", "Forced alignment").
     unsafe { enqueue_prepare(a, kernels, stream)? };
     // SAFETY: as above.
-    unsafe {
-        launch(
-            kernels.typed(r.dtype).align,
-            batch as u32,
-            a.sweep,
-            stream,
-            &p,
-        )
-    }
+    unsafe { launch(align, batch as u32, a.sweep, stream, &p) }
 }
 
 /// (frames per block, chunks per sample) of `ctc_grad`: about [`GRAD_BLOCK_ELEMENTS`] elements
