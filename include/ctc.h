@@ -448,12 +448,15 @@ size_t ctc_release_cached_memory(void);
  * probable alignments follow the rule of the crate's `algorithm` module (a path ends in the last
  * label unless the final blank is strictly better; a state stays unless its predecessor one or
  * two states back is strictly better), which always gives a best alignment; results are bitwise
- * identical for every thread count. Memory: the forward pass keeps rows at checkpoints about
- * sqrt(T) frames apart and the read-back recomputes one segment at a time
- * (`ctc_workspace_size_for_call(CTC_CALL_ALIGN, ...)` gives the size).
+ * identical for every thread count, and on the CPU and on CUDA (the same paths, the same
+ * scores). Memory: the forward pass keeps rows at checkpoints about sqrt(T) frames apart and
+ * the read-back recomputes one segment at a time
+ * (`ctc_workspace_size_for_call(CTC_CALL_ALIGN, ...)` gives the size). On CUDA tensors
+ * everything, the read-back included, runs on log_probs' device in one launch sequence on
+ * `options.cuda_stream`, as the loss does (no synchronization).
  *
- * Returns CTC_STATUS_SUCCESS, or the statuses of ctc_loss_forward (CTC_STATUS_UNSUPPORTED for
- * CUDA tensors in this build). Thread safety: as ctc_loss_forward.
+ * Returns CTC_STATUS_SUCCESS, or the statuses of ctc_loss_forward. Thread safety: as
+ * ctc_loss_forward.
  *
  * # Safety
  * As ctc_loss_forward, with `path` (and `path_scores` unless NULL) describing writable memory.

@@ -750,3 +750,48 @@ fn validation_of_ctc_align() {
     assert_eq!(s, CTC_STATUS_SUCCESS);
     assert!(bytes > 0);
 }
+
+/// CUDA tensors on a machine without a CUDA driver: a valid alignment that this machine cannot
+/// serve, `CTC_STATUS_UNSUPPORTED` with nothing written, and so is its workspace size; targets and
+/// lengths on the host or on the device. (Where a device is present, tests/cuda_gpu.rs aligns
+/// on it; its stand-in runs there too.)
+#[test]
+fn cuda_align_without_a_driver_is_unsupported() {
+    let n = ctc_cuda_device_count();
+    if n > 0 {
+        common::skip::skip(
+            "align::cuda_align_without_a_driver_is_unsupported",
+            &format!("{n} CUDA device(s) present; it checks the answer without one"),
+        );
+        return;
+    }
+    for ints_on_device in [false, true] {
+        let mut c = Case::new();
+        let mut on_cuda = vec![&mut c.t_lp, &mut c.t_path];
+        on_cuda.extend(c.t_scores.as_mut());
+        if ints_on_device {
+            on_cuda.extend([&mut c.t_tg, &mut c.t_il, &mut c.t_tl]);
+        }
+        for t in on_cuda {
+            t.device = CTC_DEVICE_CUDA;
+        }
+        let needle = "log_probs is on CUDA device 0";
+        let mut bytes = 12345usize;
+        // SAFETY: valid descriptors (their memory is never read) and a writable size.
+        let s = unsafe {
+            ctc_workspace_size_for_call(
+                CTC_CALL_ALIGN,
+                &c.t_lp,
+                &c.t_tg,
+                &c.t_il,
+                &c.t_tl,
+                &c.opts,
+                &mut bytes,
+            )
+        };
+        assert_eq!(s, CTC_STATUS_UNSUPPORTED, "{}", last_error());
+        assert!(last_error().contains(needle), "{}", last_error());
+        assert_eq!(bytes, 12345, "the size is not written");
+        c.expect(CTC_STATUS_UNSUPPORTED, needle);
+    }
+}

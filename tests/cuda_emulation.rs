@@ -14,7 +14,12 @@
 //!   inside run_emu.cpp, with block sizes from 1 to 64;
 //! - the same fuzzing under AddressSanitizer and UBSan when the compiler can build with them
 //!   (so that out-of-bounds reads of the inputs fail too, not only writes, which the guard
-//!   elements of run_emu.cpp catch in every build).
+//!   elements of run_emu.cpp catch in every build);
+//! - forced alignment (`ctc_align_<t>`): torchaudio's golden alignments and random batches with
+//!   ties, impossible samples, -inf and NaN against the CPU backend's `ctc_align` (the same path
+//!   and score bits) in four layouts with segment lengths from 1 frame to more than T, and
+//!   invalid device-side values (their sample alone gets path -1 and score -inf), also under
+//!   AddressSanitizer.
 //!
 //! Skipped, with the reason printed, when there is no C++20 compiler (`$CXX`, default `c++`).
 
@@ -23,7 +28,10 @@ mod common;
 use common::native::{
     manifest_dir, native_builds_possible, run_ok, show, skip, summary, tmp_dir, tool, STRICT,
 };
-use common::{all_golden, check_golden_f32, check_golden_f64, golden_dir, load_golden, Golden};
+use common::{
+    all_golden, check_golden_f32, check_golden_f64, golden_dir, last_error, load_golden, tensor,
+    Float, Golden, Layout, Rng, Strided,
+};
 use ctc::ffi::{CTC_REDUCTION_MEAN, CTC_REDUCTION_NONE, CTC_REDUCTION_SUM};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -436,18 +444,8 @@ fn random_problems_against_the_scalar_reference() {
 
 #[test]
 fn random_problems_under_address_sanitizer() {
-    if emulator().is_none() {
-        return;
-    }
-    let flags = [
-        "-fsanitize=address,undefined",
-        "-fno-sanitize-recover=all",
-        "-fno-omit-frame-pointer",
-    ];
-    let Some(exe) = build("run_emu_asan", &flags) else {
-        return;
-    };
-    run_emulator(&exe, &["fuzz", "7", "150"], "fuzz_asan.log", 300);
+    let Some(exe) = asan_emulator() else { return };
+    run_emulator(exe, &["fuzz", "7", "150"], "fuzz_asan.log", 300);
 }
 
 #[test]
@@ -488,4 +486,490 @@ fn a_parameter_struct_with_two_fields_swapped_does_not_compile() {
         stderr.contains("AlphaParams<float>.in_len"),
         "the failure names the field:\n{stderr}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forced alignment (ctc_align_<t>): the emulated kernel's paths and scores against the CPU
+// backend's ctc_align, bit for bit.
+
+/// Runs of the alignment cases: every layout of run_emu.cpp's align mode (its segment lengths
+/// K: the host's, 1, 3 and longer than T), and other block sizes.
+const ALIGN_CONFIGS: [(usize, usize); 7] =
+    [(32, 0), (32, 1), (32, 2), (32, 3), (128, 2), (4, 0), (1, 1)];
+
+/// An alignment problem as run_emu.cpp's data file holds it: (T, N, C) log-probabilities
+/// row-major, padded (N, S) or concatenated targets, each sample's lengths.
+#[derive(Clone, Debug)]
+struct AlignCase {
+    name: String,
+    t: usize,
+    n: usize,
+    c: usize,
+    blank: i32,
+    padded: bool,
+    s: usize,
+    targets: Vec<i64>,
+    input_lengths: Vec<i64>,
+    target_lengths: Vec<i64>,
+    lp: Vec<f64>,
+}
+
+impl AlignCase {
+    /// Padded targets from each sample's (labels, input length).
+    fn new(name: &str, t: usize, c: usize, lp: Vec<f64>, samples: &[(Vec<i64>, i64)]) -> Self {
+        let n = samples.len();
+        assert_eq!(lp.len(), t * n * c, "{name}");
+        let s = samples
+            .iter()
+            .map(|(l, _)| l.len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut targets = vec![-5; n * s];
+        for (b, (labels, _)) in samples.iter().enumerate() {
+            targets[b * s..][..labels.len()].copy_from_slice(labels);
+        }
+        AlignCase {
+            name: name.into(),
+            t,
+            n,
+            c,
+            blank: 0,
+            padded: true,
+            s,
+            targets,
+            input_lengths: samples.iter().map(|s| s.1).collect(),
+            target_lengths: samples.iter().map(|s| s.0.len() as i64).collect(),
+            lp,
+        }
+    }
+
+    /// The same problem with concatenated targets.
+    fn concatenated(&self, name: &str) -> Self {
+        assert!(self.padded);
+        let targets: Vec<i64> = (0..self.n)
+            .flat_map(|b| self.targets[b * self.s..][..self.target_lengths[b] as usize].to_vec())
+            .collect();
+        AlignCase {
+            name: name.into(),
+            padded: false,
+            s: targets.len(),
+            targets,
+            ..self.clone()
+        }
+    }
+}
+
+/// Coarse random log-probabilities (multiples of -0.5, exact in float32: ties are common) and
+/// random labels in [1, C) for samples of (labels, input length).
+fn tie_case(name: &str, t: usize, c: usize, samples: &[(usize, i64)], seed: u64) -> AlignCase {
+    let mut rng = Rng(seed);
+    let lp = (0..t * samples.len() * c)
+        .map(|_| -0.5 * rng.range(0, 3) as f64)
+        .collect();
+    let samples: Vec<(Vec<i64>, i64)> = samples
+        .iter()
+        .map(|&(len, il)| ((0..len).map(|_| rng.range(1, c - 1) as i64).collect(), il))
+        .collect();
+    AlignCase::new(name, t, c, lp, &samples)
+}
+
+/// torchaudio's golden alignments (tests/data/golden-align), one sample each, with the path
+/// torchaudio found.
+fn golden_alignments() -> Vec<(AlignCase, Vec<i64>)> {
+    let dir = manifest_dir().join("tests/data/golden-align");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 11, "the golden alignment set has eleven cases");
+    files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let int = |k: &str| v[k].as_i64().unwrap();
+            let ints = |k: &str| -> Vec<i64> {
+                let list = v[k].as_array().unwrap();
+                list.iter().map(|x| x.as_i64().unwrap()).collect()
+            };
+            let lp = v["log_probs"].as_array().unwrap().iter();
+            let lp = lp.flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()));
+            let (t, c) = (int("T") as usize, int("C") as usize);
+            let name = file.file_stem().unwrap().to_string_lossy();
+            let mut case =
+                AlignCase::new(&name, t, c, lp.collect(), &[(ints("targets"), t as i64)]);
+            case.blank = int("blank") as i32;
+            (case, ints("path"))
+        })
+        .collect()
+}
+
+/// run_emu.cpp's data file (the loss's format; reduction, zero_infinity and upstream gradients
+/// unused).
+fn write_align_data(name: &str, cases: &[AlignCase]) -> PathBuf {
+    let mut s = format!("ctc-emu-data 1\n{}\n", cases.len());
+    for a in cases {
+        let s_field = if a.padded { a.s } else { 0 };
+        let (t, n, c, blank, padded) = (a.t, a.n, a.c, a.blank, u8::from(a.padded));
+        let count = a.targets.len();
+        writeln!(
+            s,
+            "case {} {t} {n} {c} {blank} 0 0 {padded} {s_field} {count} 0",
+            a.name
+        )
+        .unwrap();
+        for v in [&a.targets, &a.input_lengths, &a.target_lengths] {
+            let line: Vec<String> = v.iter().map(i64::to_string).collect();
+            writeln!(s, "{}", line.join(" ")).unwrap();
+        }
+        for row in a.lp.chunks(a.c.max(1)) {
+            let line: Vec<String> = row.iter().map(|x| format!("{x:e}")).collect();
+            writeln!(s, "{}", line.join(" ")).unwrap();
+        }
+    }
+    let path = dir().join(name);
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+/// An alignment: the logical (T, N) path and the N scores as f64.
+#[derive(Clone, Debug, PartialEq)]
+struct Alignment {
+    path: Vec<i64>,
+    scores: Vec<f64>,
+}
+
+/// Runs `cases` in the emulator's align mode with `configs`; returns the alignments indexed
+/// [case][dtype: 0 f64, 1 f32][config].
+fn run_align_cases(
+    exe: &Path,
+    cases: &[AlignCase],
+    configs: &[(usize, usize)],
+    name: &str,
+) -> Vec<[Vec<Alignment>; 2]> {
+    let data = write_align_data(&format!("{name}.txt"), cases);
+    let out = dir().join(format!("{name}.bin"));
+    let list: Vec<String> = configs.iter().map(|(b, l)| format!("{b}:{l}")).collect();
+    // Per case and dtype: one check per config and one for the garbage rerun; one at the end.
+    let min = (cases.len() * 2 * (configs.len() + 1) + 1) as u32;
+    let args = [
+        "align",
+        data.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &list.join(","),
+    ];
+    run_emulator(exe, &args, &format!("{name}.log"), min);
+    let bytes = std::fs::read(&out).unwrap();
+    let mut words = bytes.chunks_exact(8).map(|c| c.try_into().unwrap());
+    let mut results = Vec::new();
+    for a in cases {
+        let mut dtype = || -> Vec<Alignment> {
+            configs
+                .iter()
+                .map(|_| Alignment {
+                    path: words
+                        .by_ref()
+                        .take(a.t * a.n)
+                        .map(i64::from_le_bytes)
+                        .collect(),
+                    scores: words.by_ref().take(a.n).map(f64::from_le_bytes).collect(),
+                })
+                .collect()
+        };
+        let f64s = dtype();
+        results.push([f64s, dtype()]);
+    }
+    assert!(
+        words.next().is_none(),
+        "{name}: the results file holds exactly the expected values"
+    );
+    results
+}
+
+/// The CPU backend's `ctc_align` of `a` in `F`: path int64 (T, N), scores in `F`, one thread.
+fn cpu_align<F: Float>(a: &AlignCase) -> Alignment {
+    use ctc::ffi::*;
+    let (t, n) = (a.t as i64, a.n as i64);
+    let mut lp = Strided::<F>::new(&a.lp, a.t, a.n, a.c, true, Layout::Contiguous, f64::NAN);
+    let (mut targets, mut il, mut tl) = (
+        a.targets.clone(),
+        a.input_lengths.clone(),
+        a.target_lengths.clone(),
+    );
+    let mut path = vec![77i64; a.t * a.n];
+    let mut scores = vec![F::from_f64(12345.0); a.n];
+    let (tshape, tstrides) = match a.padded {
+        true => (vec![n, a.s as i64], vec![a.s as i64, 1]),
+        false => (vec![targets.len() as i64], vec![1]),
+    };
+    let t_lp = lp.tensor();
+    let t_tg = tensor(targets.as_mut_ptr(), CTC_DTYPE_INT64, &tshape, &tstrides);
+    let t_il = tensor(il.as_mut_ptr(), CTC_DTYPE_INT64, &[n], &[1]);
+    let t_tl = tensor(tl.as_mut_ptr(), CTC_DTYPE_INT64, &[n], &[1]);
+    let mut t_path = tensor(path.as_mut_ptr(), CTC_DTYPE_INT64, &[t, n], &[n, 1]);
+    let mut t_scores = tensor(scores.as_mut_ptr(), F::DTYPE, &[n], &[1]);
+    let mut opts = ctc_options_default();
+    opts.blank = a.blank;
+    opts.num_threads = 1;
+    // SAFETY: host tensors describing live buffers of their shapes.
+    let status = unsafe {
+        ctc_align(
+            &t_lp,
+            &t_tg,
+            &t_il,
+            &t_tl,
+            &opts,
+            &mut t_path,
+            &mut t_scores,
+        )
+    };
+    assert_eq!(
+        status,
+        CTC_STATUS_SUCCESS,
+        "{}: CPU ctc_align: {}",
+        a.name,
+        last_error()
+    );
+    Alignment {
+        path,
+        scores: scores.iter().map(|v| v.to_f64()).collect(),
+    }
+}
+
+/// What the emulator's layout writes for a CPU score `s` (the kernel's, widened): layout 1 passes
+/// float32 scores, layout 3 none.
+fn layout_score(s: f64, layout: usize) -> f64 {
+    match layout {
+        1 => s as f32 as f64,
+        3 => f64::NAN,
+        _ => s,
+    }
+}
+
+/// The emulator's alignment of `a` (dtype `d`: 0 f64, 1 f32; run `k` of `configs`) is `want`'s:
+/// the same path, the same score bits.
+fn check_alignment(a: &AlignCase, got: &Alignment, want: &Alignment, what: &str, layout: usize) {
+    for b in 0..a.n {
+        let column = |p: &[i64]| (0..a.t).map(|t| p[t * a.n + b]).collect::<Vec<_>>();
+        assert_eq!(
+            column(&got.path),
+            column(&want.path),
+            "{what}: sample {b}'s path"
+        );
+        let expect = layout_score(want.scores[b], layout);
+        assert_eq!(
+            got.scores[b].to_bits(),
+            expect.to_bits(),
+            "{what}: sample {b}'s score {} (CPU {})",
+            got.scores[b],
+            want.scores[b]
+        );
+    }
+}
+
+/// Runs `cases` in every config and checks them against the CPU backend.
+fn align_against_the_cpu(exe: &Path, cases: &[AlignCase], configs: &[(usize, usize)], name: &str) {
+    let results = run_align_cases(exe, cases, configs, name);
+    for (a, per_dtype) in cases.iter().zip(&results) {
+        let cpu = [cpu_align::<f64>(a), cpu_align::<f32>(a)];
+        for (d, runs) in per_dtype.iter().enumerate() {
+            for (&(block, layout), got) in configs.iter().zip(runs) {
+                let what = format!(
+                    "{} {} block {block} layout {layout}",
+                    a.name,
+                    ["f64", "f32"][d]
+                );
+                check_alignment(a, got, &cpu[d], &what, layout);
+            }
+        }
+    }
+}
+
+/// Random batches with ties everywhere: mixed lengths (no frame, no label, a single frame,
+/// exactly enough frames, too few for the repeats, more labels than frames), segment
+/// boundaries, equal log-probabilities everywhere, -inf and NaN entries, another blank,
+/// concatenated targets.
+fn tie_cases() -> Vec<AlignCase> {
+    let mixed = [
+        (3, 12),
+        (0, 12),
+        (5, 9),
+        (0, 0),
+        (2, 0),
+        (1, 1),
+        (6, 6),
+        (7, 6),
+        (4, 11),
+    ];
+    let small = tie_case("ties_mixed", 12, 4, &mixed, 1);
+    // Segment boundaries: the host's K for T_max = 50 is 29 in float32, 40 in float64.
+    let bounds: Vec<(usize, i64)> = [50, 41, 40, 39, 30, 29, 28, 3, 2]
+        .iter()
+        .map(|&il| ((il as usize) / 3, il))
+        .collect();
+    let segments = tie_case("ties_segments", 50, 5, &bounds, 2);
+    let mut flat = tie_case("all_equal", 16, 3, &[(4, 16), (6, 15), (1, 16)], 3);
+    flat.lp.iter_mut().for_each(|x| *x = -1.0);
+    let mut holes = tie_case(
+        "inf_and_nan",
+        14,
+        5,
+        &[(4, 14), (3, 14), (5, 13), (2, 14)],
+        4,
+    );
+    let (n, c) = (holes.n, holes.c);
+    for t in 0..holes.t {
+        holes.lp[(t * n) * c + 1 + t % 4] = f64::NEG_INFINITY; // sample 0: holes in its labels
+        if t % 5 == 2 {
+            holes.lp[(t * n + 1) * c] = f64::NAN; // sample 1: NaN blanks
+        }
+    }
+    let first = holes.targets[2 * holes.s] as usize;
+    for t in 0..holes.t {
+        holes.lp[(t * n + 2) * c + first] = f64::NEG_INFINITY; // sample 2: a label never seen
+    }
+    let mut other_blank = tie_case("blank_last", 15, 5, &[(4, 15), (5, 12), (3, 15)], 5);
+    other_blank.blank = 4;
+    for l in other_blank.targets.iter_mut() {
+        *l = if *l == 4 { 0 } else { *l };
+    }
+    let concatenated = small.concatenated("ties_mixed_concatenated");
+    vec![small, segments, flat, holes, other_blank, concatenated]
+}
+
+#[test]
+fn align_golden_and_tie_cases_against_the_cpu() {
+    let Some(exe) = emulator() else { return };
+    let golden = golden_alignments();
+    let mut cases: Vec<AlignCase> = golden.iter().map(|(a, _)| a.clone()).collect();
+    cases.extend(tie_cases());
+    align_against_the_cpu(exe, &cases, &ALIGN_CONFIGS, "align");
+    // No ties in torchaudio's cases: the CPU's path is torchaudio's.
+    for (a, path) in &golden {
+        assert_eq!(
+            &cpu_align::<f32>(a).path,
+            path,
+            "{}: torchaudio's path",
+            a.name
+        );
+    }
+}
+
+/// Invalid device-side values in an alignment: path -1 and score -inf for their sample only (and
+/// the later samples of concatenated targets after a negative length); every other sample keeps
+/// the CPU's path and score bits.
+#[test]
+fn align_invalid_device_values_make_only_their_sample_impossible() {
+    let Some(exe) = emulator() else { return };
+    let samples = [
+        (4, 12),
+        (5, 12),
+        (3, 10),
+        (6, 12),
+        (2, 9),
+        (4, 12),
+        (5, 11),
+        (3, 12),
+    ];
+    let padded = tie_case("clean", 12, 6, &samples, 7);
+    let concat = padded.concatenated("clean_concatenated");
+    let s = padded.s;
+    let offset = |b: usize| padded.target_lengths[..b].iter().sum::<i64>() as usize;
+    let spoil = |base: &AlignCase, name: &str, f: &dyn Fn(&mut AlignCase)| {
+        let mut a = base.clone();
+        a.name = name.into();
+        f(&mut a);
+        a
+    };
+    let cases = [
+        spoil(&padded, "padded_spoiled", &|a| {
+            a.targets[s] = 6; // sample 1: label C
+            a.input_lengths[2] = 13; // sample 2: input length > T
+            a.targets[3 * s + 1] = 0; // sample 3: the blank as a label
+            a.target_lengths[4] = s as i64 + 1; // sample 4: target length > S
+            a.input_lengths[5] = -1; // sample 5: negative input length
+            a.target_lengths[6] = -2; // sample 6: negative target length
+            a.input_lengths[7] = i64::from(i32::MAX); // sample 7: input length far past T
+        }),
+        spoil(&concat, "concat_spoiled", &|a| {
+            a.targets[offset(3)] = -1; // sample 3: negative label
+            a.input_lengths[5] = 17; // sample 5: input length > T
+            a.target_lengths[7] += 1; // sample 7: runs past the end of the targets
+        }),
+        spoil(&concat, "concat_negative", &|a| a.target_lengths[4] = -3),
+    ];
+    let invalid: [&[usize]; 3] = [&[1, 2, 3, 4, 5, 6, 7], &[3, 5, 7], &[4, 5, 6, 7]];
+    let results = run_align_cases(exe, &cases, &ALIGN_CONFIGS[..4], "align_invalid");
+    let clean = [cpu_align::<f64>(&padded), cpu_align::<f32>(&padded)];
+    for ((a, per_dtype), bad) in cases.iter().zip(&results).zip(invalid) {
+        for (d, runs) in per_dtype.iter().enumerate() {
+            for (&(block, layout), got) in ALIGN_CONFIGS.iter().zip(runs) {
+                let what = format!(
+                    "{} {} block {block} layout {layout}",
+                    a.name,
+                    ["f64", "f32"][d]
+                );
+                let mut want = clean[d].clone();
+                for &b in bad {
+                    want.scores[b] = f64::NEG_INFINITY;
+                    (0..a.t).for_each(|t| want.path[t * a.n + b] = -1);
+                }
+                check_alignment(a, got, &want, &what, layout);
+            }
+        }
+    }
+}
+
+/// The emulator built with AddressSanitizer and UBSan (None when the compiler cannot).
+fn asan_emulator() -> Option<&'static Path> {
+    static EXE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    EXE.get_or_init(|| {
+        emulator()?;
+        let flags = [
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+        ];
+        build("run_emu_asan", &flags)
+    })
+    .as_deref()
+}
+
+/// The alignment cases with ties and invalid values under AddressSanitizer: no read outside the
+/// inputs either (the guard elements catch writes in every build).
+#[test]
+fn align_under_address_sanitizer() {
+    let Some(exe) = asan_emulator() else { return };
+    let mut cases = tie_cases();
+    let mut spoiled = cases[0].clone();
+    spoiled.name = "ties_mixed_spoiled".into();
+    spoiled.input_lengths[0] = 13;
+    spoiled.target_lengths[2] = 9;
+    spoiled.targets[spoiled.s * 4] = 99;
+    cases.push(spoiled.clone());
+    let results = run_align_cases(exe, &cases, &ALIGN_CONFIGS[..4], "align_asan");
+    for (a, per_dtype) in cases.iter().zip(&results).take(cases.len() - 1) {
+        let cpu = [cpu_align::<f64>(a), cpu_align::<f32>(a)];
+        for (d, runs) in per_dtype.iter().enumerate() {
+            for (&(block, layout), got) in ALIGN_CONFIGS.iter().zip(runs) {
+                let what = format!(
+                    "{} {} block {block} layout {layout}",
+                    a.name,
+                    ["f64", "f32"][d]
+                );
+                check_alignment(a, got, &cpu[d], &what, layout);
+            }
+        }
+    }
+    for runs in &results[cases.len() - 1] {
+        for got in runs {
+            for b in [0, 2, 4] {
+                assert!(got.scores[b] == f64::NEG_INFINITY || got.scores[b].is_nan());
+                assert!((0..spoiled.t).all(|t| got.path[t * spoiled.n + b] == -1));
+            }
+        }
+    }
 }

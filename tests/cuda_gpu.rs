@@ -1069,3 +1069,737 @@ fn the_gpu_benchmark_runs_against_the_stand_in() {
         "its table is printed"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Forced alignment (ctc_align): the device's paths and scores against the CPU backend's, bit
+// for bit.
+
+/// An alignment problem: (T, N, C) log-probabilities (row-major), padded (N, S) targets, each
+/// sample's input and target lengths (which the invalid-value test may spoil).
+#[derive(Clone, Debug)]
+struct AlignCase {
+    name: String,
+    t: usize,
+    n: usize,
+    c: usize,
+    blank: i32,
+    lp: Vec<f64>,
+    s: usize,
+    targets: Vec<i64>,
+    input_lengths: Vec<i64>,
+    target_lengths: Vec<i64>,
+}
+
+impl AlignCase {
+    /// A case from each sample's labels and input length.
+    fn new(
+        name: &str,
+        t: usize,
+        c: usize,
+        blank: i32,
+        lp: Vec<f64>,
+        samples: &[(Vec<i64>, i64)],
+    ) -> Self {
+        let n = samples.len();
+        assert_eq!(lp.len(), t * n * c, "{name}");
+        let s = samples
+            .iter()
+            .map(|(l, _)| l.len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut targets = vec![-5i64; n * s];
+        for (b, (labels, _)) in samples.iter().enumerate() {
+            targets[b * s..][..labels.len()].copy_from_slice(labels);
+        }
+        AlignCase {
+            name: name.into(),
+            t,
+            n,
+            c,
+            blank,
+            lp,
+            s,
+            targets,
+            input_lengths: samples.iter().map(|&(_, il)| il).collect(),
+            target_lengths: samples.iter().map(|(l, _)| l.len() as i64).collect(),
+        }
+    }
+
+    /// Padded (N, S) targets, or concatenated (sum L_b,) ones.
+    fn targets(&self, padded: bool) -> (Vec<i64>, Vec<i64>) {
+        if padded {
+            return (self.targets.clone(), vec![self.n as i64, self.s as i64]);
+        }
+        let v: Vec<i64> = (0..self.n)
+            .flat_map(|b| self.targets[b * self.s..][..self.target_lengths[b] as usize].to_vec())
+            .collect();
+        let len = v.len() as i64;
+        (v, vec![len])
+    }
+}
+
+/// Random log-probabilities on a coarse grid (multiples of -0.5 down to -0.5 (levels - 1)),
+/// exact in float32 and float64, so that equally probable alignments are common; random
+/// labels in [1, C) (few classes make adjacent repeats common); blank 0.
+fn tie_case(
+    name: &str,
+    t: usize,
+    c: usize,
+    samples: &[(usize, i64)],
+    levels: usize,
+    seed: u64,
+) -> AlignCase {
+    let mut rng = Rng(seed);
+    let lp: Vec<f64> = (0..t * samples.len() * c)
+        .map(|_| -0.5 * rng.range(0, levels - 1) as f64)
+        .collect();
+    let samples: Vec<(Vec<i64>, i64)> = samples
+        .iter()
+        .map(|&(len, il)| ((0..len).map(|_| rng.range(1, c - 1) as i64).collect(), il))
+        .collect();
+    AlignCase::new(name, t, c, 0, lp, &samples)
+}
+
+/// How an alignment runs on the device.
+#[derive(Clone, Copy, Debug)]
+struct AlignSetup {
+    layout: Layout,
+    /// Unbatched (T, C) log_probs, (T,) path, () score (N = 1).
+    unbatched: bool,
+    /// Path (and scores) every other element, batch-first (strides [2, 2T]); else time-first
+    /// and contiguous ([N, 1]).
+    batch_first: bool,
+    path_i32: bool,
+    padded: bool,
+    place: Place,
+    wide: bool,
+    workspace: bool,
+    /// path_scores: None (NULL), Some(true) float32, Some(false) log_probs' dtype.
+    scores: Option<bool>,
+    /// Options ctc_align ignores set away from their defaults: reduction sum, zero_infinity,
+    /// the exact gradient (which the CUDA loss refuses).
+    ignored_options: bool,
+    stream: cu::CUstream,
+}
+
+impl AlignSetup {
+    fn new(stream: cu::CUstream) -> AlignSetup {
+        AlignSetup {
+            layout: Layout::Contiguous,
+            unbatched: false,
+            batch_first: false,
+            path_i32: false,
+            padded: true,
+            place: Place::Device,
+            wide: true,
+            workspace: false,
+            scores: Some(false),
+            ignored_options: false,
+            stream,
+        }
+    }
+}
+
+/// What `ctc_align` returned: the logical (T, N) path row-major, the scores as f64 (exact).
+#[derive(Debug)]
+struct Aligned {
+    status: CtcStatus,
+    message: String,
+    path: Vec<i64>,
+    scores: Vec<f64>,
+}
+
+impl Aligned {
+    fn score_bits(&self) -> Vec<u64> {
+        bits(&self.scores)
+    }
+}
+
+/// The CPU backend's alignment: contiguous host tensors, padded int64 targets, one thread;
+/// scores in float32 when `scores_f32`, else in log_probs' dtype.
+fn cpu_align<F: Float>(a: &AlignCase, scores_f32: bool) -> Aligned {
+    let (t, n) = (a.t as i64, a.n as i64);
+    let mut lp = Strided::<F>::new(&a.lp, a.t, a.n, a.c, true, Layout::Contiguous, f64::NAN);
+    let mut targets = a.targets.clone();
+    let mut il = a.input_lengths.clone();
+    let mut tl = a.target_lengths.clone();
+    let mut path = vec![77i64; a.t * a.n];
+    let mut s32 = vec![12345f32; a.n];
+    let mut s64 = vec![12345f64; a.n];
+    let t_lp = lp.tensor();
+    let t_tg = tensor(
+        targets.as_mut_ptr(),
+        CTC_DTYPE_INT64,
+        &[n, a.s as i64],
+        &[a.s as i64, 1],
+    );
+    let t_il = tensor(il.as_mut_ptr(), CTC_DTYPE_INT64, &[n], &[1]);
+    let t_tl = tensor(tl.as_mut_ptr(), CTC_DTYPE_INT64, &[n], &[1]);
+    let mut t_path = tensor(path.as_mut_ptr(), CTC_DTYPE_INT64, &[t, n], &[n, 1]);
+    let mut t_scores = match scores_f32 || F::DTYPE == CTC_DTYPE_FLOAT32 {
+        true => tensor(s32.as_mut_ptr(), CTC_DTYPE_FLOAT32, &[n], &[1]),
+        false => tensor(s64.as_mut_ptr(), CTC_DTYPE_FLOAT64, &[n], &[1]),
+    };
+    let mut opts = ctc_options_default();
+    opts.blank = a.blank;
+    opts.num_threads = 1;
+    // SAFETY: host tensors describing live buffers of their shapes.
+    let status = unsafe {
+        ctc_align(
+            &t_lp,
+            &t_tg,
+            &t_il,
+            &t_tl,
+            &opts,
+            &mut t_path,
+            &mut t_scores,
+        )
+    };
+    let scores = match t_scores.dtype {
+        CTC_DTYPE_FLOAT32 => s32.iter().map(|&v| v as f64).collect(),
+        _ => s64,
+    };
+    Aligned {
+        status,
+        message: last_error(),
+        path,
+        scores,
+    }
+}
+
+/// A device buffer of `len` elements of `T` holding `fill`.
+fn filled<T: Copy>(len: usize, fill: T) -> DeviceBuf {
+    DeviceBuf::upload(&vec![fill; len.max(1)])
+}
+
+/// The path buffer's (shape, strides, elements) for `setup`.
+fn path_geometry(a: &AlignCase, setup: AlignSetup) -> (Vec<i64>, Vec<i64>, usize) {
+    let (t, n) = (a.t as i64, a.n as i64);
+    match (setup.unbatched, setup.batch_first) {
+        (true, false) => (vec![t], vec![1], a.t),
+        (true, true) => (vec![t], vec![2], 2 * a.t),
+        (false, false) => (vec![t, n], vec![n, 1], a.t * a.n),
+        (false, true) => (vec![t, n], vec![2, 2 * t], 2 * a.t * a.n),
+    }
+}
+
+/// Aligns `a` on the device as `setup` says, checking what a caller relies on (context, no
+/// synchronization, the caller's stream) and that the gaps of strided outputs stay untouched.
+fn gpu_align<F: Float>(a: &AlignCase, setup: AlignSetup) -> Aligned {
+    let batched = !setup.unbatched;
+    let host = Strided::<F>::new(&a.lp, a.t, a.n, a.c, batched, setup.layout, f64::NAN);
+    let lp = DeviceBuf::upload(&host.buf);
+    let (targets, tshape) = a.targets(setup.padded);
+    let tshape = if batched {
+        tshape
+    } else {
+        vec![targets.len() as i64]
+    };
+    let nshape: Vec<i64> = if batched { vec![a.n as i64] } else { vec![] };
+    let tg = int_tensor(&targets, setup.wide, setup.place, &tshape);
+    let il = int_tensor(&a.input_lengths, !setup.wide, setup.place, &nshape);
+    let tl = int_tensor(&a.target_lengths, setup.wide, setup.place, &nshape);
+    let (pshape, pstrides, plen) = path_geometry(a, setup);
+    let (path, path_dtype) = match setup.path_i32 {
+        true => (filled(plen, 77i32), CTC_DTYPE_INT32),
+        false => (filled(plen, 77i64), CTC_DTYPE_INT64),
+    };
+    let step = if setup.batch_first { 2 } else { 1 };
+    let scores_f32 = setup.scores == Some(true) || F::DTYPE == CTC_DTYPE_FLOAT32;
+    let scores = match scores_f32 {
+        true => filled(step * a.n, 12345f32),
+        false => filled(step * a.n, 12345f64),
+    };
+    let sdtype = if scores_f32 {
+        CTC_DTYPE_FLOAT32
+    } else {
+        CTC_DTYPE_FLOAT64
+    };
+    let (sshape, sstrides) = if batched {
+        (vec![a.n as i64], vec![step as i64])
+    } else {
+        (vec![], vec![])
+    };
+    let t_lp = dev_tensor(lp.ptr, F::DTYPE, &host.shape, &host.strides);
+    let mut t_path = dev_tensor(path.ptr, path_dtype, &pshape, &pstrides);
+    let mut t_scores = dev_tensor(scores.ptr, sdtype, &sshape, &sstrides);
+    let mut opts = ctc_options_default();
+    opts.blank = a.blank;
+    opts.cuda_stream = setup.stream.cast();
+    if setup.ignored_options {
+        opts.reduction = CTC_REDUCTION_SUM;
+        opts.zero_infinity = CBool(1);
+        opts.gradient = CTC_GRADIENT_EXACT;
+    }
+    let (tgt, ilt, tlt) = (&tg.tensor, &il.tensor, &tl.tensor);
+    let ws = setup.workspace.then(|| {
+        let mut bytes = 0usize;
+        let s = checked_call(setup.stream, false, || {
+            // SAFETY: valid tensors and out-pointer.
+            unsafe {
+                ctc_workspace_size_for_call(CTC_CALL_ALIGN, &t_lp, tgt, ilt, tlt, &opts, &mut bytes)
+            }
+        });
+        assert_eq!(s, CTC_STATUS_SUCCESS, "{}", last_error());
+        // Any alignment: one byte past an allocation's start.
+        let buf = DeviceBuf::new(bytes + 1);
+        (buf, bytes)
+    });
+    if let Some((buf, bytes)) = &ws {
+        opts.workspace = (buf.ptr + 1) as *mut c_void;
+        opts.workspace_bytes = *bytes;
+    }
+    let out_scores: *mut CtcTensor = match setup.scores {
+        Some(_) => &mut t_scores,
+        None => std::ptr::null_mut(),
+    };
+    let status = checked_call(setup.stream, false, || {
+        // SAFETY: device tensors alive for the call; the stream orders everything.
+        unsafe { ctc_align(&t_lp, tgt, ilt, tlt, &opts, &mut t_path, out_scores) }
+    });
+    let message = last_error();
+    for t in [&tg, &il, &tl] {
+        if let Some(p) = &t.pinned {
+            p.scribble(0x7f);
+        }
+    }
+    cuda::sync(setup.stream);
+    drop(ws);
+    no_violations();
+    let raw_path: Vec<i64> = match setup.path_i32 {
+        true => path
+            .download::<i32>(plen)
+            .iter()
+            .map(|&v| v as i64)
+            .collect(),
+        false => path.download::<i64>(plen),
+    };
+    let raw_scores: Vec<f64> = match scores_f32 {
+        true => scores
+            .download::<f32>(step * a.n)
+            .iter()
+            .map(|&v| v as f64)
+            .collect(),
+        false => scores.download::<f64>(step * a.n),
+    };
+    if setup.batch_first {
+        assert!(
+            raw_path.iter().skip(1).step_by(2).all(|&v| v == 77),
+            "{}: a gap of path was written",
+            a.name
+        );
+        assert!(
+            raw_scores.iter().skip(1).step_by(2).all(|&v| v == 12345.0),
+            "{}: a gap of path_scores was written",
+            a.name
+        );
+    }
+    let at = |t: usize, b: usize| -> usize {
+        match setup.batch_first {
+            true => 2 * t + 2 * a.t * b,
+            false => t * a.n + b,
+        }
+    };
+    Aligned {
+        status,
+        message,
+        path: (0..a.t)
+            .flat_map(|t| (0..a.n).map(move |b| (t, b)))
+            .map(|(t, b)| raw_path[at(t, b)])
+            .collect(),
+        scores: match setup.scores {
+            Some(_) => (0..a.n).map(|b| raw_scores[step * b]).collect(),
+            None => vec![],
+        },
+    }
+}
+
+/// The device's alignment of `a` under `setup` has the CPU's path and score bits.
+fn align_agrees_with_the_cpu<F: Float>(a: &AlignCase, setup: AlignSetup) -> Aligned {
+    let gpu = gpu_align::<F>(a, setup);
+    let what = format!("{} {:?} {setup:?}", a.name, F::DTYPE);
+    assert_eq!(gpu.status, CTC_STATUS_SUCCESS, "{what}: {}", gpu.message);
+    let cpu = cpu_align::<F>(a, setup.scores == Some(true));
+    assert_eq!(
+        cpu.status, CTC_STATUS_SUCCESS,
+        "{what}: CPU {}",
+        cpu.message
+    );
+    for b in 0..a.n {
+        let column = |p: &[i64]| (0..a.t).map(|t| p[t * a.n + b]).collect::<Vec<_>>();
+        assert_eq!(
+            column(&gpu.path),
+            column(&cpu.path),
+            "{what}: sample {b}'s path"
+        );
+    }
+    if setup.scores.is_some() {
+        assert_eq!(
+            gpu.score_bits(),
+            cpu.score_bits(),
+            "{what}: scores {:?} vs CPU {:?}",
+            gpu.scores,
+            cpu.scores
+        );
+    }
+    gpu
+}
+
+/// torchaudio's golden alignments (tests/data/golden-align): the CPU's path (torchaudio's, as
+/// there are no ties) and score bits on the device, float32 and float64, every log_probs layout.
+#[test]
+fn align_golden_cases_agree_with_the_cpu() {
+    if driver("align_golden").is_none() {
+        return;
+    }
+    let stream = Stream::non_blocking();
+    let dir = native::manifest_dir().join("tests/data/golden-align");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 11);
+    for (k, file) in files.iter().enumerate() {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let (t, c) = (
+            v["T"].as_u64().unwrap() as usize,
+            v["C"].as_u64().unwrap() as usize,
+        );
+        let lp: Vec<f64> = v["log_probs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect();
+        let ints = |key: &str| -> Vec<i64> {
+            v[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap())
+                .collect()
+        };
+        let name = file.file_stem().unwrap().to_string_lossy();
+        let a = AlignCase::new(
+            &name,
+            t,
+            c,
+            v["blank"].as_i64().unwrap() as i32,
+            lp,
+            &[(ints("targets"), t as i64)],
+        );
+        let setup = AlignSetup {
+            layout: LAYOUTS[k % 4],
+            unbatched: k % 3 == 0,
+            path_i32: k % 2 == 1,
+            ..AlignSetup::new(stream.0)
+        };
+        for got in [
+            align_agrees_with_the_cpu::<f32>(&a, setup),
+            align_agrees_with_the_cpu::<f64>(&a, setup),
+        ] {
+            assert_eq!(got.path, ints("path"), "{name}: torchaudio's path");
+        }
+    }
+}
+
+/// One batch with ties everywhere and mixed lengths, through every option of the call: log_probs
+/// layouts, unbatched, time-first and strided batch-first paths, int32 and int64 paths, padded
+/// and concatenated targets, targets and lengths on the host, the device or page-locked, int32
+/// and int64 integers, the caller's workspace or the library's, scores absent, float32 or the
+/// input's dtype, float32 and float64, the caller's stream, NULL and the special handles.
+#[test]
+fn align_every_option_agrees_with_the_cpu() {
+    if driver("align_options").is_none() {
+        return;
+    }
+    let stream = Stream::non_blocking();
+    let samples = [
+        (6, 20),
+        (0, 20),
+        (9, 17),
+        (3, 5),
+        (12, 20),
+        (1, 1),
+        (4, 0),
+        (0, 0),
+    ];
+    let a = tie_case("ties", 20, 5, &samples, 3, 11);
+    let places = [Place::Device, Place::Host, Place::Pinned];
+    let streams = [
+        stream.0,
+        std::ptr::null_mut(),
+        1usize as cu::CUstream,
+        2usize as cu::CUstream,
+    ];
+    for k in 0..24 {
+        let setup = AlignSetup {
+            layout: LAYOUTS[k % 4],
+            unbatched: false,
+            batch_first: k % 3 == 1,
+            path_i32: (k / 2) % 2 == 1,
+            padded: (k / 4) % 2 == 0,
+            place: places[k % 3],
+            wide: k % 5 < 3,
+            workspace: (k / 3) % 2 == 1,
+            scores: [Some(false), Some(true), None][(k / 8) % 3],
+            ignored_options: k % 7 == 2,
+            stream: streams[k % 4],
+        };
+        align_agrees_with_the_cpu::<f32>(&a, setup);
+        align_agrees_with_the_cpu::<f64>(&a, setup);
+    }
+    // No frames at all (T = 0): nothing to write in the path, the scores 0 and -inf.
+    let empty = tie_case("no_frames", 0, 4, &[(0, 0), (2, 0)], 3, 13);
+    for place in [Place::Host, Place::Device] {
+        let setup = AlignSetup {
+            place,
+            ..AlignSetup::new(stream.0)
+        };
+        let got = align_agrees_with_the_cpu::<f32>(&empty, setup);
+        assert_eq!(got.scores, [0.0, f64::NEG_INFINITY]);
+    }
+    // Unbatched: one sample of the batch.
+    let one = tie_case("ties_unbatched", 20, 5, &[(7, 18)], 3, 12);
+    for batch_first in [false, true] {
+        let setup = AlignSetup {
+            unbatched: true,
+            batch_first,
+            place: Place::Host,
+            ..AlignSetup::new(stream.0)
+        };
+        align_agrees_with_the_cpu::<f64>(&one, setup);
+    }
+}
+
+/// Input lengths just below, at and above multiples of the segment length K (checkpoint rows and
+/// the last, shorter, segment), with host lengths (K from the longest input) and device lengths
+/// (K from T); impossible samples inside the batch (too few frames for the repeats, more labels
+/// than frames, a label that is -inf everywhere, NaN); no frames at all, with and without
+/// labels. Float32: T = 100 gives K = 40 from T; float64 K = 57.
+#[test]
+fn align_segment_boundaries_and_impossible_samples() {
+    if driver("align_boundaries").is_none() {
+        return;
+    }
+    let stream = Stream::non_blocking();
+    let lengths = [100i64, 81, 80, 79, 41, 40, 39, 58, 57, 56, 1, 2];
+    let mut samples: Vec<(usize, i64)> = lengths
+        .iter()
+        .map(|&il| ((il as usize).min(13) / 2, il))
+        .collect();
+    samples.extend([(0, 0), (3, 0), (12, 11), (9, 9), (5, 60), (5, 60)]);
+    let mut a = tie_case("boundaries", 100, 6, &samples, 5, 21);
+    let (n, c) = (a.n, a.c);
+    // Sample 14: 12 labels in 11 frames. Sample 15: 9 labels, 9 frames, with a repeat.
+    a.targets[15 * a.s..][..2].copy_from_slice(&[2, 2]);
+    // Sample 16: its first label is -inf at every frame. Sample 17: NaN on its path's way.
+    let first = a.targets[16 * a.s] as usize;
+    for t in 0..a.t {
+        a.lp[(t * n + 16) * c + first] = f64::NEG_INFINITY;
+        a.lp[(t * n + 17) * c] = if t % 7 == 3 {
+            f64::NAN
+        } else {
+            a.lp[(t * n + 17) * c]
+        };
+    }
+    for place in [Place::Host, Place::Device] {
+        for path_i32 in [false, true] {
+            let setup = AlignSetup {
+                place,
+                path_i32,
+                padded: place == Place::Host,
+                ..AlignSetup::new(stream.0)
+            };
+            for got in [
+                align_agrees_with_the_cpu::<f32>(&a, setup),
+                align_agrees_with_the_cpu::<f64>(&a, setup),
+            ] {
+                for b in [12, 13, 14, 15, 16] {
+                    let empty = b == 12;
+                    let want = if empty { 0.0 } else { f64::NEG_INFINITY };
+                    assert_eq!(got.scores[b], want, "sample {b}");
+                    assert!((0..a.t).all(|t| got.path[t * n + b] == -1), "sample {b}");
+                }
+                assert!(
+                    got.scores[..12].iter().all(|s| s.is_finite()),
+                    "{:?}",
+                    got.scores
+                );
+            }
+        }
+    }
+}
+
+/// Invalid device-side values make only their sample impossible (path -1, score -inf); every
+/// other sample keeps the CPU's path and score.
+#[test]
+fn align_invalid_device_values_make_only_their_sample_impossible() {
+    if driver("align_invalid_device_values").is_none() {
+        return;
+    }
+    let stream = Stream::non_blocking();
+    let samples = [
+        (4, 12),
+        (5, 12),
+        (3, 10),
+        (6, 12),
+        (2, 9),
+        (4, 12),
+        (5, 11),
+        (3, 12),
+    ];
+    let clean = tie_case("clean", 12, 6, &samples, 4, 31);
+    let want = cpu_align::<f64>(&clean, false);
+    assert_eq!(want.status, CTC_STATUS_SUCCESS, "{}", want.message);
+    let mut bad = clean.clone();
+    let s = bad.s;
+    bad.targets[s] = 6; // sample 1: label C
+    bad.input_lengths[2] = 13; // sample 2: input length > T
+    bad.targets[3 * s + 1] = 0; // sample 3: the blank as a label
+    bad.target_lengths[4] = s as i64 + 1; // sample 4: target length > S
+    bad.input_lengths[5] = -1; // sample 5: negative input length
+    bad.target_lengths[6] = -2; // sample 6: negative target length
+    for path_i32 in [false, true] {
+        let setup = AlignSetup {
+            path_i32,
+            ..AlignSetup::new(stream.0)
+        };
+        let got = gpu_align::<f64>(&bad, setup);
+        assert_eq!(got.status, CTC_STATUS_SUCCESS, "{}", got.message);
+        for b in 0..bad.n {
+            let column = |p: &[i64]| (0..bad.t).map(|t| p[t * bad.n + b]).collect::<Vec<_>>();
+            if (1..=6).contains(&b) {
+                assert!(column(&got.path).iter().all(|&v| v == -1), "sample {b}");
+                assert_eq!(got.scores[b], f64::NEG_INFINITY, "sample {b}");
+            } else {
+                assert_eq!(column(&got.path), column(&want.path), "sample {b}");
+                assert_eq!(
+                    got.scores[b].to_bits(),
+                    want.scores[b].to_bits(),
+                    "sample {b}"
+                );
+            }
+        }
+    }
+}
+
+/// The workspace of an alignment: what `ctc_workspace_size_for_call(CTC_CALL_ALIGN)` reports
+/// grows with sqrt(T), not T; a caller's workspace one byte short is refused, writing nothing.
+#[test]
+fn align_workspace_grows_with_the_square_root_of_t() {
+    if driver("align_workspace").is_none() {
+        return;
+    }
+    let size = |t: usize, n: usize, l: usize| -> usize {
+        let lp = DeviceBuf::new(4 * t * n * 3);
+        let shape = [t as i64, n as i64, 3];
+        let t_lp = dev_tensor(lp.ptr, CTC_DTYPE_FLOAT32, &shape, &contiguous(&shape));
+        let targets = int_tensor(&vec![1; n * l], true, Place::Host, &[n as i64, l as i64]);
+        let il = int_tensor(&vec![t as i64; n], true, Place::Host, &[n as i64]);
+        let tl = int_tensor(&vec![l as i64; n], true, Place::Host, &[n as i64]);
+        let mut bytes = 0;
+        // SAFETY: valid tensors and out-pointer.
+        let s = unsafe {
+            ctc_workspace_size_for_call(
+                CTC_CALL_ALIGN,
+                &t_lp,
+                &targets.tensor,
+                &il.tensor,
+                &tl.tensor,
+                std::ptr::null(),
+                &mut bytes,
+            )
+        };
+        assert_eq!(s, CTC_STATUS_SUCCESS, "{}", last_error());
+        bytes
+    };
+    // N = 2, L = 100 (W = 201), float32: T = 10^4 gives K = 400, 25 checkpoint rows; T = 10^6
+    // gives K = 4000, 250 rows: about 10x the memory for 100x the frames.
+    let (small, large) = (size(10_000, 2, 100), size(1_000_000, 2, 100));
+    let expect = |k: usize, rows: usize| 2 * 201 * (2 + rows) * 4 + 2 * k * 51;
+    assert!(
+        small >= expect(400, 25) && small < expect(400, 25) + 64 * 1024,
+        "{small}"
+    );
+    assert!(
+        large >= expect(4000, 250) && large < expect(4000, 250) + 64 * 1024,
+        "{large}"
+    );
+    // A workspace one byte short.
+    let stream = Stream::non_blocking();
+    let a = tie_case("short_workspace", 10, 4, &[(3, 10), (2, 8)], 3, 41);
+    let host = Strided::<f32>::new(&a.lp, a.t, a.n, a.c, true, Layout::Contiguous, 0.0);
+    let lp = DeviceBuf::upload(&host.buf);
+    let (targets, tshape) = a.targets(true);
+    let tg = int_tensor(&targets, true, Place::Device, &tshape);
+    let il = int_tensor(&a.input_lengths, true, Place::Device, &[2]);
+    let tl = int_tensor(&a.target_lengths, true, Place::Device, &[2]);
+    let path = filled(a.t * a.n, 77i64);
+    let t_lp = dev_tensor(lp.ptr, CTC_DTYPE_FLOAT32, &host.shape, &host.strides);
+    let mut t_path = dev_tensor(path.ptr, CTC_DTYPE_INT64, &[a.t as i64, 2], &[2, 1]);
+    let mut opts = ctc_options_default();
+    opts.cuda_stream = stream.0.cast();
+    let mut bytes = 0;
+    // SAFETY (calls below): live tensors; the options name a live stream.
+    let s = unsafe {
+        ctc_workspace_size_for_call(
+            CTC_CALL_ALIGN,
+            &t_lp,
+            &tg.tensor,
+            &il.tensor,
+            &tl.tensor,
+            &opts,
+            &mut bytes,
+        )
+    };
+    assert_eq!(s, CTC_STATUS_SUCCESS, "{}", last_error());
+    let ws = DeviceBuf::new(bytes);
+    opts.workspace = ws.ptr as *mut c_void;
+    opts.workspace_bytes = bytes - 1;
+    let call = |opts: &CtcOptions, t_path: &mut CtcTensor| {
+        checked_call(stream.0, false, || unsafe {
+            ctc_align(
+                &t_lp,
+                &tg.tensor,
+                &il.tensor,
+                &tl.tensor,
+                opts,
+                t_path,
+                std::ptr::null_mut(),
+            )
+        })
+    };
+    assert_eq!(call(&opts, &mut t_path), CTC_STATUS_INVALID_ARGUMENT);
+    assert!(last_error().contains("workspace_bytes"), "{}", last_error());
+    cuda::sync(stream.0);
+    assert_eq!(
+        path.download::<i64>(a.t * a.n),
+        vec![77; a.t * a.n],
+        "nothing written"
+    );
+    opts.workspace_bytes = bytes;
+    // Logits input is not served on CUDA yet (nor on the CPU).
+    opts.input = CTC_INPUT_LOGITS;
+    assert_eq!(call(&opts, &mut t_path), CTC_STATUS_UNSUPPORTED);
+    assert!(
+        last_error().contains("CTC_INPUT_LOGITS"),
+        "{}",
+        last_error()
+    );
+    opts.input = CTC_INPUT_LOG_PROBS;
+    assert_eq!(
+        call(&opts, &mut t_path),
+        CTC_STATUS_SUCCESS,
+        "{}",
+        last_error()
+    );
+    cuda::sync(stream.0);
+    no_violations();
+    let want = cpu_align::<f32>(&a, false);
+    assert_eq!(path.download::<i64>(a.t * a.n), want.path);
+}

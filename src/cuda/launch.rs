@@ -9,7 +9,7 @@
 //! stream, except the fallback for devices without memory pools when no workspace is given.
 
 use super::driver::{self, check};
-use super::layout::{DeviceDims, DeviceLayout, DEVICE_ALIGN};
+use super::layout::{Checkpoints, DeviceDims, DeviceLayout, DEVICE_ALIGN};
 use super::module::{self, Kernels};
 use super::params::*;
 use crate::error::{invalid, Error};
@@ -75,6 +75,26 @@ impl IntArg<'_> {
     }
 }
 
+/// Where a forced alignment writes (device addresses on log_probs' device).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AlignOut {
+    /// (T, N) int32 or int64: address, element strides (t, n), bytes of an element (4 or 8).
+    pub path: (u64, [i64; 2], i32),
+    /// (N,) float32 or float64: address, element stride, bytes of an element; None: not written.
+    pub scores: Option<(u64, i64, i32)>,
+}
+
+/// What a call computes, which decides its workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// The loss alone.
+    Forward,
+    /// The gradient (with or without the loss).
+    Gradient,
+    /// A forced alignment.
+    Align,
+}
+
 /// A validated request for the CUDA backend (built by the FFI layer).
 #[derive(Debug)]
 pub(crate) struct Request<'h> {
@@ -96,6 +116,8 @@ pub(crate) struct Request<'h> {
     pub loss: Option<(u64, i64)>,
     pub grad: Option<(u64, [i64; 3])>,
     pub grad_loss: Option<(u64, i64)>,
+    /// A forced alignment's outputs (then loss, grad and grad_loss are None).
+    pub align: Option<AlignOut>,
     pub options: Options,
     pub stream: *mut c_void,
     pub workspace: Option<(u64, usize)>,
@@ -130,22 +152,40 @@ impl Request<'_> {
         longest.min(max_time)
     }
 
-    /// Rows of alpha per sample: the largest input length (T when unknown) for a gradient, a
-    /// ring of 2 for the loss alone.
-    fn alpha_rows(&self, gradient: bool) -> usize {
-        let (max_time, batch, _) = self.dims;
-        if !gradient {
-            return 2;
+    /// What this request computes.
+    fn pass(&self) -> Pass {
+        match (self.align, self.grad) {
+            (Some(_), _) => Pass::Align,
+            (None, Some(_)) => Pass::Gradient,
+            (None, None) => Pass::Forward,
         }
-        let longest = match self.checked {
-            Some(c) => c.max_input,
-            None => self.input_lengths.host_max(batch, max_time),
-        };
-        longest.max(1)
     }
 
-    /// The workspace layout for this request (gradient pass when `gradient`).
-    fn layout(&self, gradient: bool) -> Result<DeviceLayout, Error> {
+    /// The longest input length: the host's when it knows the lengths, else T.
+    fn max_input(&self) -> usize {
+        let (max_time, batch, _) = self.dims;
+        match self.checked {
+            Some(c) => c.max_input,
+            None => self.input_lengths.host_max(batch, max_time),
+        }
+    }
+
+    /// Rows of alpha per sample: the largest input length (T when unknown) for a gradient, a
+    /// ring of 2 for the loss alone and for an alignment's delta.
+    fn alpha_rows(&self, pass: Pass) -> usize {
+        match pass {
+            Pass::Gradient => self.max_input().max(1),
+            Pass::Forward | Pass::Align => 2,
+        }
+    }
+
+    /// An alignment's checkpoints, sized for the longest input.
+    fn checkpoints(&self, pass: Pass) -> Option<Checkpoints> {
+        (pass == Pass::Align).then(|| Checkpoints::new(self.max_input(), self.dtype.size()))
+    }
+
+    /// The workspace layout for this request computing `pass`.
+    fn layout(&self, pass: Pass) -> Result<DeviceLayout, Error> {
         let (_, batch, classes) = self.dims;
         let lmax = self.lmax();
         if lmax > MAX_LABELS {
@@ -168,23 +208,24 @@ impl Request<'_> {
             batch,
             classes,
             lmax,
-            alpha_rows: self.alpha_rows(gradient),
+            alpha_rows: self.alpha_rows(pass),
             elem: self.dtype.size(),
-            gradient,
+            gradient: pass == Pass::Gradient,
             concatenated: !self.padded,
             staging: [
                 staged(&self.targets),
                 staged(&self.input_lengths),
                 staged(&self.target_lengths),
             ],
+            align: self.checkpoints(pass),
         })
     }
 }
 
-/// Bytes of device workspace the call needs (`gradient`: backward or fused, which is also
-/// what any of the three needs).
-pub(crate) fn workspace_size(r: &Request<'_>, gradient: bool) -> Result<usize, Error> {
-    Ok(r.layout(gradient)?.bytes)
+/// Bytes of device workspace a call computing `pass` needs (the gradient's is also what any of
+/// the three loss calls needs).
+pub(crate) fn workspace_size(r: &Request<'_>, pass: Pass) -> Result<usize, Error> {
+    Ok(r.layout(pass)?.bytes)
 }
 
 /// Whether `stream` names no particular stream's context: NULL (the legacy default stream) or
@@ -456,18 +497,23 @@ fn check_capture(r: &Request<'_>, stream: cu::CUstream) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs the request: the loss and/or the gradient, on the caller's stream.
+/// Runs the request: the loss and/or the gradient, or an alignment, on the caller's stream.
 pub(crate) fn run(r: &Request<'_>) -> Result<(), Error> {
-    let gradient = r.grad.is_some();
-    let layout = r.layout(gradient)?;
+    let pass = r.pass();
+    let layout = r.layout(pass)?;
     let stream = r.stream as cu::CUstream;
     let _context = ContextGuard::enter(r.device_index, stream)?;
     check_capture(r, stream)?;
     let kernels = module::kernels(r.device_index)?;
     let (raw, workspace) = Workspace::obtain(r, layout.bytes, stream)?;
     let base = raw.next_multiple_of(DEVICE_ALIGN as u64);
-    let result = stage(r, &layout, base, stream)
-        .and_then(|ints| enqueue(r, &kernels, &layout, base, ints, stream));
+    let result = stage(r, &layout, base, stream).and_then(|ints| {
+        let args = Args::new(r, pass, &layout, base, ints)?;
+        match pass {
+            Pass::Align => enqueue_align(&args, &kernels, stream),
+            Pass::Forward | Pass::Gradient => enqueue(&args, &kernels, stream),
+        }
+    });
     let released = workspace.release(stream);
     result.and(released)
 }
@@ -480,6 +526,8 @@ struct Args<'r> {
     ints: [u64; 3],
     /// Device addresses of the workspace regions.
     ws: Regions,
+    /// Threads of a block of the sweeps (alpha, beta, align), from the row width.
+    sweep: u32,
     n: i32,
     t: i32,
     c: i32,
@@ -487,6 +535,9 @@ struct Args<'r> {
     lmax: i32,
     alpha_rows: i32,
     width: i64,
+    code_row: i64,
+    /// An alignment's checkpoint scheme (None for the loss).
+    checkpoints: Option<Checkpoints>,
     reduction: i32,
     zero_infinity: i32,
 }
@@ -502,11 +553,14 @@ struct Regions {
     log_alpha: u64,
     work: u64,
     nll: u64,
+    checkpoints: u64,
+    codes: u64,
 }
 
 impl<'r> Args<'r> {
     fn new(
         r: &'r Request<'r>,
+        pass: Pass,
         layout: &DeviceLayout,
         base: u64,
         ints: [u64; 3],
@@ -526,15 +580,20 @@ impl<'r> Args<'r> {
                 log_alpha: at(&layout.log_alpha),
                 work: at(&layout.work),
                 nll: at(&layout.nll),
+                checkpoints: at(&layout.checkpoints),
+                codes: at(&layout.codes),
             },
+            sweep: threads(layout.width, SWEEP_THREADS),
             n: to_i32(batch, "N")?,
             t: to_i32(max_time, "T")?,
             c: to_i32(classes, "C")?,
             blank: i32::try_from(r.options.blank)
                 .map_err(|_| invalid!("options.blank = {} is out of range", r.options.blank))?,
             lmax: to_i32(r.lmax(), "the label capacity")?,
-            alpha_rows: to_i32(r.alpha_rows(r.grad.is_some()), "alpha rows")?,
+            alpha_rows: to_i32(r.alpha_rows(pass), "alpha rows")?,
             width: layout.width as i64,
+            code_row: layout.code_row as i64,
+            checkpoints: r.checkpoints(pass),
             reduction: match r.options.reduction {
                 Reduction::None => 0,
                 Reduction::Mean => 1,
@@ -666,6 +725,43 @@ impl<'r> Args<'r> {
         }
     }
 
+    /// `ctc_align`'s struct for the outputs `out`.
+    fn align(&self, out: AlignOut) -> Result<AlignParams, Error> {
+        let Some(checkpoints) = self.checkpoints else {
+            return Err(Error::Internal("an alignment without checkpoints".into()));
+        };
+        let [st, sn, sc] = self.r.log_probs_strides;
+        let (path, [path_st, path_sn], path_bytes) = out.path;
+        let (scores, scores_stride, scores_bytes) = out.scores.unwrap_or((0, 0, 4));
+        Ok(AlignParams {
+            log_probs: self.r.log_probs,
+            labels: self.ws.labels,
+            in_len: self.ws.in_len,
+            tgt_len: self.ws.tgt_len,
+            rows: self.ws.log_alpha,
+            checkpoints: self.ws.checkpoints,
+            codes: self.ws.codes,
+            path,
+            scores,
+            st,
+            sn,
+            sc,
+            width: self.width,
+            code_row: self.code_row,
+            path_st,
+            path_sn,
+            scores_stride,
+            n: self.n,
+            max_time: self.t,
+            blank: self.blank,
+            lmax: self.lmax,
+            segment: to_i32(checkpoints.segment, "the alignment's segment length")?,
+            checkpoint_rows: to_i32(checkpoints.rows, "the alignment's checkpoint rows")?,
+            path_bytes,
+            scores_bytes,
+        })
+    }
+
     fn reduce(&self, (loss, loss_stride): (u64, i64)) -> ReduceParams {
         ReduceParams {
             nll: self.ws.nll,
@@ -679,36 +775,42 @@ impl<'r> Args<'r> {
     }
 }
 
-/// The kernel launches of one call, in stream order.
-fn enqueue(
-    r: &Request<'_>,
+/// The launches that fill the labels and lengths (offsets for concatenated targets, prepare).
+///
+/// # Safety
+/// `a` is built from a validated request and the workspace of its layout.
+unsafe fn enqueue_prepare(
+    a: &Args<'_>,
     kernels: &Kernels,
-    layout: &DeviceLayout,
-    base: u64,
-    ints: [u64; 3],
     stream: cu::CUstream,
 ) -> Result<(), Error> {
-    let a = Args::new(r, layout, base, ints)?;
+    let (_, batch, classes) = a.r.dims;
+    if !a.r.padded {
+        let block = threads(batch, GRID_THREADS);
+        // SAFETY: forwarded from this function's contract (see `enqueue`).
+        unsafe { launch(kernels.offsets, 1, block, stream, &a.offsets())? };
+    }
+    let block = threads((a.lmax as usize).max(classes), GRID_THREADS);
+    // SAFETY: as above.
+    unsafe { launch(kernels.prepare, batch as u32, block, stream, &a.prepare()) }
+}
+
+/// The kernel launches of one loss call, in stream order.
+fn enqueue(a: &Args<'_>, kernels: &Kernels, stream: cu::CUstream) -> Result<(), Error> {
+    let r = a.r;
     let (max_time, batch, classes) = r.dims;
     let typed = kernels.typed(r.dtype);
-    let sweep = threads(layout.width, SWEEP_THREADS);
     // SAFETY (every launch below): each struct is its kernel's (params.rs), device addresses
     // are the caller's validated tensors or workspace regions sized by DeviceLayout for these
     // sizes, and the kernels stay inside them (ctc.cu, "Invalid device-side values").
     if batch > 0 {
-        if !r.padded {
-            let block = threads(batch, GRID_THREADS);
-            // SAFETY: as above.
-            unsafe { launch(kernels.offsets, 1, block, stream, &a.offsets())? };
-        }
-        let block = threads((a.lmax as usize).max(classes), GRID_THREADS);
         // SAFETY: as above.
-        unsafe { launch(kernels.prepare, batch as u32, block, stream, &a.prepare())? };
+        unsafe { enqueue_prepare(a, kernels, stream)? };
         // SAFETY: as above.
-        unsafe { launch(typed.alpha, batch as u32, sweep, stream, &a.alpha())? };
+        unsafe { launch(typed.alpha, batch as u32, a.sweep, stream, &a.alpha())? };
         if let Some(grad) = r.grad {
             // SAFETY: as above.
-            unsafe { launch(typed.beta, batch as u32, sweep, stream, &a.beta())? };
+            unsafe { launch(typed.beta, batch as u32, a.sweep, stream, &a.beta())? };
             let (frames, chunks) = grad_chunks(max_time, batch, classes);
             let block = threads(frames * classes, GRID_THREADS);
             if chunks > 0 {
@@ -724,6 +826,29 @@ fn enqueue(
         unsafe { launch(typed.reduce, 1, block, stream, &a.reduce(loss))? };
     }
     Ok(())
+}
+
+/// The kernel launches of one alignment, in stream order: the labels and lengths, then one
+/// block per sample for the whole Viterbi sweep and its read-back.
+fn enqueue_align(a: &Args<'_>, kernels: &Kernels, stream: cu::CUstream) -> Result<(), Error> {
+    let r = a.r;
+    let batch = r.dims.1;
+    let Some(out) = r.align else {
+        return Err(Error::Internal("an alignment without outputs".into()));
+    };
+    if batch == 0 {
+        return Ok(());
+    }
+    let p = a.align(out)?;
+    let align = kernels.typed(r.dtype).align;
+    // SAFETY (both launches): each struct is its kernel's (params.rs); device addresses are the
+    // caller's validated tensors (log_probs, path, path_scores, device targets and lengths) or
+    // workspace regions sized by DeviceLayout for these sizes (the checkpoints for the longest
+    // input), and the kernels stay inside them whatever the device-side values (ctc.cu,
+    // "Invalid device-side values", "Forced alignment").
+    unsafe { enqueue_prepare(a, kernels, stream)? };
+    // SAFETY: as above.
+    unsafe { launch(align, batch as u32, a.sweep, stream, &p) }
 }
 
 /// (frames per block, chunks per sample) of `ctc_grad`: about [`GRAD_BLOCK_ELEMENTS`] elements

@@ -1,7 +1,25 @@
 //! The CUDA workspace layout: the one function that places the regions the kernels of
 //! `kernels/ctc.cu` use ("Workspace" there), called both by the size query and by the carve-up,
 //! so the two can never disagree.
+//!
+//! | region | element | count | holds |
+//! |---|---|---|---|
+//! | `offsets` | i64 | N (concatenated targets) | each sample's first label |
+//! | `labels`, `next_same` | i32 | N lmax | labels, chains of repeats |
+//! | `class_head` | i32 | N C | first label of each class |
+//! | `in_len`, `tgt_len` | i32 | N | T_b and L_b, or -1 for an invalid sample |
+//! | `log_alpha` | T | N alpha_rows W | alpha (the loss), or the ring of two delta rows (align) |
+//! | `work` | T | N 2 W (gradient) | two beta rows |
+//! | `nll` | T | N (loss) | each sample's loss |
+//! | `checkpoints` | T | N R W (align) | the delta rows of frames 0, K, 2K, ... |
+//! | `codes` | u8 | N K ceil(W / 4) (align) | one segment's back-pointers, 2 bits a state |
+//! | `staging` | bytes | | host targets and lengths copied to the device |
+//!
+//! W = 2 lmax + 1. Forced alignment (`ctc_align`) keeps R = ceil(Tmax / K) checkpoint rows and
+//! one segment of K frames of back-pointers, K = [`segment_frames`] as the CPU
+//! (`cpu/layout.rs`): its workspace grows with N W sqrt(Tmax), not N W Tmax.
 
+pub(crate) use crate::cpu::layout::segment_frames;
 use crate::error::Error;
 use std::ops::Range;
 
@@ -28,6 +46,28 @@ pub(crate) struct DeviceDims {
     pub concatenated: bool,
     /// Bytes of host-resident targets, input lengths and target lengths to stage on the device.
     pub staging: [usize; 3],
+    /// Forced alignment: its checkpoints (then `alpha_rows` is 2, the ring of delta rows).
+    pub align: Option<Checkpoints>,
+}
+
+/// The checkpoint scheme of a forced alignment (`ctc_align`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Checkpoints {
+    /// K: frames per segment, and between checkpoints.
+    pub segment: usize,
+    /// R: checkpoint rows per sample, ceil(Tmax / K) (at least 1).
+    pub rows: usize,
+}
+
+impl Checkpoints {
+    /// The scheme for inputs of at most `max_input` frames and `elem`-byte values.
+    pub fn new(max_input: usize, elem: usize) -> Checkpoints {
+        let segment = segment_frames(max_input, elem);
+        Checkpoints {
+            segment,
+            rows: max_input.div_ceil(segment).max(1),
+        }
+    }
 }
 
 /// Byte ranges of the CUDA workspace regions relative to a [`DEVICE_ALIGN`]-aligned base.
@@ -42,13 +82,17 @@ pub(crate) struct DeviceLayout {
     pub log_alpha: Range<usize>,
     pub work: Range<usize>,
     pub nll: Range<usize>,
+    pub checkpoints: Range<usize>,
+    pub codes: Range<usize>,
     /// The staged copies of host targets, input lengths and target lengths, together (one
     /// host-to-device copy fills it).
     pub staging: Range<usize>,
     /// Where each of the three lies inside `staging` (absolute, like the other ranges).
     pub staged: [Range<usize>; 3],
-    /// Row width of alpha and beta (2 lmax + 1).
+    /// Row width of alpha, beta and delta (2 lmax + 1).
     pub width: usize,
+    /// Bytes of one frame's back-pointers in `codes`: ceil(width / 4).
+    pub code_row: usize,
     /// Bytes a caller must provide (the regions plus alignment slack).
     pub bytes: usize,
 }
@@ -85,7 +129,11 @@ impl DeviceLayout {
         let log_alpha = reg(mul(mul(d.batch, d.alpha_rows)?, width)?, d.elem)?;
         let beta_rows = if d.gradient { 2 } else { 0 };
         let work = reg(mul(mul(d.batch, beta_rows)?, width)?, d.elem)?;
-        let nll = reg(d.batch, d.elem)?;
+        let nll = reg(if d.align.is_some() { 0 } else { d.batch }, d.elem)?;
+        let code_row = width.div_ceil(4);
+        let (segment, rows) = d.align.map_or((0, 0), |c| (c.segment, c.rows));
+        let checkpoints = reg(mul(mul(d.batch, rows)?, width)?, d.elem)?;
+        let codes = reg(mul(mul(d.batch, segment)?, code_row)?, 1)?;
         let start = reg(0, 1)?.start;
         let mut inner = start;
         let staged = [
@@ -105,9 +153,12 @@ impl DeviceLayout {
             log_alpha,
             work,
             nll,
+            checkpoints,
+            codes,
             staging,
             staged,
             width,
+            code_row,
             bytes,
         })
     }
@@ -128,6 +179,7 @@ mod tests {
             gradient: true,
             concatenated: true,
             staging: [13, 24, 5],
+            align: None,
         })
         .unwrap();
         let regions = [
@@ -150,5 +202,53 @@ mod tests {
         assert!(l.staged.iter().all(|r| r.start % STAGED_ALIGN == 0));
         assert!(l.staging.start >= l.nll.end && l.staging.end == l.staged[2].end);
         assert!(l.bytes >= l.staging.end + DEVICE_ALIGN - 1);
+        assert!(l.checkpoints.is_empty() && l.codes.is_empty());
+    }
+
+    #[test]
+    fn an_alignment_keeps_checkpoints_and_one_segment_of_codes() {
+        // N = 3, lmax = 5 (W = 11), Tmax = 100, float32: K = ceil(sqrt(16 * 100)) = 40, R = 3.
+        let align = Checkpoints::new(100, 4);
+        assert_eq!(
+            align,
+            Checkpoints {
+                segment: 40,
+                rows: 3
+            }
+        );
+        let l = DeviceLayout::new(DeviceDims {
+            batch: 3,
+            classes: 7,
+            lmax: 5,
+            alpha_rows: 2,
+            elem: 4,
+            gradient: false,
+            concatenated: false,
+            staging: [0, 0, 0],
+            align: Some(align),
+        })
+        .unwrap();
+        assert_eq!(l.code_row, 3);
+        assert_eq!(l.log_alpha.len(), 3 * 2 * 11 * 4);
+        assert_eq!(l.checkpoints.len(), 3 * 3 * 11 * 4);
+        assert_eq!(l.codes.len(), 3 * 40 * 3);
+        assert!(l.work.is_empty() && l.nll.is_empty());
+        let regions = [&l.log_alpha, &l.nll, &l.checkpoints, &l.codes, &l.staging];
+        for w in regions.windows(2) {
+            assert!(w[0].end <= w[1].start, "{regions:?}");
+        }
+        assert!(l.checkpoints.start.is_multiple_of(DEVICE_ALIGN));
+        assert!(l.codes.start.is_multiple_of(DEVICE_ALIGN));
+        // A sample of any length up to Tmax finds its checkpoints: ceil(T_b / K) <= R.
+        for t_b in 1..=100usize {
+            assert!(t_b.div_ceil(align.segment) <= align.rows);
+        }
+        assert_eq!(
+            Checkpoints::new(0, 8),
+            Checkpoints {
+                segment: 1,
+                rows: 1
+            }
+        );
     }
 }

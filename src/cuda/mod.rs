@@ -11,11 +11,11 @@ mod params;
 
 use crate::error::Error;
 use crate::problem::{
-    DeviceArray, In1, IntView2, Ints, LogProbs, Out1, Out3, Outputs, Place, Problem, Targets,
-    TargetsArg, Workspace,
+    AlignOutputs, DeviceArray, In1, IntView2, Ints, LogProbs, Out1, Out3, Outputs, PathOut, Place,
+    Problem, Targets, TargetsArg, Workspace,
 };
-use crate::types::{Call, Gradient, Input};
-use launch::{IntArg, IntSource, Request};
+use crate::types::{Call, DType, Gradient, Input};
+use launch::{AlignOut, IntArg, IntSource, Pass, Request};
 
 /// The kernel source, compiled at run time.
 pub(crate) const KERNEL_SOURCE: &str = include_str!("kernels/ctc.cu");
@@ -28,24 +28,13 @@ pub(crate) fn device_count() -> i32 {
 /// Bytes of device workspace the computation `call` needs on this problem.
 pub(crate) fn workspace_size(p: &Problem<'_>, call: Call) -> Result<usize, Error> {
     let staged = Staged::of(p);
-    let request = request(p, &staged, Outputs::default(), &Workspace::Library)?;
-    if call == Call::Align {
-        return Err(Error::Unsupported(
-            "ctc_align on CUDA tensors is not served by this build yet".into(),
-        ));
-    }
-    launch::workspace_size(&request, call != Call::Forward)
-}
-
-/// Forced alignment on a CUDA device (not served yet).
-pub(crate) fn align(
-    _p: &Problem<'_>,
-    _out: crate::problem::AlignOutputs<'_>,
-    _workspace: Workspace<'_>,
-) -> Result<(), Error> {
-    Err(Error::Unsupported(
-        "ctc_align on CUDA tensors is not served by this build yet; align on the host".into(),
-    ))
+    let pass = match call {
+        Call::Forward => Pass::Forward,
+        Call::Backward | Call::ForwardBackward => Pass::Gradient,
+        Call::Align => Pass::Align,
+    };
+    let request = request(p, &staged, Outputs::default(), &Workspace::Library, pass)?;
+    launch::workspace_size(&request, pass)
 }
 
 /// Runs a validated problem whose log-probabilities are on a CUDA device.
@@ -55,7 +44,48 @@ pub(crate) fn run(
     workspace: Workspace<'_>,
 ) -> Result<(), Error> {
     let staged = Staged::of(p);
-    launch::run(&request(p, &staged, out, &workspace)?)
+    let pass = match out.grad {
+        Some(_) => Pass::Gradient,
+        None => Pass::Forward,
+    };
+    launch::run(&request(p, &staged, out, &workspace, pass)?)
+}
+
+/// Forced alignment of a validated problem whose log-probabilities are on a CUDA device.
+pub(crate) fn align(
+    p: &Problem<'_>,
+    out: AlignOutputs<'_>,
+    workspace: Workspace<'_>,
+) -> Result<(), Error> {
+    let staged = Staged::of(p);
+    let mut request = request(p, &staged, Outputs::default(), &workspace, Pass::Align)?;
+    request.align = Some(align_out(out)?);
+    launch::run(&request)
+}
+
+/// The device addresses, strides and element sizes of an alignment's outputs.
+fn align_out(out: AlignOutputs<'_>) -> Result<AlignOut, Error> {
+    let host = |what: &str| Error::Internal(format!("a host {what} reached the CUDA backend"));
+    let PathOut::Device(path) = out.path else {
+        return Err(host("path"));
+    };
+    let scores = match out.scores {
+        None => None,
+        Some(Out1::Device(a)) => Some((a.addr, a.strides[0] as i64, a.dtype.size() as i32)),
+        Some(Out1::Host(_)) => return Err(host("path_scores")),
+    };
+    let bytes = match path.dtype {
+        DType::Int32 => 4,
+        _ => 8,
+    };
+    Ok(AlignOut {
+        path: (
+            path.addr,
+            [path.strides[0] as i64, path.strides[1] as i64],
+            bytes,
+        ),
+        scores,
+    })
 }
 
 /// Library-owned copies of host-resident targets and lengths, as int64 in (N, S) or (n,)
@@ -100,8 +130,9 @@ fn padded_copy(v: &IntView2<'_>) -> Vec<i64> {
     out
 }
 
-/// Refuses what the CUDA kernels do not compute yet: logits input and the exact gradient.
-fn served(p: &Problem<'_>) -> Result<(), Error> {
+/// Refuses what the CUDA kernels do not compute yet: logits input and the exact gradient (which
+/// an alignment ignores).
+fn served(p: &Problem<'_>, pass: Pass) -> Result<(), Error> {
     let o = &p.options;
     if o.input == Input::Logits {
         return Err(Error::Unsupported(
@@ -109,7 +140,7 @@ fn served(p: &Problem<'_>) -> Result<(), Error> {
                 .into(),
         ));
     }
-    if o.gradient == Gradient::Exact {
+    if o.gradient == Gradient::Exact && pass != Pass::Align {
         return Err(Error::Unsupported(
             "options.gradient = CTC_GRADIENT_EXACT (1) on CUDA tensors is not served by this build yet".into(),
         ));
@@ -117,14 +148,16 @@ fn served(p: &Problem<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// The launch request of a problem.
+/// The launch request of a problem computing `pass` (an alignment's outputs are added by
+/// [`align`]).
 fn request<'s>(
     p: &Problem<'_>,
     staged: &'s Staged,
     out: Outputs<'_>,
     workspace: &Workspace<'_>,
+    pass: Pass,
 ) -> Result<Request<'s>, Error> {
-    served(p)?;
+    served(p, pass)?;
     let Place::Cuda(device_index) = p.place else {
         return Err(Error::Internal(
             "a host problem reached the CUDA backend".into(),
@@ -172,6 +205,7 @@ fn request<'s>(
         loss,
         grad,
         grad_loss,
+        align: None,
         options: p.options,
         stream: p.cuda_stream as *mut std::ffi::c_void,
         workspace,

@@ -21,6 +21,7 @@ pub(crate) struct Kernels {
     beta: [usize; 2],
     grad: [usize; 2],
     reduce: [usize; 2],
+    align: [usize; 2],
 }
 
 /// The kernels of one floating type.
@@ -30,6 +31,7 @@ pub(crate) struct Typed {
     pub beta: usize,
     pub grad: usize,
     pub reduce: usize,
+    pub align: usize,
 }
 
 impl Kernels {
@@ -40,6 +42,7 @@ impl Kernels {
             beta: self.beta[i],
             grad: self.grad[i],
             reduce: self.reduce[i],
+            align: self.align[i],
         }
     }
 }
@@ -133,6 +136,7 @@ fn load(image: &nvrtc::Image) -> Result<Kernels, Error> {
             beta: [get(c"ctc_beta_f32")?, get(c"ctc_beta_f64")?],
             grad: [get(c"ctc_grad_f32")?, get(c"ctc_grad_f64")?],
             reduce: [get(c"ctc_reduce_f32")?, get(c"ctc_reduce_f64")?],
+            align: [get(c"ctc_align_f32")?, get(c"ctc_align_f64")?],
         })
     })();
     if kernels.is_err() {

@@ -163,7 +163,38 @@ kernel_params!(
     }
 );
 
-/// The largest blocks of the sweeps (alpha, beta) and of the other kernels: the
+kernel_params!(
+    /// `ctc_align_f32` / `ctc_align_f64`.
+    AlignParams, size 168 {
+        log_probs: u64 = 0,
+        labels: u64 = 8,
+        in_len: u64 = 16,
+        tgt_len: u64 = 24,
+        rows: u64 = 32,
+        checkpoints: u64 = 40,
+        codes: u64 = 48,
+        path: u64 = 56,
+        scores: u64 = 64,
+        st: i64 = 72,
+        sn: i64 = 80,
+        sc: i64 = 88,
+        width: i64 = 96,
+        code_row: i64 = 104,
+        path_st: i64 = 112,
+        path_sn: i64 = 120,
+        scores_stride: i64 = 128,
+        n: i32 = 136,
+        max_time: i32 = 140,
+        blank: i32 = 144,
+        lmax: i32 = 148,
+        segment: i32 = 152,
+        checkpoint_rows: i32 = 156,
+        path_bytes: i32 = 160,
+        scores_bytes: i32 = 164,
+    }
+);
+
+/// The largest blocks of the sweeps (alpha, beta, align) and of the other kernels: the
 /// `__launch_bounds__` of `kernels/ctc.cu` (`CTC_SWEEP_THREADS`, `CTC_GRID_THREADS`).
 pub(crate) const SWEEP_THREADS: u32 = 512;
 pub(crate) const GRID_THREADS: u32 = 256;
@@ -201,13 +232,14 @@ mod tests {
     #[test]
     fn parameter_structs_match_the_kernel_source() {
         type Fields = &'static [(&'static str, usize)];
-        let ours: [(&str, Fields, usize); 6] = [
+        let ours: [(&str, Fields, usize); 7] = [
             ("OffsetsParams", OffsetsParams::FIELDS, OffsetsParams::SIZE),
             ("PrepareParams", PrepareParams::FIELDS, PrepareParams::SIZE),
             ("AlphaParams", AlphaParams::FIELDS, AlphaParams::SIZE),
             ("BetaParams", BetaParams::FIELDS, BetaParams::SIZE),
             ("GradParams", GradParams::FIELDS, GradParams::SIZE),
             ("ReduceParams", ReduceParams::FIELDS, ReduceParams::SIZE),
+            ("AlignParams", AlignParams::FIELDS, AlignParams::SIZE),
         ];
         for (name, fields, size) in ours {
             let (cu_fields, cu_size) = cu_layout(name);

@@ -33,6 +33,8 @@ KERNELS = [
     "ctc_grad_f64",
     "ctc_reduce_f32",
     "ctc_reduce_f64",
+    "ctc_align_f32",
+    "ctc_align_f64",
 ]
 # "Architectures prior to '<compute/sm>_75' are deprecated and may be removed ...".
 DEPRECATED_ARCH = re.compile(r"Architectures prior to .* are deprecated")

@@ -127,6 +127,9 @@ const Kernel kKernels[] = {
     {"ctc_grad_f64", run_kernel<GradParams<double>, ctc_grad_f64>, sizeof(GradParams<double>), 9, CTC_GRID_THREADS, 1 << 7},
     {"ctc_reduce_f32", run_kernel<ReduceParams<float>, ctc_reduce_f32>, sizeof(ReduceParams<float>), 3, CTC_GRID_THREADS, 0},
     {"ctc_reduce_f64", run_kernel<ReduceParams<double>, ctc_reduce_f64>, sizeof(ReduceParams<double>), 3, CTC_GRID_THREADS, 0},
+    // path is never written when T = 0 (an empty tensor's pointer); path_scores may be NULL.
+    {"ctc_align_f32", run_kernel<AlignParams<float>, ctc_align_f32>, sizeof(AlignParams<float>), 9, CTC_SWEEP_THREADS, 3 << 7},
+    {"ctc_align_f64", run_kernel<AlignParams<double>, ctc_align_f64>, sizeof(AlignParams<double>), 9, CTC_SWEEP_THREADS, 3 << 7},
 };
 
 struct Module {

@@ -7,6 +7,20 @@
 //       the loss (N doubles for reduction none, else 1) then the gradient (T * N * C doubles,
 //       logical (T, N, C) order), little-endian float64. The first config of each case and
 //       dtype also runs twice more (other workspace garbage; the loss alone).
+//   run_emu align DATA OUT CONFIGS
+//       Forced alignment (offsets, prepare, ctc_align_<t>) of the same cases (REDUCTION,
+//       ZERO_INFINITY and the upstream gradients unused): for every case, dtype (float64 then
+//       float32) and config, appends to OUT the path (T * N int64, logical (T, N) order) then
+//       the scores (N float64: the kernel's, widened; NaN in layout 3, which passes none). The
+//       first config of each case and dtype also runs again over other workspace garbage.
+//       Layouts as below for log_probs, targets and lengths, and for the alignment:
+//         0 int64 path (T, N) contiguous, scores in T; the host's segment length K for the
+//           longest input (src/cpu/layout.rs segment_frames)
+//         1 int32 path batch-first (strides 1, T), float32 scores; K = 1 (every frame a
+//           checkpoint)
+//         2 int64 path and scores in T every other element (gaps must stay untouched); row width
+//           and code row padded; K = 3, a spare checkpoint row
+//         3 int32 path (T, N), no scores (NULL); one segment longer than T
 //   run_emu fuzz SEED COUNT
 //       COUNT random small problems (repeated labels, -inf entries, every reduction, padded and
 //       concatenated targets, garbage device-side lengths and labels in half of them), each in a
@@ -217,47 +231,46 @@ bool same_bits_vec(const std::vector<double>& a, const std::vector<double>& b) {
     return true;
 }
 
-/// Runs offsets (concatenated targets), prepare, alpha, beta, grad and reduce on `cs` in `layout`
-/// with blocks of `bs` threads.
-/// `garbage` picks what the workspace holds beforehand. With `ring`, alpha keeps two rows
-/// (the loss alone: no backward).
+/// The kernels' inputs of `cs` in memory layout `layout` (see the header): log_probs, targets
+/// and lengths with the strides and integer types of the layout, and the largest lengths given
+/// (garbage included).
 template <typename T>
-Outcome run(const Case& cs, int layout, int bs, int garbage, bool ring = false) {
+struct Inputs {
+    std::vector<T> lp;
+    long long st = 0, sn = 0, sc = 0;
+    IntBuffer targets{8, 0, 0};
+    int tbytes = 8;
+    long long tn = 0, ts = 1, tsize = 0;
+    IntBuffer il{4, 0, 0}, tl{8, 0, 0};
+    int il_bytes = 4, tl_bytes = 8;
+    long long il_stride = 1, tl_stride = 1;
+    long long max_il = 0, max_tl = 0;
+};
+
+template <typename T>
+Inputs<T> lay_out(const Case& cs, int layout) {
     const long long Tn = cs.T, N = cs.N, C = cs.C;
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    Outcome out;
-    auto damaged = [&](const char* what) {
-        out.intact = false;
-        out.damage += std::string(" ") + what;
-    };
-
+    Inputs<T> in;
     // log_probs
-    long long st, sn, sc;
     switch (layout) {
-        case 1: st = C; sn = Tn * C; sc = 1; break;
-        case 2: st = N * (C + 3); sn = C + 3; sc = 1; break;
-        case 3: st = 1; sn = Tn; sc = Tn * N; break;
-        default: st = N * C; sn = C; sc = 1; break;
+        case 1: in.st = C; in.sn = Tn * C; in.sc = 1; break;
+        case 2: in.st = N * (C + 3); in.sn = C + 3; in.sc = 1; break;
+        case 3: in.st = 1; in.sn = Tn; in.sc = Tn * N; break;
+        default: in.st = N * C; in.sn = C; in.sc = 1; break;
     }
-    std::vector<T> lp(static_cast<size_t>(extent(Tn, N, C, st, sn, sc)), static_cast<T>(nan));
+    const long long st = in.st, sn = in.sn, sc = in.sc;
+    in.lp.assign(static_cast<size_t>(extent(Tn, N, C, st, sn, sc)), static_cast<T>(nan));
     for (long long t = 0; t < Tn; ++t)
         for (long long b = 0; b < N; ++b)
             for (long long c = 0; c < C; ++c)
-                lp[t * st + b * sn + c * sc] = static_cast<T>(cs.log_probs[(t * N + b) * C + c]);
-
-    // gradient: gaps (layout 3) hold a sentinel that must survive
-    long long gt, gn, gc;
-    switch (layout) {
-        case 1: gt = C; gn = Tn * C; gc = 1; break;
-        case 3: gt = 2; gn = 2 * Tn; gc = 2 * Tn * N; break;
-        default: gt = N * C; gn = C; gc = 1; break;
-    }
-    const T grad_sentinel = static_cast<T>(-7.0);
-    Guarded<T> grad(static_cast<size_t>(extent(Tn, N, C, gt, gn, gc)), grad_sentinel, grad_sentinel);
+                in.lp[t * st + b * sn + c * sc] = static_cast<T>(cs.log_probs[(t * N + b) * C + c]);
 
     // targets
-    const int tbytes = (layout == 0 || layout == 2) ? 8 : 4;
-    long long tn = 0, ts = 1, tsize;
+    in.tbytes = (layout == 0 || layout == 2) ? 8 : 4;
+    long long& tn = in.tn;
+    long long& ts = in.ts;
+    long long& tsize = in.tsize;
     size_t tcount;
     if (cs.padded) {
         tsize = cs.S;
@@ -279,29 +292,65 @@ Outcome run(const Case& cs, int layout, int bs, int garbage, bool ring = false) 
         ts = layout == 2 ? 2 : 1;
         tcount = static_cast<size_t>(tsize * ts);
     }
-    IntBuffer targets(tbytes, tcount, 12345);  // the garbage in gaps is a bad label
+    in.targets = IntBuffer(in.tbytes, tcount, 12345);  // the garbage in gaps is a bad label
     if (cs.padded) {
         for (long long b = 0; b < N; ++b)
             for (long long j = 0; j < cs.S; ++j)
-                targets.set(static_cast<size_t>(b * tn + j * ts), cs.targets[b * cs.S + j]);
+                in.targets.set(static_cast<size_t>(b * tn + j * ts), cs.targets[b * cs.S + j]);
     } else {
-        for (long long i = 0; i < tsize; ++i) targets.set(static_cast<size_t>(i * ts), cs.targets[i]);
+        for (long long i = 0; i < tsize; ++i) in.targets.set(static_cast<size_t>(i * ts), cs.targets[i]);
     }
 
     // lengths
-    const int il_bytes = (layout == 1 || layout == 2) ? 8 : 4;
-    const int tl_bytes = (layout == 0 || layout == 2) ? 8 : 4;
-    const long long il_stride = layout == 2 ? 2 : 1;
-    const long long tl_stride = layout == 2 ? 3 : 1;
-    IntBuffer il(il_bytes, static_cast<size_t>(N == 0 ? 0 : (N - 1) * il_stride + 1), -99);
-    IntBuffer tl(tl_bytes, static_cast<size_t>(N == 0 ? 0 : (N - 1) * tl_stride + 1), -99);
-    long long max_il = 0, max_tl = 0;
+    in.il_bytes = (layout == 1 || layout == 2) ? 8 : 4;
+    in.tl_bytes = (layout == 0 || layout == 2) ? 8 : 4;
+    in.il_stride = layout == 2 ? 2 : 1;
+    in.tl_stride = layout == 2 ? 3 : 1;
+    in.il = IntBuffer(in.il_bytes, static_cast<size_t>(N == 0 ? 0 : (N - 1) * in.il_stride + 1), -99);
+    in.tl = IntBuffer(in.tl_bytes, static_cast<size_t>(N == 0 ? 0 : (N - 1) * in.tl_stride + 1), -99);
     for (long long b = 0; b < N; ++b) {
-        il.set(static_cast<size_t>(b * il_stride), cs.input_lengths[b]);
-        tl.set(static_cast<size_t>(b * tl_stride), cs.target_lengths[b]);
-        max_il = std::max(max_il, cs.input_lengths[b]);
-        max_tl = std::max(max_tl, cs.target_lengths[b]);
+        in.il.set(static_cast<size_t>(b * in.il_stride), cs.input_lengths[b]);
+        in.tl.set(static_cast<size_t>(b * in.tl_stride), cs.target_lengths[b]);
+        in.max_il = std::max(in.max_il, cs.input_lengths[b]);
+        in.max_tl = std::max(in.max_tl, cs.target_lengths[b]);
     }
+    return in;
+}
+
+/// Runs offsets (concatenated targets), prepare, alpha, beta, grad and reduce on `cs` in `layout`
+/// with blocks of `bs` threads.
+/// `garbage` picks what the workspace holds beforehand. With `ring`, alpha keeps two rows
+/// (the loss alone: no backward).
+template <typename T>
+Outcome run(const Case& cs, int layout, int bs, int garbage, bool ring = false) {
+    const long long Tn = cs.T, N = cs.N, C = cs.C;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    Outcome out;
+    auto damaged = [&](const char* what) {
+        out.intact = false;
+        out.damage += std::string(" ") + what;
+    };
+
+    // log_probs, targets and lengths
+    Inputs<T> in = lay_out<T>(cs, layout);
+    const std::vector<T>& lp = in.lp;
+    const long long st = in.st, sn = in.sn, sc = in.sc;
+    const IntBuffer &targets = in.targets, &il = in.il, &tl = in.tl;
+    const int tbytes = in.tbytes, il_bytes = in.il_bytes, tl_bytes = in.tl_bytes;
+    const long long tn = in.tn, ts = in.ts, tsize = in.tsize;
+    const long long il_stride = in.il_stride, tl_stride = in.tl_stride;
+    const long long max_il = in.max_il, max_tl = in.max_tl;
+
+    // gradient: gaps (layout 3) hold a sentinel that must survive
+    long long gt, gn, gc;
+    switch (layout) {
+        case 1: gt = C; gn = Tn * C; gc = 1; break;
+        case 3: gt = 2; gn = 2 * Tn; gc = 2 * Tn * N; break;
+        default: gt = N * C; gn = C; gc = 1; break;
+    }
+    const T grad_sentinel = static_cast<T>(-7.0);
+    Guarded<T> grad(static_cast<size_t>(extent(Tn, N, C, gt, gn, gc)), grad_sentinel, grad_sentinel);
+
     // Capacities: what a host knows (clamped, since the lengths may be garbage).
     long long lmax;
     long long alpha_rows;
@@ -478,6 +527,202 @@ int golden(const char* data, const char* out_path, const char* configs_arg) {
     for (const Case& cs : cases) {
         golden_case<double>(cs, configs, out);
         golden_case<float>(cs, configs, out);
+    }
+    out.close();
+    check(static_cast<bool>(out), "results written");
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forced alignment: offsets, prepare and ctc_align_<t>.
+
+struct Aligned {
+    std::vector<long long> path;  // logical (T, N)
+    std::vector<double> scores;   // N: the kernel's scores, widened; NaN where the layout has none
+    bool intact = true;           // guards and gaps untouched
+    std::string damage;
+};
+
+/// What an alignment's workspace and outputs are sized by in `layout` (see the header).
+struct AlignShape {
+    long long lmax, width, code_row, segment, checkpoint_rows;
+    int path_bytes, scores_bytes;  // scores_bytes 0: no scores (NULL)
+    long long path_st, path_sn, path_len, scores_stride;
+};
+
+template <typename T>
+AlignShape align_shape(const Case& cs, const Inputs<T>& in, int layout) {
+    const long long Tn = cs.T, N = cs.N;
+    AlignShape a{};
+    // Capacities: what a host knows (clamped, since the lengths may be garbage).
+    const long long known_tl = std::min<long long>(std::max<long long>(in.max_tl, 0), 1000);
+    a.lmax = layout == 1 ? (cs.padded ? cs.S : in.tsize) : known_tl + (layout == 2 ? 3 : 0);
+    a.width = 2 * a.lmax + 1;
+    a.code_row = (a.width + 3) / 4;
+    if (layout == 2) {
+        a.width = (a.width + 31) / 32 * 32;
+        a.code_row = (a.width + 3) / 4 + 5;
+    }
+    switch (layout) {
+        case 1:  // every frame a checkpoint, segments of one frame
+            a.segment = 1;
+            a.checkpoint_rows = std::max<long long>(Tn, 1);
+            break;
+        case 2:  // segments of 3 frames, a spare checkpoint row
+            a.segment = 3;
+            a.checkpoint_rows = (Tn + 2) / 3 + 1;
+            break;
+        case 3:  // one segment longer than any input
+            a.segment = Tn + 5;
+            a.checkpoint_rows = 1;
+            break;
+        default: {  // the host's choice for the longest input (src/cpu/layout.rs segment_frames)
+            const long long tmax = std::min<long long>(std::max<long long>(in.max_il, 0), Tn);
+            const double k = std::ceil(std::sqrt(4.0 * sizeof(T) * static_cast<double>(tmax)));
+            a.segment = std::clamp<long long>(static_cast<long long>(k), 1, std::max<long long>(tmax, 1));
+            a.checkpoint_rows = std::max<long long>((tmax + a.segment - 1) / a.segment, 1);
+        }
+    }
+    // Paths: 0 int64 time-first, 1 int32 batch-first, 2 int64 every other element, 3 int32
+    // time-first. Scores: 0 and 2 in T (2 every other element), 1 float32, 3 none.
+    a.path_bytes = (layout == 1 || layout == 3) ? 4 : 8;
+    a.path_st = layout == 1 ? 1 : (layout == 2 ? 2 * N : N);
+    a.path_sn = layout == 1 ? Tn : (layout == 2 ? 2 : 1);
+    a.path_len = Tn * N * (layout == 2 ? 2 : 1);
+    a.scores_bytes = layout == 3 ? 0 : (layout == 1 ? 4 : static_cast<int>(sizeof(T)));
+    a.scores_stride = layout == 2 ? 2 : 1;
+    return a;
+}
+
+/// Runs offsets (concatenated targets), prepare and align on `cs` in `layout` with blocks of `bs`
+/// threads; `garbage` picks what the workspace holds beforehand.
+template <typename T>
+Aligned run_align(const Case& cs, int layout, int bs, int garbage) {
+    const long long Tn = cs.T, N = cs.N, C = cs.C;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    Aligned out;
+    auto damaged = [&](const char* what) {
+        out.intact = false;
+        out.damage += std::string(" ") + what;
+    };
+    const Inputs<T> in = lay_out<T>(cs, layout);
+    const AlignShape a = align_shape(cs, in, layout);
+
+    // Outputs and workspace, pre-filled with garbage.
+    Guarded<long long> path64(static_cast<size_t>(a.path_bytes == 8 ? a.path_len : 0), 77, -777);
+    Guarded<int> path32(static_cast<size_t>(a.path_bytes == 4 ? a.path_len : 0), 77, -777);
+    const size_t nscores = N == 0 ? 0 : static_cast<size_t>((N - 1) * a.scores_stride + 1);
+    Guarded<double> scores64(a.scores_bytes == 8 ? nscores : 0, 12345.0, -9.0);
+    Guarded<float> scores32(a.scores_bytes == 4 ? nscores : 0, 12345.0f, -9.0f);
+    const T g0 = garbage == 0 ? static_cast<T>(nan) : static_cast<T>(garbage == 1 ? -1e30 : 3.25);
+    const unsigned char code_garbage = garbage == 0 ? 0xff : (garbage == 1 ? 0x00 : 0x9a);
+    const int ig = garbage == 0 ? -1 : 0x3fffffff;
+    const T ws_sentinel = static_cast<T>(-12345.0);
+    const int iws = -777;
+    const size_t nl = static_cast<size_t>(N * a.lmax);
+    Guarded<long long> offsets(static_cast<size_t>(N), ig, iws);
+    Guarded<int> labels(nl, ig, iws), next_same(nl, ig, iws);
+    Guarded<int> class_head(static_cast<size_t>(N * C), ig, iws);
+    Guarded<int> in_len(static_cast<size_t>(N), ig, iws), tgt_len(static_cast<size_t>(N), ig, iws);
+    Guarded<T> rows(static_cast<size_t>(N * 2 * a.width), g0, ws_sentinel);
+    Guarded<T> checkpoints(static_cast<size_t>(N * a.checkpoint_rows * a.width), g0, ws_sentinel);
+    Guarded<unsigned char> codes(static_cast<size_t>(N * a.segment * a.code_row), code_garbage, 0x5c);
+
+    const dim3 grid(static_cast<unsigned>(N)), block(static_cast<unsigned>(bs));
+    const int iN = static_cast<int>(N), iT = static_cast<int>(Tn), iC = static_cast<int>(C);
+    if (!cs.padded) {
+        const OffsetsParams op{in.tl.ptr(), offsets.data(), in.tl_stride, in.tl_bytes, iN};
+        emu::launch(ctc_offsets, dim3(1), block, op);
+    }
+    const PrepareParams pp{in.targets.ptr(), in.il.ptr(), in.tl.ptr(), cs.padded ? nullptr : offsets.data(),
+                           labels.data(), next_same.data(), class_head.data(), in_len.data(),
+                           tgt_len.data(), in.tsize, in.tn, in.ts, in.il_stride, in.tl_stride, in.tbytes,
+                           in.il_bytes, in.tl_bytes, cs.padded, iN, iT, iC, cs.blank, static_cast<int>(a.lmax)};
+    emu::launch(ctc_prepare, grid, block, pp);
+    void* path = a.path_bytes == 8 ? static_cast<void*>(path64.data()) : static_cast<void*>(path32.data());
+    void* scores = a.scores_bytes == 8   ? static_cast<void*>(scores64.data())
+                   : a.scores_bytes == 4 ? static_cast<void*>(scores32.data())
+                                         : nullptr;
+    const AlignParams<T> ap{in.lp.data(), labels.data(), in_len.data(), tgt_len.data(), rows.data(),
+                            checkpoints.data(), codes.data(), path, scores, in.st, in.sn, in.sc, a.width,
+                            a.code_row, a.path_st, a.path_sn, a.scores_stride, iN, iT, cs.blank,
+                            static_cast<int>(a.lmax), static_cast<int>(a.segment),
+                            static_cast<int>(a.checkpoint_rows), a.path_bytes, a.scores_bytes};
+    if constexpr (sizeof(T) == 4) {
+        emu::launch(ctc_align_f32, grid, block, ap);
+    } else {
+        emu::launch(ctc_align_f64, grid, block, ap);
+    }
+
+    if (!offsets.guards_intact()) damaged("offsets");
+    if (!labels.guards_intact() || !next_same.guards_intact() || !class_head.guards_intact())
+        damaged("labels");
+    if (!in_len.guards_intact() || !tgt_len.guards_intact()) damaged("lengths");
+    if (!rows.guards_intact()) damaged("rows");
+    if (!checkpoints.guards_intact()) damaged("checkpoints");
+    if (!codes.guards_intact()) damaged("codes");
+    if (!path64.guards_intact() || !path32.guards_intact()) damaged("path");
+    if (!scores64.guards_intact() || !scores32.guards_intact()) damaged("scores");
+    if (layout == 2) {
+        // Every other element of the path and of the scores is a gap.
+        for (size_t i = 1; i < path64.n; i += 2)
+            if (path64[i] != 77) {
+                damaged("path-gap");
+                break;
+            }
+        for (size_t i = 1; i < scores64.n + scores32.n; i += 2)
+            if ((scores64.n ? scores64[i] : static_cast<double>(scores32[i])) != 12345.0) {
+                damaged("scores-gap");
+                break;
+            }
+    }
+
+    for (long long t = 0; t < Tn; ++t)
+        for (long long b = 0; b < N; ++b) {
+            const long long at = t * a.path_st + b * a.path_sn;
+            out.path.push_back(a.path_bytes == 8 ? path64[static_cast<size_t>(at)]
+                                                 : static_cast<long long>(path32[static_cast<size_t>(at)]));
+        }
+    for (long long b = 0; b < N; ++b) {
+        const size_t at = static_cast<size_t>(b * a.scores_stride);
+        out.scores.push_back(a.scores_bytes == 8   ? scores64[at]
+                             : a.scores_bytes == 4 ? static_cast<double>(scores32[at])
+                                                   : nan);
+    }
+    return out;
+}
+
+bool same_alignment(const Aligned& a, const Aligned& b) {
+    return a.path == b.path && same_bits_vec(a.scores, b.scores);
+}
+
+template <typename T>
+void align_case(const Case& cs, const std::vector<std::pair<int, int>>& configs, std::ofstream& out) {
+    const char* dtype = sizeof(T) == 4 ? "f32" : "f64";
+    for (size_t k = 0; k < configs.size(); ++k) {
+        const auto [bs, layout] = configs[k];
+        const Aligned o = run_align<T>(cs, layout, bs, 0);
+        std::ostringstream what;
+        what << cs.name << " align " << dtype << " block " << bs << " layout " << layout;
+        check(o.intact, what.str() + ": guards and gaps untouched" + o.damage);
+        out.write(reinterpret_cast<const char*>(o.path.data()), static_cast<std::streamsize>(o.path.size() * 8));
+        out.write(reinterpret_cast<const char*>(o.scores.data()), static_cast<std::streamsize>(o.scores.size() * 8));
+        if (k == 0) {
+            // Other garbage in the workspace (other stale back-pointers too): the same bits.
+            const Aligned again = run_align<T>(cs, layout, bs, 2);
+            check(again.intact && same_alignment(again, o), what.str() + ": same bits with other workspace garbage");
+        }
+    }
+}
+
+/// `run_emu align DATA OUT CONFIGS` (see the header).
+int align(const char* data, const char* out_path, const char* configs_arg) {
+    const std::vector<Case> cases = read_cases(data);
+    const std::vector<std::pair<int, int>> configs = parse_configs(configs_arg);
+    std::ofstream out(out_path, std::ios::binary);
+    for (const Case& cs : cases) {
+        align_case<double>(cs, configs, out);
+        align_case<float>(cs, configs, out);
     }
     out.close();
     check(static_cast<bool>(out), "results written");
@@ -769,10 +1014,13 @@ int fuzz(unsigned long long seed, int count) {
 int main(int argc, char** argv) {
     if (argc == 5 && std::strcmp(argv[1], "golden") == 0) {
         golden(argv[2], argv[3], argv[4]);
+    } else if (argc == 5 && std::strcmp(argv[1], "align") == 0) {
+        align(argv[2], argv[3], argv[4]);
     } else if (argc == 4 && std::strcmp(argv[1], "fuzz") == 0) {
         fuzz(std::stoull(argv[2]), std::stoi(argv[3]));
     } else {
-        std::fprintf(stderr, "usage: %s golden DATA OUT CONFIGS | fuzz SEED COUNT\n", argv[0]);
+        std::fprintf(stderr, "usage: %s golden DATA OUT CONFIGS | align DATA OUT CONFIGS | fuzz SEED COUNT\n",
+                     argv[0]);
         return 2;
     }
     std::printf("emu tests: %d passed, %d failed\n", g_passed, g_failed);

@@ -387,9 +387,9 @@ def test_forced_align_under_torchscript_and_autograd():
 
 
 def test_forced_align_cuda_tensors_reach_the_library(monkeypatch):
-    """CUDA tensors go to the library with their device fields; it does not align on CUDA in
-    this version: CtcUnsupported. Without CUDA, the device fields are forged on CPU tensors for
-    a library that sees no CUDA device (it refuses them before reading any memory)."""
+    """CUDA tensors go to the library with their device fields: with a CUDA device it aligns
+    there, with the CPU's paths. Without CUDA, the device fields are forged on CPU tensors for
+    a library that sees no CUDA device (CtcUnsupported before it reads any memory)."""
     torch = _torch()
     import libctc.functional as F
     from libctc import _native, _torch as T

@@ -360,8 +360,8 @@ def forced_align(
 
     Args:
         log_probs: (B, T, C) float32 or float64 log-probabilities (float16 raises
-            ``CtcUnsupported``), any strides (read in place). CPU; a CUDA tensor is passed to the
-            library, which does not align on CUDA in this version (``CtcUnsupported``).
+            ``CtcUnsupported``), any strides (read in place). CPU or CUDA: a CUDA tensor is
+            aligned on its device, on ``torch.cuda.current_stream()``, with the CPU's paths.
         targets: (B, L) int32 or int64 labels, padded: only the first target_lengths[b] of row b
             are read, so the padding may hold anything.
         input_lengths: (B,) integral tensor, each <= T and the largest equal to T; None: all T.

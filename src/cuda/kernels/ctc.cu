@@ -21,8 +21,8 @@
 // test compares the two lists, so a field order that differs fails to build on either side.
 //
 // Every kernel takes a 1-D block of blockDim.x threads, a power of two in [1, its maximum]
-// (CTC_SWEEP_THREADS for alpha and beta, CTC_GRID_THREADS for the others) chosen by the host;
-// any such value gives the same bits (no sum depends on it). No dynamic shared memory.
+// (CTC_SWEEP_THREADS for alpha, beta and align, CTC_GRID_THREADS for the others) chosen by the
+// host; any such value gives the same bits (no sum depends on it). No dynamic shared memory.
 //
 //   ctc_offsets                       1 block        concatenated targets only
 //   ctc_prepare                       N blocks       block b: sample b
@@ -31,10 +31,11 @@
 //   ctc_grad_f32 / _f64               N * chunks     block b * chunks + k: frames
 //                                                    [k F, (k + 1) F) of sample b
 //   ctc_reduce_f32 / _f64             1 block
+//   ctc_align_f32 / _f64              N blocks       forced alignment (ctc_align)
 //
 // Run them in this order on one stream: offsets, prepare, alpha, then reduce and/or beta + grad
 // (beta replaces log_alpha entries by posteriors, so run it after anything else reading them).
-// Blocks past the grid's work return at once.
+// Forced alignment runs offsets, prepare, align. Blocks past the grid's work return at once.
 //
 // Strides are in elements, never bytes, and may be any value (zero or negative included) that
 // keeps the addressed elements inside the caller's tensor.
@@ -90,6 +91,21 @@
 //                                the mean accumulate in double in increasing b, from -0.0 (as
 //                                Rust's f64 `sum`), then round once to T.
 //
+// AlignParams (ctc_align_<t>): the Viterbi recurrence of src/algorithm.rs "Forced alignment"
+//   log_probs, st, sn, sc        as for alpha
+//   rows [N][2][width] T         the current and the previous row of delta (a ring)
+//   checkpoints [N][checkpoint_rows][width] T   the rows of frames 0, K, 2K, ... (K = segment)
+//   codes [N][segment][code_row] bytes   one segment's back-pointers, 2 bits a state: state s
+//                                of the i-th recomputed frame at byte i * code_row + s / 4,
+//                                bits 2 (s % 4) and up; code_row >= (width + 3) / 4
+//   path, path_st, path_sn, path_bytes   (max_time, N) int32 or int64 (4 or 8): element [t][b]
+//                                at t * path_st + b * path_sn; every t < max_time is written
+//   scores, scores_stride, scores_bytes  (N,) float32 or float64 (4 or 8), [b] at
+//                                b * scores_stride; NULL: not written
+//   segment (K >= 1), checkpoint_rows (>= 1): a sample needs ceil(T_b / K) checkpoint rows;
+//                                one with more is treated as impossible (the host sizes them
+//                                for its longest input)
+//
 // Host-side preconditions (trusted, not checked): 0 <= blank < C <= 2^30; lmax < 2^30 (so that
 // state indices 2 lmax + 3 fit an int); N, max_time <= 2^31 - 1; N * chunks <= 2^31 - 1;
 // F * C < 2^62; the strides address elements inside the tensors for every t < max_time, b < N,
@@ -98,6 +114,12 @@
 // Workspace, in elements: offsets: N long long (concatenated); labels, next_same: N * lmax int;
 // class_head: N * C int; in_len, tgt_len: N int; log_alpha: N * alpha_rows * width T; work:
 // N * 2 * width T (gradient); nll: N T. Nothing needs initializing.
+// Forced alignment: offsets, labels, next_same, class_head, in_len, tgt_len as above (prepare
+// fills them); rows (in log_alpha's place): N * 2 * width T; checkpoints:
+// N * checkpoint_rows * width T; codes: N * segment * code_row bytes. With K = segment =
+// ceil(sqrt(4 sizeof(T) Tmax)) (src/cpu/layout.rs segment_frames, as the CPU) and
+// checkpoint_rows = ceil(Tmax / K), the checkpoints (Tmax / K) width sizeof(T) and the codes
+// K width / 4 bytes balance: N * width * O(sqrt(Tmax)) in all, not N * width * Tmax.
 //
 // =============================================================================================
 // Invalid device-side values
@@ -118,6 +140,41 @@
 // workspace described above, whatever the device-side values: only the host arguments (sizes,
 // strides, capacities) are trusted.
 //
+// ctc_align treats an invalid sample as one with no alignment: path -1 at every frame, score
+// -inf; the other samples are aligned as with valid values there.
+//
+// =============================================================================================
+// Forced alignment (ctc_align): the CPU's path and score, bit for bit
+// =============================================================================================
+//
+// One block per sample sweeps its frames in a loop (one barrier a frame), as alpha does, over
+// the same state window, in T (the CPU's accumulator: float for float32, double for float64):
+//   delta[t][s] = best(stay delta[t-1][s], from s - 1, from s - 2 under the skip rule) + lp
+// with src/algorithm.rs's tie rule written as the CPU writes it (src/cpu/align.rs): a blank
+// takes s - 1 iff it is > stay; a label takes s - 2 iff it is > both others, else s - 1 iff it
+// is > stay, else stays; the path ends in the last label unless the final blank is > it. These
+// are comparisons and one addition a state, never contracted into an FMA (there is no product),
+// whatever --fmad says, so every value and every choice is the CPU's. NaN compares false, so it
+// is never "better" and propagates along stays, as on the CPU.
+//
+// Memory: the forward sweep keeps the rows of frames 0, K, 2K, ... as checkpoints (writing those
+// frames there directly, the others in the ring); the read-back then takes the segments
+// [first, last] = [g K, min((g + 1) K, T_b - 1)] from the last: it recomputes frames first + 1
+// ..= last from the checkpoint of frame first, storing each state's back-pointer (0 stay, 1 from
+// s - 1, 2 from s - 2: one thread owns the four states of a code byte), then thread 0 walks the
+// segment back from the state it holds, writing path[t] and adding (double) lp[t][path[t]] to
+// the score in decreasing t from +0.0, as the CPU does; the score is rounded to T, then to the
+// output's type.
+//
+// No alignment (path -1 everywhere, score -inf): L > T_b; or a best score of -inf or NaN (too
+// few frames for the labels and the blanks between repeats gives -inf too: every unreachable
+// state is -inf or NaN, so no separate count of repeats is needed). T_b = 0 and L = 0: score 0,
+// path -1 everywhere. Frames t >= T_b get -1.
+//
+// A back-pointer walk stays inside the window: a state whose delta is neither -inf nor NaN has a
+// predecessor of that kind, i.e. a computed state (the state index is still clamped at 0, so
+// no code value can address outside the tables).
+
 // =============================================================================================
 // Determinism
 // =============================================================================================
@@ -270,6 +327,34 @@ template <typename T> struct ReduceParams {
     int zero_infinity;
 };
 
+template <typename T> struct AlignParams {
+    const T* log_probs;
+    const int* labels;
+    const int* in_len;
+    const int* tgt_len;
+    T* rows;
+    T* checkpoints;
+    unsigned char* codes;
+    void* path;
+    void* scores;
+    long long st;
+    long long sn;
+    long long sc;
+    long long width;
+    long long code_row;
+    long long path_st;
+    long long path_sn;
+    long long scores_stride;
+    int N;
+    int max_time;
+    int blank;
+    int lmax;
+    int segment;
+    int checkpoint_rows;
+    int path_bytes;
+    int scores_bytes;
+};
+
 // Offsets and sizes, in bytes; src/cuda/launch.rs asserts the same numbers (T appears only
 // behind pointers, so every instantiation of a template has the offsets of the float one).
 // NVRTC has no offsetof: the offsets are checked by the host compilers (the emulation and the
@@ -379,6 +464,32 @@ CTC_FIELD(ReduceParams<float>, N, 32);
 CTC_FIELD(ReduceParams<float>, reduction, 36);
 CTC_FIELD(ReduceParams<float>, zero_infinity, 40);
 CTC_SIZE(ReduceParams<float>, 48);
+CTC_FIELD(AlignParams<float>, log_probs, 0);
+CTC_FIELD(AlignParams<float>, labels, 8);
+CTC_FIELD(AlignParams<float>, in_len, 16);
+CTC_FIELD(AlignParams<float>, tgt_len, 24);
+CTC_FIELD(AlignParams<float>, rows, 32);
+CTC_FIELD(AlignParams<float>, checkpoints, 40);
+CTC_FIELD(AlignParams<float>, codes, 48);
+CTC_FIELD(AlignParams<float>, path, 56);
+CTC_FIELD(AlignParams<float>, scores, 64);
+CTC_FIELD(AlignParams<float>, st, 72);
+CTC_FIELD(AlignParams<float>, sn, 80);
+CTC_FIELD(AlignParams<float>, sc, 88);
+CTC_FIELD(AlignParams<float>, width, 96);
+CTC_FIELD(AlignParams<float>, code_row, 104);
+CTC_FIELD(AlignParams<float>, path_st, 112);
+CTC_FIELD(AlignParams<float>, path_sn, 120);
+CTC_FIELD(AlignParams<float>, scores_stride, 128);
+CTC_FIELD(AlignParams<float>, N, 136);
+CTC_FIELD(AlignParams<float>, max_time, 140);
+CTC_FIELD(AlignParams<float>, blank, 144);
+CTC_FIELD(AlignParams<float>, lmax, 148);
+CTC_FIELD(AlignParams<float>, segment, 152);
+CTC_FIELD(AlignParams<float>, checkpoint_rows, 156);
+CTC_FIELD(AlignParams<float>, path_bytes, 160);
+CTC_FIELD(AlignParams<float>, scores_bytes, 164);
+CTC_SIZE(AlignParams<float>, 168);
 
 namespace ctc_kernels {
 
@@ -875,6 +986,266 @@ template <typename T> __device__ __forceinline__ void reduce(const ReduceParams<
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// ctc_align (see "Forced alignment" above)
+
+/// One sample of an alignment: its log-probabilities, labels and tables.
+template <typename T> struct AlignSample {
+    const T* lp;            // [t][c] at t * st + c * sc
+    const int* lab;         // L labels
+    T* rows;                // the ring: 2 rows of width
+    T* checkpoints;         // checkpoint_rows rows of width
+    unsigned char* codes;   // segment rows of code_row bytes
+    int L;
+    int T_b;
+    int s_prime;
+};
+
+/// delta of a state and its back-pointer (0 stay, 1 from s - 1, 2 from s - 2); for the end of
+/// the path, its best score and final state.
+template <typename T> struct Cell {
+    T value;
+    int code;
+};
+
+/// Whether sample (L, T_b) runs the recurrence: valid, 1 <= T_b, L <= T_b (else it has no
+/// alignment), and within the label capacity, the row width, the code row and the checkpoint
+/// rows (ceil(T_b / K) of them).
+template <typename T>
+__device__ __forceinline__ bool alignable(const AlignParams<T>& p, int L, int T_b) {
+    if (L < 0 || T_b < 1 || T_b > p.max_time || L > T_b || p.segment < 1) return false;
+    const long long s_prime = 2LL * L + 1;
+    return L <= p.lmax && p.width >= s_prime && 4 * p.code_row >= s_prime &&
+           (T_b - 1) / p.segment < p.checkpoint_rows;
+}
+
+template <typename T>
+__device__ __forceinline__ AlignSample<T> align_sample(const AlignParams<T>& p, int b, int L,
+                                                      int T_b) {
+    AlignSample<T> a;
+    a.lp = p.log_probs + static_cast<long long>(b) * p.sn;
+    a.lab = p.labels + static_cast<long long>(b) * p.lmax;
+    a.rows = p.rows + static_cast<long long>(b) * 2 * p.width;
+    a.checkpoints = p.checkpoints + static_cast<long long>(b) * p.checkpoint_rows * p.width;
+    a.codes = p.codes + static_cast<long long>(b) * p.segment * p.code_row;
+    a.L = L;
+    a.T_b = T_b;
+    a.s_prime = 2 * L + 1;
+    return a;
+}
+
+/// target_prime(s): the blank for even states, label s / 2 for odd ones.
+template <typename T>
+__device__ __forceinline__ int target_class(const AlignParams<T>& p, const AlignSample<T>& a,
+                                            int s) {
+    return (s & 1) ? a.lab[s >> 1] : p.blank;
+}
+
+/// lp[t][target_prime(s)].
+template <typename T>
+__device__ __forceinline__ T emission(const AlignParams<T>& p, const AlignSample<T>& a, int t,
+                                      int s) {
+    const long long c = target_class(p, a, s);
+    return a.lp[static_cast<long long>(t) * p.st + c * p.sc];
+}
+
+/// Row t of the forward sweep: a checkpoint for t = 0, K, 2K, ..., else the ring.
+template <typename T>
+__device__ __forceinline__ T* forward_row(const AlignParams<T>& p, const AlignSample<T>& a,
+                                          int t) {
+    if (t % p.segment == 0) return a.checkpoints + static_cast<long long>(t / p.segment) * p.width;
+    return a.rows + static_cast<long long>(t & 1) * p.width;
+}
+
+/// The step of state s at a frame t >= 1 from `prev`, the row of frame t - 1 (its window
+/// [plo, phi); every other state is -inf), with emission e, by the tie rule as
+/// src/cpu/align.rs writes it (blank_step, label_step): a comparison and an addition, nothing
+/// an FMA could contract.
+template <typename T>
+__device__ __forceinline__ Cell<T> viterbi_cell(const T* prev, int plo, int phi, const int* lab,
+                                                int s, T e) {
+    const T ninf = -Limits<T>::inf();
+    const T x0 = (s >= plo && s < phi) ? prev[s] : ninf;
+    const T x1 = (s - 1 >= plo && s - 1 < phi) ? prev[s - 1] : ninf;
+    if (!(s & 1)) {
+        const bool take = x1 > x0;
+        return Cell<T>{(take ? x1 : x0) + e, take ? 1 : 0};
+    }
+    const int k = s >> 1;
+    const bool skip = k >= 1 && lab[k - 1] != lab[k];
+    const T x2 = (skip && s - 2 >= plo && s - 2 < phi) ? prev[s - 2] : ninf;
+    const bool two = x2 > x1 && x2 > x0;
+    const bool one = !two && x1 > x0;
+    const T best = two ? x2 : (one ? x1 : x0);
+    return Cell<T>{best + e, two ? 2 : (one ? 1 : 0)};
+}
+
+/// delta over frames 0 .. T_b - 1, keeping the rows of frames 0, K, 2K, ... One barrier per
+/// frame: row t - 1 is complete before row t is computed, and read completely before frame
+/// t + 1 overwrites its ring slot.
+template <typename T>
+__device__ __forceinline__ void viterbi_forward(const AlignParams<T>& p, const AlignSample<T>& a) {
+    const int tid = static_cast<int>(threadIdx.x);
+    const int nth = static_cast<int>(blockDim.x);
+    for (int t = 0; t < a.T_b; ++t) {
+        const int lo = window_lo(t, a.T_b, a.s_prime);
+        const int hi = window_hi(t, a.s_prime);
+        T* cur = forward_row(p, a, t);
+        if (t == 0) {
+            // delta[0][0] = lp[0][blank], delta[0][1] = lp[0][l[0]].
+            for (int s = lo + tid; s < hi; s += nth) cur[s] = emission(p, a, 0, s);
+        } else {
+            const T* prev = forward_row(p, a, t - 1);
+            const int plo = window_lo(t - 1, a.T_b, a.s_prime);
+            const int phi = window_hi(t - 1, a.s_prime);
+            for (int s = lo + tid; s < hi; s += nth)
+                cur[s] = viterbi_cell(prev, plo, phi, a.lab, s, emission(p, a, t, s)).value;
+        }
+        __syncthreads();
+    }
+}
+
+/// The end of the path at frame T_b - 1 (value: its score, code: its state): the last label
+/// unless the final blank is strictly better (a state outside the window is -inf).
+template <typename T>
+__device__ __forceinline__ Cell<T> path_end(const AlignParams<T>& p, const AlignSample<T>& a) {
+    const int t = a.T_b - 1;
+    const int hi = window_hi(t, a.s_prime);
+    const T* last = forward_row(p, a, t);
+    const T blank = a.s_prime - 1 < hi ? last[a.s_prime - 1] : -Limits<T>::inf();
+    if (a.L > 0) {
+        const T label = last[a.s_prime - 2];  // always in the window when L <= T_b
+        if (!(blank > label)) return Cell<T>{label, a.s_prime - 2};
+    }
+    return Cell<T>{blank, a.s_prime - 1};
+}
+
+/// Frames first + 1 ..= last again, from the checkpoint of frame first (a multiple of K), into
+/// the ring, with the back-pointers of each frame in the segment's code row t - first - 1. One
+/// thread owns a code byte (four states), so no byte has two writers.
+template <typename T>
+__device__ __forceinline__ void recompute_segment(const AlignParams<T>& p,
+                                                  const AlignSample<T>& a, int first, int last) {
+    const int tid = static_cast<int>(threadIdx.x);
+    const int nth = static_cast<int>(blockDim.x);
+    for (int t = first + 1; t <= last; ++t) {
+        const T* prev = t - 1 == first
+                            ? a.checkpoints + static_cast<long long>(first / p.segment) * p.width
+                            : a.rows + static_cast<long long>((t - 1) & 1) * p.width;
+        T* cur = a.rows + static_cast<long long>(t & 1) * p.width;
+        unsigned char* codes = a.codes + static_cast<long long>(t - first - 1) * p.code_row;
+        const int lo = window_lo(t, a.T_b, a.s_prime);
+        const int hi = window_hi(t, a.s_prime);
+        const int plo = window_lo(t - 1, a.T_b, a.s_prime);
+        const int phi = window_hi(t - 1, a.s_prime);
+        const int bytes_end = (hi >> 2) + ((hi & 3) != 0);
+        for (int i = (lo >> 2) + tid; i < bytes_end; i += nth) {
+            unsigned byte = 0;
+            for (int j = 0; j < 4; ++j) {
+                const int s = 4 * i + j;
+                if (s < lo || s >= hi) continue;
+                const Cell<T> c = viterbi_cell(prev, plo, phi, a.lab, s, emission(p, a, t, s));
+                cur[s] = c.value;
+                byte |= static_cast<unsigned>(c.code) << (2 * j);
+            }
+            codes[i] = static_cast<unsigned char>(byte);
+        }
+        __syncthreads();
+    }
+}
+
+/// path[t][b] = v, int32 or int64.
+template <typename T>
+__device__ __forceinline__ void set_path(const AlignParams<T>& p, int b, long long t, long long v) {
+    const long long at = t * p.path_st + static_cast<long long>(b) * p.path_sn;
+    if (p.path_bytes == 8) {
+        static_cast<long long*>(p.path)[at] = v;
+    } else {
+        static_cast<int*>(p.path)[at] = static_cast<int>(v);
+    }
+}
+
+/// Thread 0: frames last down to first + 1 of the path from the segment's back-pointers, each
+/// log-probability added to `score` in double; returns the state of frame first.
+template <typename T>
+__device__ __forceinline__ int walk_segment(const AlignParams<T>& p, const AlignSample<T>& a,
+                                            int b, int first, int last, int state,
+                                            double& score) {
+    for (int t = last; t > first; --t) {
+        set_path(p, b, t, target_class(p, a, state));
+        score = score + static_cast<double>(emission(p, a, t, state));
+        const unsigned char byte =
+            a.codes[static_cast<long long>(t - first - 1) * p.code_row + (state >> 2)];
+        state -= (byte >> (2 * (state & 3))) & 3;
+        if (state < 0) state = 0;  // never taken (see "Forced alignment"); keeps reads inside
+    }
+    return state;
+}
+
+/// The path of frames T_b - 1 down to 0, ending in `state`, one segment at a time from the last;
+/// returns its score (on thread 0; the other threads only recompute).
+template <typename T>
+__device__ __forceinline__ double read_back(const AlignParams<T>& p, const AlignSample<T>& a,
+                                            int b, int state) {
+    double score = 0.0;
+    const int segments = (a.T_b - 1) / p.segment + ((a.T_b - 1) % p.segment != 0);
+    for (int g = segments - 1; g >= 0; --g) {
+        const int first = g * p.segment;  // < T_b - 1
+        const int last = a.T_b - 1 - first > p.segment ? first + p.segment : a.T_b - 1;
+        recompute_segment(p, a, first, last);
+        if (threadIdx.x == 0) state = walk_segment(p, a, b, first, last, state, score);
+        __syncthreads();  // the codes are read before the next segment overwrites them
+    }
+    if (threadIdx.x == 0) {
+        set_path(p, b, 0, target_class(p, a, state));
+        score = score + static_cast<double>(emission(p, a, 0, state));
+    }
+    return score;
+}
+
+/// Frames [from, max_time) of sample b get -1 (the block shares them); thread 0 writes the
+/// score, rounded to T (the CPU's accumulator) and then to the output's type.
+template <typename T>
+__device__ __forceinline__ void finish_sample(const AlignParams<T>& p, int b, int from,
+                                              double score) {
+    const int tid = static_cast<int>(threadIdx.x);
+    const int nth = static_cast<int>(blockDim.x);
+    for (long long t = from + tid; t < p.max_time; t += nth) set_path(p, b, t, -1);
+    if (tid != 0 || p.scores == nullptr) return;
+    const T rounded = static_cast<T>(score);
+    const long long at = static_cast<long long>(b) * p.scores_stride;
+    if (p.scores_bytes == 8) {
+        static_cast<double*>(p.scores)[at] = static_cast<double>(rounded);
+    } else {
+        static_cast<float*>(p.scores)[at] = static_cast<float>(rounded);
+    }
+}
+
+template <typename T> __device__ __forceinline__ void align(const AlignParams<T>& p) {
+    const int b = static_cast<int>(blockIdx.x);
+    if (b >= p.N) return;
+    const double no_alignment = -Limits<double>::inf();
+    // Every thread reads the same values, so every branch below is uniform over the block.
+    const int L = p.tgt_len[b];
+    const int T_b = p.in_len[b];
+    if (!alignable(p, L, T_b)) {
+        // No frame and no label: the empty path, score 0. Else (invalid, L > T_b, or past the
+        // capacities) no alignment.
+        finish_sample(p, b, 0, L == 0 && T_b == 0 ? 0.0 : no_alignment);
+        return;
+    }
+    const AlignSample<T> a = align_sample(p, b, L, T_b);
+    viterbi_forward(p, a);
+    const Cell<T> end = path_end(p, a);
+    __syncthreads();  // every thread has read the last row before the read-back reuses the ring
+    if (end.value == -Limits<T>::inf() || end.value != end.value) {
+        finish_sample(p, b, 0, no_alignment);
+        return;
+    }
+    const double score = read_back(p, a, b, end.code);
+    finish_sample(p, b, T_b, score);
+}
+
 }  // namespace ctc_kernels
 
 // ---------------------------------------------------------------------------------------------
@@ -906,6 +1277,10 @@ extern "C" __global__ void __launch_bounds__(CTC_GRID_THREADS, 1)
     extern "C" __global__ void __launch_bounds__(CTC_GRID_THREADS, 1)                              \
         ctc_reduce_##SUFFIX(const ReduceParams<T> p) {                                          \
         ctc_kernels::reduce<T>(p);                                                              \
+    }                                                                                           \
+    extern "C" __global__ void __launch_bounds__(CTC_SWEEP_THREADS, 1)                             \
+        ctc_align_##SUFFIX(const AlignParams<T> p) {                                            \
+        ctc_kernels::align<T>(p);                                                               \
     }
 
 CTC_FLOAT_KERNELS(float, f32)
