@@ -1,7 +1,7 @@
 //! The C ABI: every `extern "C"` item of the library. cbindgen turns this module (types,
 //! constants, functions and their doc comments) into `include/ctc.h`.
 //!
-//! Each function validates its arguments completely (through [`tensor::RawTensor`] and the safe
+//! Each function validates its arguments completely (through `tensor::RawTensor` and the safe
 //! core's [`crate::problem`]) before it reads a tensor element or writes an output, runs inside
 //! [`guard::guard`] so that no panic crosses into C, and leaves a message in the thread's
 //! last-error slot.
