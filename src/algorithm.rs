@@ -108,6 +108,18 @@
 //! `-inf - -inf` (NaN) and its posterior is taken as 0, so the exact gradient is finite wherever
 //! the loss is (0 there), where torch's is NaN.
 //!
+//! **Logits** (`CTC_INPUT_LOGITS`). The first tensor holds unnormalized scores `x`, and the
+//! recurrence runs on `lp[t][c] = x[t][c] - shift[t]` with the frame's log-sum-exp
+//!
+//! ```text
+//! shift[t] = m + ln(sum_c exp(x[t][c] - m)),   m = max_c x[t][c]
+//! ```
+//!
+//! (the log_softmax, whose values are formed where they are read, never stored). The loss is that
+//! of `log_softmax(x)`, and the derivative with respect to `x` is torch's formula through the
+//! softmax, `(exp(lp[t][c]) - posterior[t][c]) * g_b`, without its NaN at `x = -inf` (the
+//! softmax is 0 there; the true derivative is finite), whichever gradient option is set.
+//!
 //! Because the beta recursion only needs row `t + 1`, a backend computes the gradient row `t`
 //! during the beta sweep, keeping two rows of `log_beta` and the full `log_alpha` table.
 //!

@@ -1783,7 +1783,7 @@ fn align_workspace_grows_with_the_square_root_of_t() {
         "nothing written"
     );
     opts.workspace_bytes = bytes;
-    // Logits input is not served on CUDA yet (nor on the CPU).
+    // Logits input is not served on CUDA yet (nor by ctc_align on the CPU).
     opts.input = CTC_INPUT_LOGITS;
     assert_eq!(call(&opts, &mut t_path), CTC_STATUS_UNSUPPORTED);
     assert!(

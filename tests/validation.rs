@@ -1841,20 +1841,21 @@ fn unknown_gradient() {
     }
 }
 
-/// Logits input is not computed by this build yet: UNSUPPORTED, outputs untouched; the exact
-/// gradient is served on the CPU.
+/// Logits input and the exact gradient are served by every loss entry point on the CPU (the
+/// values are tested in tests/logits.rs and tests/exact_gradient.rs).
 #[test]
-fn logits_input_is_unsupported_and_exact_gradient_served() {
-    check(
-        ALL,
-        CTC_STATUS_UNSUPPORTED,
-        &["options.input = CTC_INPUT_LOGITS (1) is not served"],
-        |p| p.opts.input = CTC_INPUT_LOGITS,
-    );
-    let mut p = Case::new();
-    p.opts.gradient = CTC_GRADIENT_EXACT;
-    for &e in ALL {
-        p.ok(e);
+fn logits_input_and_exact_gradient_served() {
+    for (input, gradient) in [
+        (CTC_INPUT_LOGITS, CTC_GRADIENT_TORCH),
+        (CTC_INPUT_LOGITS, CTC_GRADIENT_EXACT),
+        (CTC_INPUT_LOG_PROBS, CTC_GRADIENT_EXACT),
+    ] {
+        let mut p = Case::new();
+        p.opts.input = input;
+        p.opts.gradient = gradient;
+        for &e in ALL {
+            p.ok(e);
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use super::rows_pair;
 use crate::algorithm::{can_skip, target_prime};
 use crate::types::Real;
 use ndarray::ArrayView2;
-use num_traits::Float;
+use num_traits::{Float, Zero};
 
 /// One sample's scratch memory (slices of the workspace).
 pub(crate) struct AlignScratch<'w, A> {
@@ -191,7 +191,7 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
         let (lo, hi) = window(t, t_b, 2 * len + 1);
         let Planes { bl, bh, ll, lh } = planes(lo, hi);
         let sc = &mut self.scratch;
-        let row = row_of(&self.log_probs, t, sc.row);
+        let row = row_of(&self.log_probs, t, sc.row, E::Acc::zero());
         let eb = row.gather(labels, blank, ll, &mut sc.ext[ll..lh], table);
         if t == 0 {
             // Only states 0 and 1 start a path.

@@ -33,7 +33,7 @@
 use super::isa::{self, Isa, Kernel};
 use super::logadd::{lae2_parts, lae_with_pair, pair_value};
 use super::math::{CpuElement, FastReal};
-use super::planar::{grad_row_acc, grad_value, Job, Upstream};
+use super::planar::{grad_row_acc, grad_value, row_of, Form, Upstream};
 use super::rows_pair;
 use crate::algorithm::{can_skip, log_add_exp};
 use crate::types::{Element, Real};
@@ -696,14 +696,18 @@ impl<E: CpuElement> Ctx<'_, '_, E> {
             if writes.iter().all(|&w| w) {
                 let inputs = lp.iter().zip(work.acc.iter_mut()).zip(&*work.upstream);
                 // The mode is tested once a frame, so that the loop vectorizes alone.
-                if sweep.upstream[0].exact {
+                if sweep.upstream[0].form == Form::Exact {
                     for (o, ((_, a), &g)) in out.iter_mut().zip(inputs) {
                         *o = E::from_acc((zero - *a) * g);
                         *a = zero;
                     }
                 } else {
                     for (o, ((&x, a), &g)) in out.iter_mut().zip(inputs) {
-                        let u = Upstream { g, exact: false };
+                        let u = Upstream {
+                            g,
+                            form: Form::Torch,
+                            shift: zero,
+                        };
                         *o = E::from_acc(grad_value::<_, FMA>(x.to_acc(), *a, u));
                         *a = zero;
                     }
@@ -720,7 +724,7 @@ impl<E: CpuElement> Ctx<'_, '_, E> {
             for (j, acc) in accs.enumerate().filter(|&(j, _)| writes[j]) {
                 let mut out = out_t.row_mut(j);
                 let copy = &mut *sweep.copy[j];
-                let row = Job::row(&lp_t, j, copy);
+                let row = row_of(&lp_t, j, copy, zero);
                 row.write_grad::<FMA>(Some(acc), sweep.upstream[j], &mut out);
             }
         }

@@ -16,6 +16,7 @@
 //! | `log_beta` | Acc | N * 2 * W | two rows of beta (1 element per sample without a gradient) |
 //! | `scratch` | Acc | N * (3 W + 2 C) | per frame: gathered log-probs, their exponentials, state posteriors, class posteriors, a row copy |
 //! | `lanes` | Acc | ceil(N / 8) * 8 (4 W + 2 C) when samples run in groups of 8 (`lanes.rs`), else 0 | the group's emissions of two frames, posteriors, skip mask, losses, class posteriors and upstream factors |
+//! | `shifts` | Acc | N * Tmax for logits input, else 0 | the log-sum-exp of each frame (`logits.rs`) |
 //!
 //! `Lmax` and `Tmax` are the largest target and input lengths of the batch (not S and T). A
 //! caller's workspace may have any alignment: the size includes `ALIGN - 1` bytes of slack.
@@ -59,6 +60,8 @@ pub(crate) struct Dims {
     pub classes: usize,
     pub max_input_length: usize,
     pub max_target_length: usize,
+    /// The first tensor holds logits (`CTC_INPUT_LOGITS`).
+    pub logits: bool,
 }
 
 /// Byte ranges of the regions relative to an [`ALIGN`]-aligned base, and per-sample strides (in
@@ -73,6 +76,7 @@ pub(crate) struct Layout {
     pub log_beta: Range<usize>,
     pub scratch: Range<usize>,
     pub lanes: Range<usize>,
+    pub shifts: Range<usize>,
     /// Labels per sample.
     pub labels_stride: usize,
     /// Row width W ([`row_width`]; also the per-sample stride of skip).
@@ -88,6 +92,8 @@ pub(crate) struct Layout {
     /// Accumulator elements of `lanes` per group of [`lanes::GROUP`] samples; 0 when the batch does
     /// not run in groups.
     pub lanes_stride: usize,
+    /// Accumulator elements of `shifts` per sample (0 for log-probabilities).
+    pub shifts_stride: usize,
     /// Bytes a caller must provide (the regions plus alignment slack).
     pub bytes: usize,
 }
@@ -132,13 +138,17 @@ impl Layout {
         let log_alpha = region(&mut end, mul(d.batch, alpha_stride)?, acc)?;
         let log_beta = region(&mut end, mul(d.batch, beta_stride)?, acc)?;
         let scratch = region(&mut end, mul(d.batch, scratch_stride)?, acc)?;
-        let lanes_stride = if lanes::applies(d.batch, d.classes, d.max_target_length) {
+        // The lanes kernel reads log-probabilities only; logits take the planar kernel.
+        let grouped = !d.logits && lanes::applies(d.batch, d.classes, d.max_target_length);
+        let lanes_stride = if grouped {
             lanes::work_stride(width, d.classes).ok_or_else(overflow)?
         } else {
             0
         };
         let groups = d.batch.div_ceil(lanes::GROUP);
         let lanes = region(&mut end, mul(groups, lanes_stride)?, acc)?;
+        let shifts_stride = if d.logits { d.max_input_length } else { 0 };
+        let shifts = region(&mut end, mul(d.batch, shifts_stride)?, acc)?;
         let bytes = end.checked_add(ALIGN - 1).ok_or_else(overflow)?;
         if bytes > isize::MAX as usize {
             return Err(overflow());
@@ -152,6 +162,7 @@ impl Layout {
             log_beta,
             scratch,
             lanes,
+            shifts,
             labels_stride,
             width,
             alpha_rows,
@@ -159,6 +170,7 @@ impl Layout {
             beta_stride,
             scratch_stride,
             lanes_stride,
+            shifts_stride,
             bytes,
         })
     }
@@ -174,6 +186,7 @@ pub(crate) struct Parts<'w, A> {
     pub log_beta: &'w mut [A],
     pub scratch: &'w mut [A],
     pub lanes: &'w mut [A],
+    pub shifts: &'w mut [A],
 }
 
 /// Cuts the regions of a layout off an aligned base of a workspace, in increasing order.
@@ -232,6 +245,7 @@ pub(crate) fn carve<'w, A: bytemuck::Pod>(
         log_beta: cut.typed(&layout.log_beta)?,
         scratch: cut.typed(&layout.scratch)?,
         lanes: cut.typed(&layout.lanes)?,
+        shifts: cut.typed(&layout.shifts)?,
     })
 }
 

@@ -17,6 +17,7 @@ pub(crate) mod isa;
 mod lanes;
 pub(crate) mod layout;
 mod logadd;
+mod logits;
 pub(crate) mod math;
 mod planar;
 pub(crate) mod pool;
@@ -34,7 +35,7 @@ use layout::{carve, carve_align, AlignLayout, Dims, Layout, Parts, Pass};
 use math::CpuElement;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 use num_traits::{Float, One, Zero};
-use planar::Upstream;
+use planar::{Form, Upstream};
 
 /// A problem's host operands, typed: what the kernels read.
 pub(crate) struct Batch<'a, E> {
@@ -97,15 +98,16 @@ fn layout(p: &Problem<'_>, pass: Pass) -> Result<Layout, Error> {
         classes: p.sizes.classes,
         max_input_length: lengths.max_input,
         max_target_length: lengths.max_target,
+        logits: p.options.input == Input::Logits,
     };
     Layout::new(dims, acc, pass)
 }
 
-/// Refuses what the CPU backend does not compute yet: logits input (log_softmax inside).
-fn served(p: &Problem<'_>) -> Result<(), Error> {
-    if p.options.input == Input::Logits {
+/// Refuses what the CPU backend does not compute yet: alignment of logits.
+fn served(p: &Problem<'_>, call: Call) -> Result<(), Error> {
+    if call == Call::Align && p.options.input == Input::Logits {
         return Err(Error::Unsupported(
-            "options.input = CTC_INPUT_LOGITS (1) is not served by this build yet; apply log_softmax and pass CTC_INPUT_LOG_PROBS".into(),
+            "options.input = CTC_INPUT_LOGITS (1) is not served by ctc_align in this build yet; apply log_softmax and pass CTC_INPUT_LOG_PROBS".into(),
         ));
     }
     Ok(())
@@ -113,7 +115,7 @@ fn served(p: &Problem<'_>) -> Result<(), Error> {
 
 /// Bytes of workspace the computation `call` needs on this problem.
 pub(crate) fn workspace_size(p: &Problem<'_>, call: Call) -> Result<usize, Error> {
-    served(p)?;
+    served(p, call)?;
     let pass = match call {
         Call::Forward => Pass::Forward,
         Call::Backward | Call::ForwardBackward => Pass::Gradient,
@@ -128,7 +130,6 @@ pub(crate) fn run(
     out: Outputs<'_>,
     workspace: Workspace<'_>,
 ) -> Result<(), Error> {
-    served(p)?;
     let (targets, input_lengths, target_lengths, _) = host_operands(p)?;
     let LogProbs::Host(log_probs) = p.log_probs else {
         return Err(Error::Internal(
@@ -192,6 +193,7 @@ fn align_layout(p: &Problem<'_>) -> Result<AlignLayout, Error> {
         classes: p.sizes.classes,
         max_input_length: lengths.max_input,
         max_target_length: lengths.max_target,
+        logits: false,
     };
     AlignLayout::new(dims, accumulator_bytes(p.dtype))
 }
@@ -207,7 +209,7 @@ pub(crate) fn align(
     out: AlignOutputs<'_>,
     workspace: Workspace<'_>,
 ) -> Result<(), Error> {
-    served(p)?;
+    served(p, Call::Align)?;
     let (targets, input_lengths, target_lengths, _) = host_operands(p)?;
     let LogProbs::Host(log_probs) = p.log_probs else {
         return Err(Error::Internal(
@@ -425,7 +427,12 @@ fn upstream<E: CpuElement>(
     let o = &batch.options;
     Upstream {
         g: upstream_factor(batch, grad_loss, b),
-        exact: o.gradient == Gradient::Exact && o.input == Input::LogProbs,
+        form: match (o.input, o.gradient) {
+            (Input::Logits, _) => Form::Softmax,
+            (Input::LogProbs, Gradient::Exact) => Form::Exact,
+            (Input::LogProbs, Gradient::Torch) => Form::Torch,
+        },
+        shift: E::Acc::zero(),
     }
 }
 
@@ -520,6 +527,16 @@ struct GroupParts<'w, E: Element> {
     labels: &'w [u32],
     skip: &'w mut [u8],
     pending: &'w mut [u8],
+    /// Logits only: the frame shifts (empty otherwise).
+    shifts: &'w mut [E::Acc],
+}
+
+/// The first `n` elements of `rest` (at most all of them), leaving `rest` the others.
+fn take_front<'a, A>(rest: &mut &'a mut [A], n: usize) -> &'a mut [A] {
+    let n = n.min(rest.len());
+    let (front, back) = std::mem::take(rest).split_at_mut(n);
+    *rest = back;
+    front
 }
 
 /// Splits the workspace and the gradient into groups of `size` consecutive samples.
@@ -529,7 +546,8 @@ fn groups<'w, E: Element>(
     layout: &Layout,
     size: usize,
 ) -> impl ExactSizeIterator<Item = GroupParts<'w, E>> + Send {
-    let l = layout;
+    let (l, shifts_stride) = (layout, layout.shifts_stride);
+    let mut shifts = &mut *parts.shifts;
     grad.axis_chunks_iter_mut(Axis(1), size)
         .zip(parts.log_alpha.chunks_mut(l.alpha_stride * size))
         .zip(parts.log_beta.chunks_mut(l.beta_stride * size))
@@ -554,6 +572,7 @@ fn groups<'w, E: Element>(
                     labels,
                     skip,
                     pending,
+                    shifts: take_front(&mut shifts, shifts_stride * size),
                 }
             },
         )
@@ -732,6 +751,7 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
             labels,
             skip,
             pending,
+            mut shifts,
         } = g;
         let per_sample = grad
             .axis_iter_mut(Axis(1))
@@ -747,6 +767,7 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
             }
             let ((((((grad_b, log_alpha), log_beta), scratch), labels), skip), pending) = sample;
             let s = first + i;
+            let shifts = take_front(&mut shifts, l.shifts_stride);
             let sc = scratch_parts(scratch, l.width, b.sizes.classes);
             *slot = Some(planar::Job {
                 log_probs: b.sample_log_probs(s),
@@ -765,6 +786,7 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
                     row: sc.row,
                     skip,
                     pending,
+                    shifts: (l.shifts_stride > 0).then_some(shifts),
                 },
                 grad: self
                     .want_grad

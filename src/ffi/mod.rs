@@ -87,7 +87,9 @@ pub type CtcInput = i32;
 pub const CTC_INPUT_LOG_PROBS: CtcInput = 0;
 /// Unnormalized scores x: the library applies log_softmax over C itself, without storing it;
 /// the loss is that of log_softmax(x) and the gradient is d loss / d x =
-/// (softmax(x) - posterior) * grad_loss.
+/// (softmax(x) - posterior) * grad_loss (finite at x = -inf; a frame of NaN, +inf or only -inf
+/// scores gives its sample NaN). Served on the CPU by the loss entry points; CUDA tensors and
+/// ctc_align answer CTC_STATUS_UNSUPPORTED in this version.
 pub const CTC_INPUT_LOGITS: CtcInput = 1;
 
 /// Which derivative `grad_log_probs` receives (`CtcOptions.gradient`; a 32-bit integer in the
@@ -434,7 +436,8 @@ pub unsafe extern "C" fn ctc_loss_forward_backward(
 /// these arguments (alignment slack included), for use as `options.workspace`; the same as
 /// `ctc_workspace_size_for_call(CTC_CALL_FORWARD_BACKWARD, ...)`. The inputs are validated (and
 /// targets and lengths read) as by the compute calls; `options.workspace` itself is not required.
-/// The size depends on N, C and the largest input and target lengths.
+/// The size depends on N, C, the largest input and target lengths and `options.input` (logits
+/// take N * T more floats: each frame's log-sum-exp).
 ///
 /// `bytes` (output, host memory) must not be NULL; it is written only on success.
 ///
@@ -508,7 +511,8 @@ pub extern "C" fn ctc_release_cached_memory() -> usize {
 /// (T, N, C) or unbatched (T, C), float32 or float64; `targets` padded (N, S), concatenated or
 /// unbatched (S,); `input_lengths` and `target_lengths` (N,) or (), int32 or int64; `options`
 /// (NULL for the defaults): `blank`, `num_threads`, `cuda_stream` and `workspace` apply,
-/// `reduction` and `zero_infinity` are ignored.
+/// `reduction`, `zero_infinity` and `gradient` are ignored; `input` must be
+/// CTC_INPUT_LOG_PROBS (CTC_INPUT_LOGITS is CTC_STATUS_UNSUPPORTED in this version).
 ///
 /// Outputs (written only on success; same device as log_probs):
 /// - `path`: (T, N) (unbatched: (T,)), int32 or int64, any strides that do not make two

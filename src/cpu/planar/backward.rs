@@ -5,7 +5,7 @@
 
 use super::gather::prefetch_classes;
 use super::gradient::{emit_row, posterior, posteriors_in_place, Upstream};
-use super::{label_rows, pad, pair_rows, planes, window, Job, Planes, PREFETCH};
+use super::{label_rows, pad, pair_rows, planes, row_of, window, Job, Planes, PREFETCH};
 use crate::cpu::isa::Avx512;
 use crate::cpu::math::{CpuElement, FastReal};
 use crate::cpu::{reference, rows_pair};
@@ -115,7 +115,7 @@ impl<E: CpuElement> Job<'_, '_, E> {
             }
         }
         let sc = &mut self.scratch;
-        let row = Self::row(&self.log_probs, t, sc.row);
+        let row = row_of(&self.log_probs, t, sc.row, Self::shift(&sc.shifts, t));
         let mut out = grad.row_mut(t);
         // Many classes: stream `exp(lp) * g` through the gradient row first (it needs no
         // posterior, and reading the row in order brings it into the cache for the gathers

@@ -2,7 +2,9 @@
 //! still complete, then the negative log-likelihood from the last row.
 
 use super::gather::prefetch_classes;
-use super::{label_rows, pad, pair_rows, planes, window, Job, Planes, PREFETCH, PREFETCH_CLASSES};
+use super::{
+    label_rows, pad, pair_rows, planes, row_of, window, Job, Planes, PREFETCH, PREFETCH_CLASSES,
+};
 use crate::algorithm::{can_skip, log_add_exp};
 use crate::cpu::isa::Avx512;
 use crate::cpu::math::CpuElement;
@@ -69,7 +71,8 @@ impl<E: CpuElement> Job<'_, '_, E> {
         }
         let sc = &mut self.scratch;
         let ext = &mut sc.ext[ll..lh];
-        let eb = Self::row(&self.log_probs, t, sc.row).gather(labels, blank, ll, ext, table);
+        let shift = Self::shift(&sc.shifts, t);
+        let eb = row_of(&self.log_probs, t, sc.row, shift).gather(labels, blank, ll, ext, table);
         let cur_at = (t % rows) * width;
         if t == 0 {
             // Only states 0 and 1 start a path; the window at t = 0 lies within [0, 2).

@@ -4,7 +4,7 @@
 //! writes them from the posteriors the backward sweep left in the alpha table.
 
 use super::gather::{prefetch_lines, table_lookup};
-use super::{planes, window, Job, Planes, Row};
+use super::{planes, row_of, window, Job, Planes, Row};
 use crate::cpu::isa::Isa;
 use crate::cpu::layout::VECTOR_WIDTH;
 use crate::cpu::math::{CpuElement, FastReal};
@@ -35,29 +35,55 @@ fn sum_lanes<A: FastReal>(post: &[A]) -> A {
     lanes.iter().fold(A::zero(), |a, &b| a + b)
 }
 
-/// The factor a sample's gradient rows are scaled by, and which derivative they hold.
+/// Which derivative a gradient row holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// torch's `exp(lp) - posterior` (`CTC_GRADIENT_TORCH` on log-probabilities).
+    Torch,
+    /// The exact `-posterior` (`CTC_GRADIENT_EXACT` on log-scores).
+    Exact,
+    /// `softmax(x) - posterior` for logits x (`CTC_INPUT_LOGITS`, either gradient): the rows
+    /// hold the logits, and `lp = x - shift` with the frame's log-sum-exp as the shift.
+    Softmax,
+}
+
+/// The factor a sample's gradient rows are scaled by, which derivative they hold, and (logits)
+/// what the row's values are shifted by to give log-probabilities.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Upstream<A> {
     /// `grad_loss` of the sample through the reduction.
     pub g: A,
-    /// The exact derivative `-posterior * g` (`CTC_GRADIENT_EXACT` on log-scores) rather than
-    /// torch's `(exp(lp) - posterior) * g`.
-    pub exact: bool,
+    pub form: Form,
+    /// The log-sum-exp of the current frame's logits ([`Form::Softmax`]; 0 otherwise, and for
+    /// values that are log-probabilities already).
+    pub shift: A,
+}
+
+impl<A: FastReal> Upstream<A> {
+    /// The same factor and form for values shifted by `shift`.
+    #[inline(always)]
+    pub(crate) fn shifted(self, shift: A) -> Upstream<A> {
+        Upstream { shift, ..self }
+    }
 }
 
 /// torch's `(exp(lp) - p) * g`, NaN where `lp = -inf` (its formula gives `-inf + inf` there),
 /// for the posterior mass `p` of the class (0 for a class no state emits); or, exact,
-/// `(0 - p) * g` (+0 for a class no state emits, finite where lp = -inf).
+/// `(0 - p) * g` (+0 for a class no state emits, finite where lp = -inf); or, for a logit `lp`,
+/// `(exp(lp - shift) - p) * g` (finite where the logit is -inf, as the softmax is).
 #[inline(always)]
 pub(crate) fn grad_value<A: FastReal, const FMA: bool>(lp: A, p: A, u: Upstream<A>) -> A {
-    if u.exact {
-        return (A::zero() - p) * u.g;
-    }
-    let v = (lp.fexp::<FMA>() - p) * u.g;
-    if lp == A::neg_infinity() {
-        A::nan()
-    } else {
-        v
+    match u.form {
+        Form::Exact => (A::zero() - p) * u.g,
+        Form::Softmax => ((lp - u.shift).fexp::<FMA>() - p) * u.g,
+        Form::Torch => {
+            let v = (lp.fexp::<FMA>() - p) * u.g;
+            if lp == A::neg_infinity() {
+                A::nan()
+            } else {
+                v
+            }
+        }
     }
 }
 
@@ -76,12 +102,26 @@ pub(super) fn grad_row<
     out: impl Iterator<Item = &'o mut E>,
 ) {
     // The mode is tested once a row, not once an element, so that each loop vectorizes alone.
-    if g.exact {
-        out.for_each(|o| *o = E::from_acc(A::zero()));
-        return;
-    }
-    for (o, &x) in out.zip(lp) {
-        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), A::zero(), g));
+    match g.form {
+        Form::Exact => out.for_each(|o| *o = E::from_acc(A::zero())),
+        Form::Torch => {
+            let torch = Upstream {
+                form: Form::Torch,
+                ..g
+            };
+            for (o, &x) in out.zip(lp) {
+                *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), A::zero(), torch));
+            }
+        }
+        Form::Softmax => {
+            let softmax = Upstream {
+                form: Form::Softmax,
+                ..g
+            };
+            for (o, &x) in out.zip(lp) {
+                *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), A::zero(), softmax));
+            }
+        }
     }
 }
 
@@ -120,15 +160,30 @@ pub(super) fn grad_row_posteriors<
     out: impl IntoIterator<Item = &'o mut E>,
 ) {
     let out = out.into_iter();
-    if g.exact {
-        for (o, &a) in out.zip(acc) {
-            *o = E::from_acc((A::zero() - a) * g.g);
+    match g.form {
+        Form::Exact => {
+            for (o, &a) in out.zip(acc) {
+                *o = E::from_acc((A::zero() - a) * g.g);
+            }
         }
-        return;
-    }
-    let torch = Upstream { exact: false, ..g };
-    for ((o, &x), &a) in out.zip(lp).zip(acc) {
-        *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), a, torch));
+        Form::Torch => {
+            let torch = Upstream {
+                form: Form::Torch,
+                ..g
+            };
+            for ((o, &x), &a) in out.zip(lp).zip(acc) {
+                *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), a, torch));
+            }
+        }
+        Form::Softmax => {
+            let softmax = Upstream {
+                form: Form::Softmax,
+                ..g
+            };
+            for ((o, &x), &a) in out.zip(lp).zip(acc) {
+                *o = E::from_acc(grad_value::<A, FMA>(x.to_acc(), a, softmax));
+            }
+        }
     }
 }
 
@@ -173,6 +228,8 @@ fn fix_emitted_classes<E: Element<Acc = A>, A: FastReal, const FMA: bool>(
     out: &mut ArrayViewMut1<'_, E>,
 ) {
     let b = blank as usize;
+    // `eb` and `ext` are log-probabilities already (gathered with the frame's shift).
+    let g = g.shifted(A::zero());
     let blank_value = blank_state.then(|| E::from_acc(grad_value::<A, FMA>(eb, acc[b], g)));
     // A label may repeat: every value from its class's total before any total is cleared.
     for (v, &c) in vals.iter_mut().zip(labels) {
@@ -319,7 +376,7 @@ impl<E: CpuElement> Job<'_, '_, E> {
         let plane = width / 2;
         let (lo, hi) = window(t, t_b, 2 * labels.len() + 1);
         let Planes { bl, bh, ll, lh } = planes(lo, hi);
-        let row = Job::row(log_probs, t, sc.row);
+        let row = row_of(log_probs, t, sc.row, Job::<E>::shift(&sc.shifts, t));
         let mut out = grad.row_mut(t);
         let post = &sc.log_alpha[t * width..][..width];
         if t + 1 < t_b {

@@ -63,11 +63,12 @@ mod forward;
 mod gather;
 mod gradient;
 
-pub(crate) use gradient::{grad_row_acc, grad_value, Upstream};
+pub(crate) use gradient::{grad_row_acc, grad_value, Form, Upstream};
 
 use super::isa::{self, Isa, Kernel};
 use super::layout::VECTOR_WIDTH;
 use super::logadd::{lae2_parts, lae_with_pair, pair_value};
+use super::logits::frame_shifts;
 use super::math::{CpuElement, FastReal};
 use crate::types::Element;
 use gather::gather;
@@ -97,6 +98,8 @@ pub(crate) struct Scratch<'w, A> {
     pub skip: &'w mut [u8],
     /// Whether [`Phase::Gradient`] has rows to write for the sample (set by the sweeps).
     pub pending: &'w mut u8,
+    /// Logits only: at t, the shift of frame t (see [`Row`]), set at the start of the sweeps.
+    pub shifts: Option<&'w mut [A]>,
 }
 
 /// One sample's work.
@@ -121,14 +124,21 @@ pub(crate) struct Job<'j, 'w, E: CpuElement> {
     pub deferred: bool,
 }
 
-/// A row of log-probabilities: the caller's memory when its class stride is 1, else a copy.
-pub(crate) enum Row<'r, E, A> {
+/// A row of the first tensor: the caller's memory when its class stride is 1, else a copy; and
+/// what its values are shifted by to give log-probabilities (the frame's log-sum-exp for logits,
+/// else 0).
+pub(crate) struct Row<'r, E, A> {
+    pub values: RowValues<'r, E, A>,
+    pub shift: A,
+}
+
+pub(crate) enum RowValues<'r, E, A> {
     Direct(&'r [E]),
     Copied(&'r [A]),
 }
 
 impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
-    /// [`gather`] from this row.
+    /// [`gather`] from this row, shifted: log-probabilities.
     #[inline(always)]
     pub(crate) fn gather(
         &self,
@@ -138,10 +148,16 @@ impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
         e: &mut [A],
         table: Option<isa::Avx512>,
     ) -> A {
-        match self {
-            Row::Direct(r) => gather(r, labels, blank, first, e, table),
-            Row::Copied(r) => gather(r, labels, blank, first, e, table),
+        let eb = match self.values {
+            RowValues::Direct(r) => gather(r, labels, blank, first, e, table),
+            RowValues::Copied(r) => gather(r, labels, blank, first, e, table),
+        };
+        // Logits only: x - 0 would be x, bit for bit, but costs a pass.
+        if self.shift != A::zero() {
+            e.iter_mut().for_each(|v| *v = *v - self.shift);
+            return eb - self.shift;
         }
+        eb
     }
 
     /// [`write_grad_row`] from this row.
@@ -152,9 +168,10 @@ impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
         g: Upstream<A>,
         out: &mut ArrayViewMut1<'_, E>,
     ) {
-        match self {
-            Row::Direct(r) => write_grad_row::<_, _, _, FMA>(r, acc, g, out),
-            Row::Copied(r) => write_grad_row::<_, _, _, FMA>(r, acc, g, out),
+        let g = g.shifted(self.shift);
+        match self.values {
+            RowValues::Direct(r) => write_grad_row::<_, _, _, FMA>(r, acc, g, out),
+            RowValues::Copied(r) => write_grad_row::<_, _, _, FMA>(r, acc, g, out),
         }
     }
 
@@ -166,11 +183,12 @@ impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
         g: Upstream<A>,
         out: &mut ArrayViewMut1<'_, E>,
     ) {
-        match (self, out.as_slice_mut()) {
-            (Row::Direct(r), Some(o)) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, o),
-            (Row::Copied(r), Some(o)) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, o),
-            (Row::Direct(r), None) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, out),
-            (Row::Copied(r), None) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, out),
+        let g = g.shifted(self.shift);
+        match (&self.values, out.as_slice_mut()) {
+            (RowValues::Direct(r), Some(o)) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, o),
+            (RowValues::Copied(r), Some(o)) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, o),
+            (RowValues::Direct(r), None) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, out),
+            (RowValues::Copied(r), None) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, out),
         }
     }
 }
@@ -267,40 +285,42 @@ pub(super) fn label_rows<A: FastReal, const FMA: bool>(
 }
 
 /// Row `t` of `log_probs`: the caller's memory when its class stride is 1, else a copy into
-/// `copy`.
+/// `copy`; `shift` is what its values are shifted by (see [`Row`]).
 #[inline(always)]
 pub(crate) fn row_of<'r, E: CpuElement>(
     log_probs: &'r ArrayView2<'_, E>,
     t: usize,
     copy: &'r mut [E::Acc],
+    shift: E::Acc,
 ) -> Row<'r, E, E::Acc> {
     let r = log_probs.row(t);
-    match r.to_slice() {
-        Some(s) => Row::Direct(s),
+    let values = match r.to_slice() {
+        Some(s) => RowValues::Direct(s),
         None => {
             for (d, &x) in copy.iter_mut().zip(r.iter()) {
                 *d = x.to_acc();
             }
-            Row::Copied(copy)
+            RowValues::Copied(copy)
         }
-    }
+    };
+    Row { values, shift }
 }
 
 impl<E: CpuElement> Job<'_, '_, E> {
-    /// Row `t` of log_probs.
+    /// The shift of frame `t` (see [`Row`]).
     #[inline(always)]
-    pub(crate) fn row<'r>(
-        log_probs: &'r ArrayView2<'_, E>,
-        t: usize,
-        copy: &'r mut [E::Acc],
-    ) -> Row<'r, E, E::Acc> {
-        row_of(log_probs, t, copy)
+    pub(crate) fn shift(shifts: &Option<&mut [E::Acc]>, t: usize) -> E::Acc {
+        shifts.as_ref().map_or(E::Acc::zero(), |s| s[t])
     }
 
     /// Forward and, when asked, backward for the sample; returns the negative log-likelihood.
     #[inline(always)]
     fn process<const FMA: bool>(mut self, isa: Isa) -> E::Acc {
         let table = table_lookup::<E>(isa, self.log_probs.dim().1);
+        if let Some(shifts) = self.scratch.shifts.as_deref_mut() {
+            let frames = self.input_length;
+            frame_shifts::<E, FMA>(&self.log_probs, &mut shifts[..frames], self.scratch.row);
+        }
         self.mark_skips();
         let nll = self.forward::<FMA>(table);
         *self.scratch.pending = 0;
