@@ -171,6 +171,9 @@ struct Options {
   /// The true derivative with respect to arbitrary log-scores, -posterior * grad_loss
   /// (CTC_GRADIENT_EXACT), instead of torch's (exp(lp) - posterior) * grad_loss.
   bool exact_gradient = false;
+  /// The first tensor holds logits (CTC_INPUT_LOGITS): log_softmax is applied inside, the
+  /// gradient is taken with respect to the logits ((softmax - posterior) * grad_loss).
+  bool from_logits = false;
 
   /// The C options (struct_size set by ctc_options_default()).
   CtcOptions raw() const {
@@ -183,6 +186,7 @@ struct Options {
     o.workspace = workspace;
     o.workspace_bytes = workspace_bytes;
     o.gradient = exact_gradient ? CTC_GRADIENT_EXACT : CTC_GRADIENT_TORCH;
+    o.input = from_logits ? CTC_INPUT_LOGITS : CTC_INPUT_LOG_PROBS;
     return o;
   }
 };

@@ -121,6 +121,46 @@ void test_workspace() {
   }
 }
 
+// Logits: log-probabilities plus a different constant per frame are logits whose log_softmax is
+// those log-probabilities; the loss and gradient are theirs (float32 rounding apart), and the
+// workspace grows by the frames' shifts. The exact gradient: torch's minus exp(lp).
+void test_from_logits_and_exact_gradient() {
+  Problem pr;
+  std::vector<float> logits(pr.lp.size());
+  for (std::int64_t r = 0; r < pr.T * pr.N; ++r)
+    for (std::int64_t c = 0; c < pr.C; ++c)
+      logits[r * pr.C + c] = pr.lp[r * pr.C + c] + static_cast<float>(r % 5) * 3.0f;
+  auto x = ctc::View::contiguous(static_cast<const float*>(logits.data()), {pr.T, pr.N, pr.C});
+  ctc::Options lp_opts, x_opts, exact_opts;
+  lp_opts.reduction = x_opts.reduction = exact_opts.reduction = ctc::Reduction::None;
+  x_opts.from_logits = true;
+  exact_opts.exact_gradient = true;
+  std::vector<float> loss(pr.N), grad(pr.lp.size()), xloss(pr.N), xgrad(pr.lp.size()),
+      eloss(pr.N), egrad(pr.lp.size());
+  ctc::forward_backward(pr.log_probs(), pr.tg(), pr.il(), pr.tl(),
+                        ctc::View::contiguous(loss.data(), {pr.N}),
+                        ctc::View::contiguous(grad.data(), {pr.T, pr.N, pr.C}), lp_opts);
+  ctc::forward_backward(x, pr.tg(), pr.il(), pr.tl(), ctc::View::contiguous(xloss.data(), {pr.N}),
+                        ctc::View::contiguous(xgrad.data(), {pr.T, pr.N, pr.C}), x_opts);
+  ctc::forward_backward(pr.log_probs(), pr.tg(), pr.il(), pr.tl(),
+                        ctc::View::contiguous(eloss.data(), {pr.N}),
+                        ctc::View::contiguous(egrad.data(), {pr.T, pr.N, pr.C}), exact_opts);
+  bool close = true, relation = true;
+  for (std::int64_t n = 0; n < pr.N; ++n)
+    close = close && std::fabs(loss[n] - xloss[n]) <= 1e-4f * std::fabs(loss[n]) + 1e-5f;
+  for (std::size_t i = 0; i < grad.size(); ++i) {
+    close = close && std::fabs(grad[i] - xgrad[i]) < 1e-4f;
+    std::int64_t t = static_cast<std::int64_t>(i) / (pr.N * pr.C);
+    std::int64_t n = (static_cast<std::int64_t>(i) / pr.C) % pr.N;
+    float want = t < pr.input_lengths[n] ? grad[i] - std::exp(pr.lp[i]) : 0.0f;
+    relation = relation && std::fabs(egrad[i] - want) < 1e-5f;
+  }
+  CHECK(close);
+  CHECK(relation);
+  CHECK(ctc::workspace_size(x, pr.tg(), pr.il(), pr.tl(), x_opts) >
+        ctc::workspace_size(x, pr.tg(), pr.il(), pr.tl(), lp_opts));
+}
+
 void test_errors_throw_and_leave_outputs_alone() {
   Problem pr;
   pr.targets[1 * pr.S + 2] = 7;  // == C: out of range
@@ -272,6 +312,7 @@ int main() {
   test_analytic_two_frames_in_other_translation_unit();
   test_fused_equals_separate_calls_and_kaldi_view();
   test_workspace();
+  test_from_logits_and_exact_gradient();
   test_errors_throw_and_leave_outputs_alone();
   test_align_known_paths();
   test_align_problem_workspace_and_errors();

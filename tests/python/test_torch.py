@@ -98,14 +98,18 @@ def test_module_is_a_torch_ctcloss_with_its_signature():
     import inspect
 
     assert issubclass(libctc.CTCLoss, torch.nn.CTCLoss)
-    # torch's parameters, in order, with their defaults; then libctc's own exact_gradient=False.
+    # torch's parameters, in order, with their defaults; then libctc's own exact_gradient=False
+    # and from_logits=False.
     for ours, theirs in (
         (libctc.CTCLoss.__init__, torch.nn.CTCLoss.__init__),
         (libctc.functional.ctc_loss, F.ctc_loss),
     ):
         ours, theirs = list(inspect.signature(ours).parameters.values()), inspect.signature(theirs).parameters
         assert [str(p) for p in ours[: len(theirs)]] == [str(p) for p in theirs.values()]
-        assert [(p.name, p.default) for p in ours[len(theirs) :]] == [("exact_gradient", False)]
+        assert [(p.name, p.default) for p in ours[len(theirs) :]] == [
+            ("exact_gradient", False),
+            ("from_logits", False),
+        ]
     m = libctc.CTCLoss(blank=3, reduction="sum", zero_infinity=True)
     assert (m.blank, m.reduction, m.zero_infinity) == (3, "sum", True) and repr(m) == repr(torch.nn.CTCLoss())
 
@@ -489,6 +493,77 @@ def test_numpy_exact_gradient_is_torchs_minus_exp_log_probs():
     want = np.where(frames, torchs - np.exp(lp.numpy()), 0.0)
     np.testing.assert_allclose(exact, want, atol=1e-12)
     np.testing.assert_array_equal(libctc.ctc_loss_grad(*args, reduction="sum", exact_gradient=True), exact)
+
+
+# --- from_logits=True (libctc only): log_softmax applied inside
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("shape", [(30, 3, 8, 6), (25, 17, 7, 5), (20, 4, 400, 6)])
+def test_from_logits_is_log_softmax_then_ctc_loss(reduction, shape):
+    T, N, C, S = shape
+    logits, _, targets, il, tl = random_inputs(31, T=T, N=N, C=C, S=S)
+    logits = 3 * logits + 20  # scores, not log-probabilities
+
+    def torchs(x):
+        a = x.clone().requires_grad_()
+        loss = F.ctc_loss(a.log_softmax(-1), targets, il, tl, reduction=reduction)
+        loss.sum().backward()
+        return loss.detach(), a.grad
+
+    loss64, grad64 = torchs(logits)
+    for dtype in (torch.float64, torch.float32):
+        x = logits.to(dtype)
+        want, want_grad = torchs(x)
+        # float32: as close to float64 as torch's float32 pipeline is, within a factor of two.
+        loss_tol = 2 * (want.double() - loss64).abs().max().item() + 1e-12 * loss64.abs().max().item()
+        grad_tol = 2 * (want_grad.double() - grad64).abs().max().item() + 1e-12
+        for exact in (False, True):
+            b = x.clone().requires_grad_()
+            got = libctc.functional.ctc_loss(
+                b, targets, il, tl, reduction=reduction, from_logits=True, exact_gradient=exact
+            )
+            got.sum().backward()
+            assert got.dtype == dtype and b.grad.dtype == dtype
+            assert (got.double() - loss64).abs().max().item() <= loss_tol
+            assert (b.grad.double() - grad64).abs().max().item() <= grad_tol
+        rtol, atol = (1e-10, 1e-12) if dtype == torch.float64 else (1e-4, 1e-4)
+        a_grad = want_grad
+        # The module, and numpy.
+        m = libctc.CTCLoss(reduction=reduction, from_logits=True)
+        torch.testing.assert_close(m(x, targets, il, tl), want, rtol=rtol, atol=atol)
+        args = (x.numpy(), targets.numpy(), il.numpy(), tl.numpy())
+        loss, grad = libctc.ctc_loss_and_grad(*args, reduction=reduction, from_logits=True)
+        np.testing.assert_allclose(loss, want.numpy(), rtol=rtol, atol=atol)
+        np.testing.assert_allclose(grad, a_grad.numpy(), rtol=rtol, atol=atol)
+        np.testing.assert_array_equal(libctc.ctc_loss_grad(*args, reduction=reduction, from_logits=True), grad)
+        np.testing.assert_array_equal(libctc.ctc_loss(*args, reduction=reduction, from_logits=True), loss)
+
+
+def test_from_logits_passes_gradcheck_and_is_finite_at_masked_logits(quiet):
+    logits, _, targets, il, tl = random_inputs(32, T=7, N=3, C=5, S=3)
+    x = (4 * logits + 7).requires_grad_()
+    for reduction in ("none", "mean", "sum"):
+
+        def f(z):
+            return libctc.functional.ctc_loss(z, targets, il, tl, reduction=reduction, from_logits=True)
+
+        assert torch.autograd.gradcheck(f, (x,), eps=1e-6, atol=1e-7)
+    # Masked logits: torch's log_softmax + ctc_loss gives NaN there, libctc the softmax's 0.
+    _, _, targets, il, tl = random_inputs(33, T=20, N=2, C=6)
+    targets = targets.clamp(max=4)
+    masked = torch.randn(20, 2, 6, dtype=torch.float64)
+    masked[:, :, 5] = float("-inf")
+    masked[3, :, 0] = float("-inf")
+    module = torch.jit.script(libctc.CTCLoss(reduction="sum", from_logits=True))
+    y = masked.clone().requires_grad_()
+    module(y, targets, il, tl).backward()
+    assert torch.isfinite(y.grad).all() and (y.grad[:, :, 5] == 0).all()
+    z = masked.clone().requires_grad_()
+    F.ctc_loss(z.log_softmax(-1), targets, il, tl, reduction="sum").backward()
+    assert torch.isnan(z.grad).any()
+    with pytest.raises(libctc.CtcTypeError, match="from_logits must be a bool"):
+        libctc.CTCLoss(from_logits=1)
 
 
 def test_cuda_calls_take_their_workspace_from_torchs_allocator():

@@ -36,7 +36,7 @@ def reduction(value):
     return value
 
 
-def options(blank, reduction_, zero_infinity, num_threads=0, cuda_stream=None, exact_gradient=False):
+def options(blank, reduction_, zero_infinity, num_threads=0, cuda_stream=None, exact_gradient=False, from_logits=False):
     """CtcOptions from the caller's arguments, each checked as torch checks it."""
     return N.options(
         integer(blank, "blank"),
@@ -45,6 +45,7 @@ def options(blank, reduction_, zero_infinity, num_threads=0, cuda_stream=None, e
         num_threads,
         cuda_stream,
         flag(exact_gradient, "exact_gradient"),
+        flag(from_logits, "from_logits"),
     )
 
 

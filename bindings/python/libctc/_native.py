@@ -291,7 +291,7 @@ def check(status):
         raise error(status, lib().ctc_last_error_message().decode())
 
 
-def options(blank, reduction, zero_infinity, num_threads=0, cuda_stream=None, exact_gradient=False):
+def options(blank, reduction, zero_infinity, num_threads=0, cuda_stream=None, exact_gradient=False, from_logits=False):
     """CtcOptions from arguments already checked by _args."""
     o = lib().ctc_options_default()
     o.blank = blank
@@ -300,6 +300,7 @@ def options(blank, reduction, zero_infinity, num_threads=0, cuda_stream=None, ex
     o.num_threads = int(num_threads)
     o.cuda_stream = cuda_stream
     o.gradient = Gradient.EXACT if exact_gradient else Gradient.TORCH
+    o.input = Input.LOGITS if from_logits else Input.LOG_PROBS
     return o
 
 

@@ -87,14 +87,23 @@ def _call(name, inputs, opts, outputs, grad_loss=_OMIT):
 
 
 def ctc_loss(
-    log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False, num_threads=0
+    log_probs,
+    targets,
+    input_lengths,
+    target_lengths,
+    blank=0,
+    reduction="mean",
+    zero_infinity=False,
+    num_threads=0,
+    from_logits=False,
 ):
     """CTC loss with the signature and semantics of ``torch.nn.functional.ctc_loss``, on numpy
     arrays. ``log_probs``: (T, N, C) or (T, C) float32/float64, any strides (not copied);
     targets padded (N, S) or concatenated, integers; lengths as integer arrays or lists (floats
     and bools are refused). Returns the loss: shape (N,) for ``reduction="none"`` on a batch, ()
-    otherwise, in log_probs' dtype."""
-    opts = _args.options(blank, reduction, zero_infinity, num_threads)
+    otherwise, in log_probs' dtype. ``from_logits=True``: ``log_probs`` holds unnormalized scores
+    and the loss is that of their log_softmax over the last axis (applied inside, not stored)."""
+    opts = _args.options(blank, reduction, zero_infinity, num_threads, from_logits=from_logits)
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     loss = np.empty(_loss_shape(lp, reduction), dtype=lp.dtype)
@@ -121,12 +130,17 @@ def ctc_loss_and_grad(
     grad_loss=None,
     num_threads=0,
     exact_gradient=False,
+    from_logits=False,
 ):
     """Loss and gradient with respect to ``log_probs`` in one fused call (torch's gradient
     convention ``exp(lp) - posterior``, scaled by ``grad_loss``, default ones; with
-    ``exact_gradient=True`` the true derivative ``-posterior`` for arbitrary log-scores). Returns
-    ``(loss, grad)``; ``grad`` has log_probs' shape and dtype."""
-    opts = _args.options(blank, reduction, zero_infinity, num_threads, exact_gradient=exact_gradient)
+    ``exact_gradient=True`` the true derivative ``-posterior`` for arbitrary log-scores; with
+    ``from_logits=True`` the first array holds logits and ``grad`` is the derivative with respect
+    to them, ``softmax - posterior``). Returns ``(loss, grad)``; ``grad`` has log_probs' shape and
+    dtype."""
+    opts = _args.options(
+        blank, reduction, zero_infinity, num_threads, exact_gradient=exact_gradient, from_logits=from_logits
+    )
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)
@@ -148,11 +162,14 @@ def ctc_loss_grad(
     num_threads=0,
     out=None,
     exact_gradient=False,
+    from_logits=False,
 ):
     """The gradient alone (``ctc_loss_backward``). ``out``, if given, is a writable float array of
     log_probs' shape and dtype, any non-overlapping strides, written in place.
-    ``exact_gradient`` as for :func:`ctc_loss_and_grad`."""
-    opts = _args.options(blank, reduction, zero_infinity, num_threads, exact_gradient=exact_gradient)
+    ``exact_gradient`` and ``from_logits`` as for :func:`ctc_loss_and_grad`."""
+    opts = _args.options(
+        blank, reduction, zero_infinity, num_threads, exact_gradient=exact_gradient, from_logits=from_logits
+    )
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)

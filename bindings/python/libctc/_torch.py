@@ -158,10 +158,11 @@ def _ctc_loss(
     reduction: str,
     zero_infinity: bool,
     exact_gradient: bool,
+    from_logits: bool,
 ) -> Tensor:
     if torch.jit.is_tracing():
         raise N.error(N.Status.UNSUPPORTED, _NO_TRACE)
-    opts = _args.options(blank, reduction, zero_infinity, 0, _stream(log_probs), exact_gradient)
+    opts = _args.options(blank, reduction, zero_infinity, 0, _stream(log_probs), exact_gradient, from_logits)
     lp, tg, il, tl = _inputs(log_probs, targets, input_lengths, target_lengths)
     per_sample = reduction == "none"
     with_grad = torch.is_grad_enabled() and log_probs.requires_grad
@@ -179,6 +180,7 @@ def ctc_loss(
     reduction: str = "mean",
     zero_infinity: bool = False,
     exact_gradient: bool = False,
+    from_logits: bool = False,
 ) -> Tensor:
     """Drop-in for ``torch.nn.functional.ctc_loss``: same signature, values, gradient and errors
     (see the README for the deliberate differences: labels are validated, the blank is refused as
@@ -192,20 +194,39 @@ def ctc_loss(
     respect to ``log_probs`` taken as arbitrary log-scores (``-posterior * grad``), right also
     when the scores are not log_softmax outputs (priors, penalties, temperature) and finite at
     masked (-inf) entries; torch's default ``exp(log_probs) - posterior`` is right only through a
-    log_softmax."""
-    return _ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, exact_gradient)
+    log_softmax.
+
+    ``from_logits=True`` (not in torch): ``log_probs`` holds unnormalized scores (logits) and the
+    library applies ``log_softmax`` over the classes itself, without storing it: the loss is that
+    of ``log_softmax(logits)`` and the gradient is taken with respect to the logits (as
+    ``log_softmax`` then ``ctc_loss`` would give, in one pass and without the (T, N, C)
+    intermediate; finite at -inf logits). CPU tensors only in this version."""
+    return _ctc_loss(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, exact_gradient, from_logits
+    )
 
 
 class CTCLoss(torch.nn.CTCLoss):
     """Drop-in for ``torch.nn.CTCLoss(blank=0, reduction='mean', zero_infinity=False)``: a
     subclass of it whose forward calls libctc (``isinstance(m, torch.nn.CTCLoss)`` holds).
-    ``exact_gradient`` (keyword only, default False) as for :func:`ctc_loss`."""
+    ``exact_gradient`` and ``from_logits`` (keyword only, default False) as for
+    :func:`ctc_loss`."""
 
     exact_gradient: bool
+    from_logits: bool
 
-    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False, *, exact_gradient=False):
+    def __init__(
+        self,
+        blank: int = 0,
+        reduction: str = "mean",
+        zero_infinity: bool = False,
+        *,
+        exact_gradient=False,
+        from_logits=False,
+    ):
         super().__init__(blank=blank, reduction=reduction, zero_infinity=zero_infinity)
         self.exact_gradient = _args.flag(exact_gradient, "exact_gradient")
+        self.from_logits = _args.flag(from_logits, "from_logits")
 
     def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Tensor, target_lengths: Tensor) -> Tensor:
         return ctc_loss(
@@ -217,6 +238,7 @@ class CTCLoss(torch.nn.CTCLoss):
             self.reduction,
             self.zero_infinity,
             self.exact_gradient,
+            self.from_logits,
         )
 
 
