@@ -6,7 +6,9 @@ to the logits, three ways, in the same run, on the five benchmark shapes (float3
 - ``unfused``: the same with libctc's drop-in ``libctc.functional.ctc_loss`` (torch's
   log_softmax forward and backward around libctc's fused loss and gradient);
 - ``fused``: ``libctc.functional.ctc_loss(x, ..., from_logits=True)`` then ``backward()`` (the
-  log_softmax inside the library, never stored).
+  log_softmax inside the library, never stored);
+- ``numpy``: the fused call without torch, ``libctc.ctc_loss_and_grad(x, ..., from_logits=True)``
+  on the numpy array (what bench.py times for log-probabilities).
 
 Each figure is the lowest median of --rounds measurements interleaved over the shapes and the
 three ways (bench.py's rule: re-measured when other processes took more than
@@ -28,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench  # noqa: E402
 
-WAYS = ("torch", "unfused", "fused")
+WAYS = ("torch", "unfused", "fused", "numpy")
 
 
 def parse_args():
@@ -60,13 +62,21 @@ def logits_of(np, shape, seed):
     return rng.standard_normal((t, n, c)).astype(np.float32), tg, il, tl
 
 
-def calls(torch, libctc, x, tg, il, tl):
-    """The three pipelines on one problem: each returns (loss, gradient w.r.t. the logits)."""
+def calls(torch, libctc, x, tg, il, tl, threads):
+    """The pipelines on one problem: each returns (loss, gradient w.r.t. the logits)."""
     F = torch.nn.functional
     xs = {w: torch.from_numpy(x.copy()).requires_grad_(True) for w in WAYS}
+    args = (x, tg, il, tl)
     tg, il, tl = (torch.from_numpy(a) for a in (tg, il, tl))
 
     def run(way):
+        if way == "numpy":
+
+            def call_numpy():
+                loss, grad = libctc.ctc_loss_and_grad(*args, num_threads=threads, from_logits=True)
+                return torch.from_numpy(loss), torch.from_numpy(grad)
+
+            return call_numpy
         v = xs[way]
 
         def call():
@@ -95,7 +105,7 @@ def check(torch, x, tg, il, tl, fns):
     for w, fn in fns.items():
         loss, grad = fn()
         out[w] = {
-            "loss_err": abs(float(loss) - float(ref)),
+            "loss_err": abs(float(loss.detach()) - float(ref.detach())),
             "grad_err": float((grad.double() - x64.grad).abs().max()),
         }
     return out
@@ -120,7 +130,7 @@ def main():
     for shape in bench.SHAPES:
         if shape[0] in args.shape_list:
             x, tg, il, tl = logits_of(np, shape, args.seed)
-            fns = calls(torch, libctc, x, tg, il, tl)
+            fns = calls(torch, libctc, x, tg, il, tl, args.threads)
             problems[shape[0]] = fns
             results[shape[0]] = {"check": check(torch, x, tg, il, tl, fns)}
     busy0, own0 = bench.cpu_busy_seconds()
@@ -135,21 +145,27 @@ def main():
                     results[name][w] = stats
         print(flush=True)
     busy1, own1 = bench.cpu_busy_seconds()
-    print(f"\n{'shape':<12} {'torch ms':>9} {'unfused ms':>11} {'fused ms':>9} {'unfused/fused':>14} {'torch/fused':>12}")
+    print(
+        f"\n{'shape':<12} {'torch ms':>9} {'unfused ms':>11} {'fused ms':>9} {'numpy ms':>9} "
+        f"{'unfused/fused':>14} {'torch/fused':>12} {'torch/numpy':>12}"
+    )
     for name, r in results.items():
-        t, u, f = (r[w]["median_ms"] for w in WAYS)
-        print(f"{name:<12} {t:9.3f} {u:11.3f} {f:9.3f} {u / f:14.2f} {t / f:12.1f}")
+        t, u, f, n = (r[w]["median_ms"] for w in WAYS)
+        print(f"{name:<12} {t:9.3f} {u:11.3f} {f:9.3f} {n:9.3f} {u / f:14.2f} {t / f:12.1f} {t / n:12.1f}")
     for name, r in results.items():
         errs = ", ".join(f"{w} {r['check'][w]['loss_err']:.1e}/{r['check'][w]['grad_err']:.1e}" for w in WAYS)
         print(f"{name}: loss/gradient errors against float64: {errs}")
     if busy0 is not None and busy1 is not None:
         print(f"other processes: {max(0.0, (busy1 - busy0) - (own1 - own0)):.1f} CPU-s during the measurements")
     if args.markdown:
-        print("\n| shape | torch pipeline ms | libctc unfused ms | libctc from_logits ms | unfused / fused | torch / fused |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "\n| shape | torch pipeline ms | libctc unfused ms | libctc from_logits ms | numpy from_logits ms "
+            "| unfused / fused | torch / fused | torch / numpy |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
         for name, r in results.items():
-            t, u, f = (r[w]["median_ms"] for w in WAYS)
-            print(f"| {name} | {t:.3f} | {u:.3f} | {f:.3f} | {u / f:.2f}x | {t / f:.1f}x |")
+            t, u, f, n = (r[w]["median_ms"] for w in WAYS)
+            print(f"| {name} | {t:.3f} | {u:.3f} | {f:.3f} | {n:.3f} | {u / f:.2f}x | {t / f:.1f}x | {t / n:.1f}x |")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({"machine": info, "threads": args.threads, "results": results}, indent=2))
     return 0

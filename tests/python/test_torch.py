@@ -495,6 +495,28 @@ def test_numpy_exact_gradient_is_torchs_minus_exp_log_probs():
     np.testing.assert_array_equal(libctc.ctc_loss_grad(*args, reduction="sum", exact_gradient=True), exact)
 
 
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_backward_again_with_retain_graph_and_in_place_grad_edits(reduction, from_logits):
+    # The first backward hands libctc's gradient buffer on as the leaf's .grad; a second backward
+    # through the same graph must not read that (since edited) buffer.
+    logits, lp, targets, il, tl = random_inputs(34, T=15, N=3, C=6)
+    x = (logits if from_logits else lp).clone().requires_grad_()
+    a = x.clone().detach().requires_grad_()
+    loss = libctc.functional.ctc_loss(x, targets, il, tl, reduction=reduction, from_logits=from_logits)
+    weights = torch.tensor([0.5, 2.0, -1.0], dtype=loss.dtype) if reduction == "none" else torch.tensor(1.0)
+    loss.backward(weights, retain_graph=True)
+    first = x.grad.clone()
+    x.grad.mul_(100.0)  # an in-place edit of .grad (gradient clipping does this)
+    x.grad = None
+    loss.backward(weights, retain_graph=True)
+    loss.backward(weights)
+    torch.testing.assert_close(x.grad, 2 * first, rtol=1e-12, atol=1e-12)
+    ref_in = a.log_softmax(-1) if from_logits else a
+    F.ctc_loss(ref_in, targets, il, tl, reduction=reduction).backward(weights)
+    torch.testing.assert_close(first, a.grad, rtol=1e-9, atol=1e-12)
+
+
 # --- from_logits=True (libctc only): log_softmax applied inside
 
 

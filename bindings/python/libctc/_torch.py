@@ -3,6 +3,7 @@ and errors; ``functional.forced_align`` and ``merge_tokens`` with torchaudio's. 
 imported only when torch is."""
 
 import ctypes
+import sys
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -80,6 +81,43 @@ class _GradientOfGradient(torch.autograd.Function):
         raise RuntimeError(_NO_SECOND_DERIVATIVE)
 
 
+# Host gradients of at least this many bytes are asked for in huge pages (as numpy does for its
+# arrays): a fresh (T, N, C) buffer otherwise costs a page fault per 4 KiB on first write, more
+# than the loss itself on large vocabularies (docs/benchmarks.md, "Logits input").
+_HUGE_PAGE_BYTES = 4 << 20
+_MADV_HUGEPAGE = 14
+
+
+def _madvise():
+    """libc's madvise on Linux, else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        f = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    f.argtypes, f.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
+    return f
+
+
+_MADVISE = _madvise()
+
+
+def _gradient_like(lp):
+    """An uninitialized tensor like `lp` for the gradient; on the host, a large one's whole
+    pages are advised into transparent huge pages before anything touches them (a hint: the
+    kernel may decline, nothing else changes)."""
+    grad = torch.empty_like(lp, memory_format=torch.preserve_format)
+    size = grad.untyped_storage().nbytes()
+    if _MADVISE is not None and not grad.is_cuda and size >= _HUGE_PAGE_BYTES:
+        page = 4096
+        start = (grad.untyped_storage().data_ptr() + page - 1) & ~(page - 1)
+        end = (grad.untyped_storage().data_ptr() + size) & ~(page - 1)
+        if end > start:
+            _MADVISE(start, end - start, _MADV_HUGEPAGE)
+    return grad
+
+
 def _device_workspace(lp, call, inputs, opts):
     """For CUDA tensors, the call's workspace from torch's caching allocator (set in `opts`), so
     that libctc allocates no device memory of its own and the memory returns to torch's pool
@@ -95,7 +133,10 @@ def _device_workspace(lp, call, inputs, opts):
 
 class _CTCLossFunction(torch.autograd.Function):
     """One libctc call in forward: loss and gradient fused when a gradient will be needed
-    (the gradient is kept for backward), the loss alone otherwise."""
+    (the gradient is kept for backward), the loss alone otherwise. The first backward hands that
+    gradient on (scaled by grad_loss; itself, with no pass over it, when grad_loss is one, as
+    for ``loss.backward()``); a later one (``retain_graph=True``) computes it again with
+    ``ctc_loss_backward``, since the first one's tensor may be the leaf's ``.grad`` by then."""
 
     @staticmethod
     def forward(ctx, log_probs, targets, input_lengths, target_lengths, opts, per_sample, with_grad):
@@ -107,24 +148,50 @@ class _CTCLossFunction(torch.autograd.Function):
         call = N.Call.FORWARD_BACKWARD if with_grad else N.Call.FORWARD
         workspace = _device_workspace(lp, call, inputs, opts)  # kept alive through the call
         if with_grad:
-            grad = torch.empty_like(lp, memory_format=torch.preserve_format)
+            grad = _gradient_like(lp)
             t_grad = ctypes.byref(_tensor(grad, "grad"))
             N.check(N.lib().ctc_loss_forward_backward(*inputs, None, ctypes.byref(opts), t_loss, t_grad))
-            ctx.save_for_backward(grad, log_probs)
+            # An attribute, not a saved tensor: the only reference, so that autograd can take it
+            # as the leaf's .grad without a copy.
+            ctx.grad = grad
+            ctx.save_for_backward(log_probs, targets, input_lengths, target_lengths)
         else:
             N.check(N.lib().ctc_loss_forward(*inputs, ctypes.byref(opts), t_loss))
         del workspace  # torch's allocator reuses it in stream order after the call's kernels
-        ctx.per_sample = per_sample
+        ctx.per_sample, ctx.opts = per_sample, opts
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss):
-        grad, log_probs = ctx.saved_tensors
-        scale = grad_loss.reshape(1, -1, 1) if ctx.per_sample else grad_loss
-        result = grad * scale
+        log_probs = ctx.saved_tensors[0]
+        grad = getattr(ctx, "grad", None)
+        if grad is None:
+            result = _CTCLossFunction._again(ctx, grad_loss)
+        else:
+            del ctx.grad
+            unit = not ctx.per_sample and not grad.is_cuda and float(grad_loss.detach()) == 1.0
+            if not unit:  # (reading a CUDA scale would wait for the device)
+                grad = grad * (grad_loss.reshape(1, -1, 1) if ctx.per_sample else grad_loss)
+            result = grad
         if torch.is_grad_enabled():  # create_graph=True: a graph is being built through this
             result = _GradientOfGradient.apply(result, log_probs)
         return result, None, None, None, None, None, None
+
+    @staticmethod
+    def _again(ctx, grad_loss):
+        """The gradient of a later backward: ctc_loss_backward with grad_loss."""
+        tensors = [t.detach() for t in ctx.saved_tensors]
+        lp = tensors[0]
+        names = ("log_probs", "targets", "input_lengths", "target_lengths")
+        inputs = [ctypes.byref(_tensor(t, n)) for t, n in zip(tensors, names)]
+        g = grad_loss.detach().to(lp.dtype).contiguous()
+        grad = _gradient_like(lp)
+        opts = ctx.opts
+        workspace = _device_workspace(lp, N.Call.BACKWARD, inputs, opts)
+        t_g = ctypes.byref(_tensor(g, "grad_loss"))
+        N.check(N.lib().ctc_loss_backward(*inputs, t_g, ctypes.byref(opts), ctypes.byref(_tensor(grad, "grad"))))
+        del workspace
+        return grad
 
 
 def _inputs(log_probs, targets, input_lengths, target_lengths):
