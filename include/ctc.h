@@ -285,8 +285,8 @@ typedef int32_t CtcCall;
  * Unnormalized scores x: the library applies log_softmax over C itself, without storing it;
  * the loss is that of log_softmax(x) and the gradient is d loss / d x =
  * (softmax(x) - posterior) * grad_loss (finite at x = -inf; a frame of NaN, +inf or only -inf
- * scores gives its sample NaN). Served on the CPU by the loss entry points; CUDA tensors and
- * ctc_align answer CTC_STATUS_UNSUPPORTED in this version.
+ * scores gives its sample NaN; ctc_align aligns them as their log_softmax). Served on the CPU;
+ * CUDA tensors answer CTC_STATUS_UNSUPPORTED in this version.
  */
 #define CTC_INPUT_LOGITS 1
 
@@ -434,8 +434,9 @@ size_t ctc_release_cached_memory(void);
  * (T, N, C) or unbatched (T, C), float32 or float64; `targets` padded (N, S), concatenated or
  * unbatched (S,); `input_lengths` and `target_lengths` (N,) or (), int32 or int64; `options`
  * (NULL for the defaults): `blank`, `num_threads`, `cuda_stream` and `workspace` apply,
- * `reduction`, `zero_infinity` and `gradient` are ignored; `input` must be
- * CTC_INPUT_LOG_PROBS (CTC_INPUT_LOGITS is CTC_STATUS_UNSUPPORTED in this version).
+ * `reduction`, `zero_infinity` and `gradient` are ignored; with `input` = CTC_INPUT_LOGITS the
+ * values are aligned as their log_softmax over C (the same paths; `path_scores` sums
+ * log-probabilities), on the CPU (CUDA tensors: CTC_STATUS_UNSUPPORTED in this version).
  *
  * Outputs (written only on success; same device as log_probs):
  * - `path`: (T, N) (unbatched: (T,)), int32 or int64, any strides that do not make two

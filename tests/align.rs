@@ -709,13 +709,10 @@ fn validation_of_ctc_align() {
         "log_probs.dtype = int64 but log_probs must be floating point",
         |c| c.t_lp.dtype = CTC_DTYPE_INT64,
     );
-    // Logits are not aligned by this build yet (the loss takes them).
+    // Logits are aligned as their log_softmax (tests/logits.rs compares the two).
     let mut c = Case::new();
     c.opts.input = CTC_INPUT_LOGITS;
-    c.expect(
-        CTC_STATUS_UNSUPPORTED,
-        "options.input = CTC_INPUT_LOGITS (1) is not served by ctc_align",
-    );
+    assert_eq!(c.run(), CTC_STATUS_SUCCESS, "{}", last_error());
     // The NULL path case above needs a NULL pointer, not a missing field: run it for real.
     let mut c = Case::new();
     let scores = c.t_scores.as_mut().map(|t| t as *mut CtcTensor).unwrap();

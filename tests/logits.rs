@@ -8,13 +8,14 @@
 //! - unchanged by a constant added to a frame's logits, even a large one (no precision is lost
 //!   to the scale of the scores), and by the gradient option;
 //! - finite where a logit is -inf (a masked class), where log_softmax + torch's formula is NaN;
-//! - bitwise the same for every thread count.
+//! - bitwise the same for every thread count;
+//! - aligned (`ctc_align`) as their log_softmax: the same paths, the scores of log-probabilities.
 
 mod common;
 use common::{log_softmax, Rng};
 use ctc::{
-    ctc_loss, ctc_loss_and_grad, Gradient, Input, Inputs, IntView1, IntView2, Options, Reduction,
-    Targets,
+    ctc_align, ctc_loss, ctc_loss_and_grad, Gradient, Input, Inputs, IntView1, IntView2, Options,
+    Reduction, Targets,
 };
 use ndarray::{Array1, Array2, Array3, ArrayView3, Axis};
 
@@ -288,4 +289,39 @@ fn rows_without_a_softmax_poison_only_their_sample() {
     assert_eq!(loss[3].to_bits(), l_clean[3].to_bits());
     let sample = |g: &Array3<f64>, b: usize| g.index_axis(Axis(1), b).to_owned();
     assert_eq!(sample(&grad, 3), sample(&g_clean, 3));
+}
+
+/// Forced alignment of logits: the paths of their float64 log_softmax (the scores within
+/// rounding), contiguous and strided, every thread count; an impossible sample stays -1.
+#[test]
+fn logits_align_as_their_log_softmax() {
+    let mut rng = Rng(13);
+    for (t, n, c, s) in [(40, 3, 6, 8), (30, 10, 40, 5), (12, 2, 5, 7)] {
+        let case = Case::random(&mut rng, t, n, c, s);
+        let x = Array3::from_shape_fn((t, n, c), |(tt, _, _)| {
+            2.0 * rng.normal() + 30.0 * (tt % 4) as f64
+        });
+        let lp = normalized(&x);
+        let o = |input, threads| Options {
+            input,
+            num_threads: threads,
+            ..Options::default()
+        };
+        let (want_path, want_scores) =
+            ctc_align(&case.inputs(lp.view()), &o(Input::LogProbs, 1)).unwrap();
+        let x_ntc = x.view().permuted_axes([1, 0, 2]).to_owned();
+        for threads in [1, 2] {
+            for view in [x.view(), x_ntc.view().permuted_axes([1, 0, 2])] {
+                let (path, scores) =
+                    ctc_align(&case.inputs(view), &o(Input::Logits, threads)).unwrap();
+                assert_eq!(path, want_path, "T={t} N={n} C={c}");
+                for (a, w) in scores.iter().zip(&want_scores) {
+                    assert!(
+                        (a - w).abs() <= 1e-9 * w.abs().max(1.0) || (a == w),
+                        "score {a} against {w}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -14,6 +14,7 @@
 
 use super::isa::{self, Avx512, Isa, Kernel};
 use super::layout::AlignLayout;
+use super::logits::frame_shift;
 use super::math::{CpuElement, FastReal};
 use super::planar::{pad, planes, row_of, table_lookup, window, Planes};
 use super::rows_pair;
@@ -52,6 +53,8 @@ pub(crate) struct AlignJob<'j, 'w, E: CpuElement> {
     /// K.
     pub segment: usize,
     pub code_row: usize,
+    /// The first tensor holds logits: each frame's values are shifted by its log-sum-exp.
+    pub logits: bool,
     pub scratch: AlignScratch<'w, E::Acc>,
 }
 
@@ -64,7 +67,7 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
     /// The read-back state of each frame, from the last: `emit(t, class)` for t = T_b - 1 down to
     /// 0. Returns the path's score (the sum of its log-probabilities, in f64), or `None`.
     #[inline(always)]
-    fn align(mut self, isa: Isa, emit: &mut impl FnMut(usize, u32)) -> Aligned {
+    fn align<const FMA: bool>(mut self, isa: Isa, emit: &mut impl FnMut(usize, u32)) -> Aligned {
         let (labels, t_b) = (self.labels, self.input_length);
         if t_b == 0 {
             return labels.is_empty().then_some(0.0);
@@ -74,7 +77,7 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
         }
         let table = table_lookup::<E>(isa, self.log_probs.dim().1);
         self.mark_skips();
-        let (mut state, best) = self.forward(table);
+        let (mut state, best) = self.forward::<FMA>(table);
         if best == E::Acc::neg_infinity() || best.is_nan() {
             return None;
         }
@@ -83,24 +86,40 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
         for g in (0..segments).rev() {
             let first = g * self.segment;
             let last = ((g + 1) * self.segment).min(t_b - 1);
-            self.recompute(first, last, table);
+            self.recompute::<FMA>(first, last, table);
             // Frames last ..= first + 1 from their back-pointers; frame `first` is the next
             // segment's last (or frame 0).
             for t in (first + 1..=last).rev() {
-                score += self.emit_frame(t, state, emit);
+                score += self.emit_frame::<FMA>(t, state, emit);
                 state -= self.code(t - first - 1, state) as usize;
             }
         }
-        score += self.emit_frame(0, state, emit);
+        score += self.emit_frame::<FMA>(0, state, emit);
         Some(score)
     }
 
     /// `emit(t, class of state)`; returns that log-probability.
     #[inline(always)]
-    fn emit_frame(&self, t: usize, state: usize, emit: &mut impl FnMut(usize, u32)) -> f64 {
+    fn emit_frame<const FMA: bool>(
+        &mut self,
+        t: usize,
+        state: usize,
+        emit: &mut impl FnMut(usize, u32),
+    ) -> f64 {
         let c = target_prime(self.labels, state, self.blank);
         emit(t, c);
-        self.log_probs[[t, c as usize]].to_acc().to_f64()
+        (self.log_probs[[t, c as usize]].to_acc() - self.shift::<FMA>(t)).to_f64()
+    }
+
+    /// What frame t's values are shifted by: 0 for log-probabilities, the frame's log-sum-exp
+    /// for logits (computed where needed: the alignment keeps no per-frame state).
+    #[inline(always)]
+    fn shift<const FMA: bool>(&mut self, t: usize) -> E::Acc {
+        if self.logits {
+            frame_shift::<E, FMA>(&self.log_probs, t, self.scratch.row)
+        } else {
+            E::Acc::zero()
+        }
     }
 
     /// Sets the skip flags of the labels.
@@ -115,10 +134,10 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
     /// The Viterbi variable over all frames, keeping the rows of frames 0, K, 2K, ...; returns
     /// the final state (by the tie rule) and the best score.
     #[inline(always)]
-    fn forward(&mut self, table: Option<Avx512>) -> (usize, E::Acc) {
+    fn forward<const FMA: bool>(&mut self, table: Option<Avx512>) -> (usize, E::Acc) {
         let (t_b, width, k) = (self.input_length, self.width, self.segment);
         for t in 0..t_b {
-            self.step(t, table);
+            self.step::<FMA>(t, table);
             if t % k == 0 {
                 let at = (t / k) * width;
                 let cur = &self.scratch.rows[(t % 2) * width..][..width];
@@ -144,14 +163,14 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
     /// Recomputes rows `first + 1 ..= last` from the checkpoint of frame `first` (a multiple of
     /// K), keeping their back-pointers.
     #[inline(always)]
-    fn recompute(&mut self, first: usize, last: usize, table: Option<Avx512>) {
+    fn recompute<const FMA: bool>(&mut self, first: usize, last: usize, table: Option<Avx512>) {
         let width = self.width;
         let at = (first / self.segment) * width;
         let slot = (first % 2) * width;
         let sc = &mut self.scratch;
         sc.rows[slot..slot + width].copy_from_slice(&sc.checkpoints[at..at + width]);
         for t in first + 1..=last {
-            self.step(t, table);
+            self.step::<FMA>(t, table);
             let bytes = self.window_bytes(t);
             let (row, sc) = (self.code_row, &mut self.scratch);
             let out = &mut sc.codes[(t - first - 1) * row..][..row];
@@ -184,14 +203,15 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
     /// Row `t` of the Viterbi variable over frame t's window, from row t - 1 (rows alternate in
     /// `rows`), and each state's back-pointer in `choice`.
     #[inline(always)]
-    fn step(&mut self, t: usize, table: Option<Avx512>) {
+    fn step<const FMA: bool>(&mut self, t: usize, table: Option<Avx512>) {
         let ninf = E::Acc::neg_infinity();
         let (labels, blank, t_b, width) = (self.labels, self.blank, self.input_length, self.width);
         let (len, plane) = (labels.len(), width / 2);
         let (lo, hi) = window(t, t_b, 2 * len + 1);
         let Planes { bl, bh, ll, lh } = planes(lo, hi);
+        let shift = self.shift::<FMA>(t);
         let sc = &mut self.scratch;
-        let row = row_of(&self.log_probs, t, sc.row, E::Acc::zero());
+        let row = row_of(&self.log_probs, t, sc.row, shift);
         let eb = row.gather(labels, blank, ll, &mut sc.ext[ll..lh], table);
         if t == 0 {
             // Only states 0 and 1 start a path.
@@ -326,7 +346,7 @@ impl<E: CpuElement, F: FnMut(usize, u32)> Kernel for AlignRun<'_, '_, '_, E, F> 
 
     #[inline(always)]
     fn run<const FMA: bool>(self, isa: Isa) -> Aligned {
-        self.job.align(isa, self.emit)
+        self.job.align::<FMA>(isa, self.emit)
     }
 }
 

@@ -16,16 +16,26 @@ pub(crate) fn frame_shifts<E: CpuElement, const FMA: bool>(
     copy: &mut [E::Acc],
 ) {
     for (t, shift) in shifts.iter_mut().enumerate() {
-        let row = logits.row(t);
-        *shift = match row.as_slice() {
-            Some(r) => log_sum_exp::<E, E::Acc, FMA>(r),
-            None => {
-                for (d, &x) in copy.iter_mut().zip(row.iter()) {
-                    *d = x.to_acc();
-                }
-                log_sum_exp::<E::Acc, E::Acc, FMA>(&copy[..row.len()])
+        *shift = frame_shift::<E, FMA>(logits, t, copy);
+    }
+}
+
+/// The log-sum-exp of row t of `logits` (T, C); `copy` as for [`frame_shifts`].
+#[inline(always)]
+pub(crate) fn frame_shift<E: CpuElement, const FMA: bool>(
+    logits: &ArrayView2<'_, E>,
+    t: usize,
+    copy: &mut [E::Acc],
+) -> E::Acc {
+    let row = logits.row(t);
+    match row.as_slice() {
+        Some(r) => log_sum_exp::<E, E::Acc, FMA>(r),
+        None => {
+            for (d, &x) in copy.iter_mut().zip(row.iter()) {
+                *d = x.to_acc();
             }
-        };
+            log_sum_exp::<E::Acc, E::Acc, FMA>(&copy[..row.len()])
+        }
     }
 }
 

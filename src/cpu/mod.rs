@@ -103,19 +103,8 @@ fn layout(p: &Problem<'_>, pass: Pass) -> Result<Layout, Error> {
     Layout::new(dims, acc, pass)
 }
 
-/// Refuses what the CPU backend does not compute yet: alignment of logits.
-fn served(p: &Problem<'_>, call: Call) -> Result<(), Error> {
-    if call == Call::Align && p.options.input == Input::Logits {
-        return Err(Error::Unsupported(
-            "options.input = CTC_INPUT_LOGITS (1) is not served by ctc_align in this build yet; apply log_softmax and pass CTC_INPUT_LOG_PROBS".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Bytes of workspace the computation `call` needs on this problem.
 pub(crate) fn workspace_size(p: &Problem<'_>, call: Call) -> Result<usize, Error> {
-    served(p, call)?;
     let pass = match call {
         Call::Forward => Pass::Forward,
         Call::Backward | Call::ForwardBackward => Pass::Gradient,
@@ -209,7 +198,6 @@ pub(crate) fn align(
     out: AlignOutputs<'_>,
     workspace: Workspace<'_>,
 ) -> Result<(), Error> {
-    served(p, Call::Align)?;
     let (targets, input_lengths, target_lengths, _) = host_operands(p)?;
     let LogProbs::Host(log_probs) = p.log_probs else {
         return Err(Error::Internal(
@@ -286,6 +274,7 @@ impl<'a> Aligner<'a, '_, '_> {
             .zip(path_columns(&mut self.path))
             .enumerate();
         let threads = pool::effective_threads(self.options.num_threads);
+        let logits = self.options.input == Input::Logits;
         pool::for_each(
             threads,
             samples,
@@ -298,6 +287,7 @@ impl<'a> Aligner<'a, '_, '_> {
                     width: layout.width,
                     segment: layout.segment,
                     code_row: layout.code_row,
+                    logits,
                     scratch,
                 };
                 // -1 past the input length, and everywhere for a sample with no alignment.

@@ -250,6 +250,7 @@ fn aligner_equals_reference_viterbi_for_every_segment_size() {
                     width,
                     segment,
                     code_row,
+                    logits: false,
                     scratch: AlignScratch {
                         rows: &mut rows,
                         checkpoints: &mut checkpoints,

@@ -562,6 +562,19 @@ def test_from_logits_is_log_softmax_then_ctc_loss(reduction, shape):
         np.testing.assert_array_equal(libctc.ctc_loss(*args, reduction=reduction, from_logits=True), loss)
 
 
+def test_numpy_align_from_logits_is_the_alignment_of_their_log_softmax():
+    logits, lp, targets, il, tl = random_inputs(35, T=30, N=4, C=7, S=5)
+    x = (5 * logits + 11).numpy()
+    path, scores = libctc.align(lp.numpy(), targets.numpy(), il.numpy(), tl.numpy())
+    xpath, xscores = libctc.align(x, targets.numpy(), il.numpy(), tl.numpy(), from_logits=True)
+    want_path, want_scores = libctc.align(
+        torch.from_numpy(x).log_softmax(-1).numpy(), targets.numpy(), il.numpy(), tl.numpy()
+    )
+    np.testing.assert_array_equal(xpath, want_path)
+    np.testing.assert_allclose(xscores, want_scores, rtol=1e-10)
+    assert path.shape == xpath.shape and scores.shape == xscores.shape
+
+
 def test_from_logits_passes_gradcheck_and_is_finite_at_masked_logits(quiet):
     logits, _, targets, il, tl = random_inputs(32, T=7, N=3, C=5, S=3)
     x = (4 * logits + 7).requires_grad_()

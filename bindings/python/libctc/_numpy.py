@@ -180,7 +180,7 @@ def ctc_loss_grad(
     return grad
 
 
-def align(log_probs, targets, input_lengths, target_lengths, blank=0, num_threads=0):
+def align(log_probs, targets, input_lengths, target_lengths, blank=0, num_threads=0, from_logits=False):
     """Forced alignment (``ctc_align``): the most probable CTC path of each sample.
 
     Arguments as :func:`ctc_loss` takes them, checked the same way: ``log_probs`` (T, N, C) or
@@ -204,8 +204,11 @@ def align(log_probs, targets, input_lengths, target_lengths, blank=0, num_thread
 
     Raises ``CtcInvalidArgument`` (``CtcTypeError`` for wrongly typed lengths) for any argument
     the loss would refuse, ``CtcUnsupported`` for a dtype this build cannot align (float16).
+
+    ``from_logits=True``: ``log_probs`` holds unnormalized scores, aligned as their log_softmax
+    over the last axis (the same paths; the scores are sums of log-probabilities).
     """
-    opts = _args.options(blank, "mean", False, num_threads)
+    opts = _args.options(blank, "mean", False, num_threads, from_logits=from_logits)
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     batched = lp.ndim == 3
