@@ -5,8 +5,9 @@
 //! `CtcTensor`s, `CtcOptions` and the buffers they describe: any dtype, device, device index,
 //! ndim, shape and stride (negative, huge, overflowing values included), NULL tensor pointers,
 //! NULL data, pointers into another tensor's buffer (overlap), misaligned pointers, options with
-//! an arbitrary `struct_size`, trailing bytes, blank, reduction, `zero_infinity` byte, thread count
-//! (0..=4) and workspace. Then every entry point is called.
+//! an arbitrary `struct_size`, trailing bytes, blank, reduction, `zero_infinity` byte, input kind
+//! (log-probabilities, logits, unknown values), gradient kind, thread count (0..=4) and
+//! workspace. Then every entry point is called.
 //!
 //! Memory is only ever described honestly: the library cannot check that a pointer and a shape
 //! really lie inside an allocation (the documented limit of any C API), so before each call the
@@ -539,7 +540,7 @@ impl Program {
             ops += 1;
             let op = inp.u8();
             let which = inp.below(NT);
-            match op % 24 {
+            match op % 26 {
                 0 => self.args[which].t.dtype = inp.int(&[0, 1, 2, 3, 4, 5, 6, -1]) as i32,
                 1 => self.args[which].t.device = inp.int(&[0, 1, 2, -1]) as i32,
                 2 => self.args[which].t.device_index = inp.int(&[0, 1, -1]) as i32,
@@ -598,6 +599,8 @@ impl Program {
                     })
                 }
                 20 => self.options.num_threads = inp.below(5) as u32,
+                24 => self.options.input = inp.int(&[0, 1, 2, -1]) as i32,
+                25 => self.options.gradient = inp.int(&[0, 1, 2, -1]) as i32,
                 21 => {
                     self.workspace = match inp.below(5) {
                         0 => WorkspaceMode::None,
