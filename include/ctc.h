@@ -211,12 +211,13 @@ typedef int32_t CtcCall;
 #define CTC_DTYPE_FLOAT64 1
 
 /**
- * IEEE binary16 (not computed yet: `CTC_STATUS_UNSUPPORTED`).
+ * IEEE binary16: log_probs and the outputs of a half computation (accumulated in float32; on
+ * the host in this version, `CTC_STATUS_UNSUPPORTED` on CUDA).
  */
 #define CTC_DTYPE_FLOAT16 2
 
 /**
- * bfloat16 (not computed yet: `CTC_STATUS_UNSUPPORTED`).
+ * bfloat16 (as float16).
  */
 #define CTC_DTYPE_BFLOAT16 3
 
@@ -320,7 +321,9 @@ struct CtcOptions ctc_options_default(void);
  * Computes the CTC loss (torch.nn.functional.ctc_loss semantics).
  *
  * Inputs (read only, never kept after the call):
- * - `log_probs`: (T, N, C) or unbatched (T, C), float32 or float64, any non-negative strides:
+ * - `log_probs`: (T, N, C) or unbatched (T, C), float32, float64, float16 or bfloat16 (the
+ *   half types read as they are and accumulated in float32; host memory only in this version),
+ *   any non-negative strides:
  *   element [t][n][c] at `data + t*strides[0] + n*strides[1] + c*strides[2]` (elements), so
  *   (N, T, C) memory, transposed views and padded rows all work without a copy. Its device
  *   decides where the call runs.
@@ -332,15 +335,17 @@ struct CtcOptions ctc_options_default(void);
  * - `options`: NULL for the defaults.
  *
  * Output (written only on success):
- * - `loss`: same dtype and device as log_probs; (N,) for CTC_REDUCTION_NONE on a batch, else ().
- *   An impossible alignment gives +inf (0 with zero_infinity).
+ * - `loss`: same dtype and device as log_probs (float16 or bfloat16 log_probs: float32, the usual
+ *   choice since a half loss overflows past 65504, or log_probs' dtype; never float64); (N,) for
+ *   CTC_REDUCTION_NONE on a batch, else (). An impossible alignment gives +inf (0 with
+ *   zero_infinity).
  *
  * Outputs must not overlap each other, any input or the workspace. No pointer may be NULL except
  * `options` (and a `data` of a tensor with no elements).
  *
  * Returns CTC_STATUS_SUCCESS; CTC_STATUS_INVALID_ARGUMENT for any rule above broken (message names
  * the argument and value); CTC_STATUS_UNSUPPORTED for CUDA tensors where no CUDA driver or NVRTC
- * is usable, and for float16/bfloat16 in this version; CTC_STATUS_OUT_OF_MEMORY when scratch
+ * is usable, and for float16/bfloat16 on CUDA in this version; CTC_STATUS_OUT_OF_MEMORY when scratch
  * memory or worker threads cannot be had; CTC_STATUS_DEVICE_ERROR when a CUDA driver or NVRTC
  * call fails; CTC_STATUS_INTERNAL_ERROR for a library bug (a caught panic).
  *
@@ -358,9 +363,10 @@ CtcStatus ctc_loss_forward(const struct CtcTensor *log_probs, const struct CtcTe
  *
  * Arguments as ctc_loss_forward, and:
  * - `grad_loss`: upstream gradient shaped like the loss ((N,) for CTC_REDUCTION_NONE on a batch,
- *   else ()), same dtype and device as log_probs; NULL means ones.
- * - `grad_log_probs` (output): same shape, dtype and device as log_probs, any strides that do not
- *   make two elements share memory. Torch's convention: `exp(lp) - posterior`, times the upstream
+ *   else ()), same dtype and device as log_probs (half log_probs: also float32); NULL means ones.
+ * - `grad_log_probs` (output): same shape, dtype and device as log_probs (a float32 gradient of
+ *   half log_probs is CTC_STATUS_UNSUPPORTED in this version), any strides that do not make two
+ *   elements share memory. Torch's convention: `exp(lp) - posterior`, times the upstream
  *   gradient; zero for frames at or past input_lengths[n]; NaN below input_lengths[n] for an
  *   impossible sample without zero_infinity, zero with it.
  *
@@ -431,7 +437,7 @@ size_t ctc_release_cached_memory(void);
  * The most probable (Viterbi) CTC alignment of each sample: forced alignment.
  *
  * Inputs as ctc_loss_forward (read only, validated the same way, any strides): `log_probs`
- * (T, N, C) or unbatched (T, C), float32 or float64; `targets` padded (N, S), concatenated or
+ * (T, N, C) or unbatched (T, C), float32, float64, float16 or bfloat16; `targets` padded (N, S), concatenated or
  * unbatched (S,); `input_lengths` and `target_lengths` (N,) or (), int32 or int64; `options`
  * (NULL for the defaults): `blank`, `num_threads`, `cuda_stream` and `workspace` apply,
  * `reduction`, `zero_infinity` and `gradient` are ignored; with `input` = CTC_INPUT_LOGITS the

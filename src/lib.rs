@@ -43,6 +43,7 @@ mod dispatch;
 mod enums;
 pub mod error;
 pub mod ffi;
+mod halfconv;
 mod problem;
 mod types;
 
@@ -53,6 +54,8 @@ pub use api::{
 #[doc(hidden)]
 pub use dispatch::test_hooks;
 pub use error::{Error, Status};
+/// The float16 and bfloat16 element types (from the `half` crate), accumulated in float32.
+pub use half::{bf16, f16};
 pub use problem::{Inputs, IntView1, IntView2, PathViewMut, Targets};
 pub use types::{Call, DType, Device, Element, Gradient, Input, Options, Real, Reduction};
 

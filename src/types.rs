@@ -71,6 +71,8 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
+    impl Sealed for half::f16 {}
+    impl Sealed for half::bf16 {}
 }
 
 /// A floating element type of `log_probs`, the loss and the gradient.
@@ -150,6 +152,58 @@ impl Element for f64 {
     }
 }
 
+/// float16 (`half::f16`): accumulated in float32.
+impl Element for half::f16 {
+    type Acc = f32;
+    const DTYPE: DType = DType::Float16;
+    #[inline(always)]
+    fn to_acc(self) -> f32 {
+        crate::halfconv::f16_to_f32(self.to_bits())
+    }
+    #[inline(always)]
+    fn from_acc(a: f32) -> half::f16 {
+        half::f16::from_bits(crate::halfconv::f32_to_f16(a))
+    }
+    fn floats3(v: ArrayView3<'_, Self>) -> Floats3<'_> {
+        Floats3::F16(v)
+    }
+    fn floats3_mut(v: ArrayViewMut3<'_, Self>) -> Floats3Mut<'_> {
+        Floats3Mut::F16(v)
+    }
+    fn floats1(v: ArrayView1<'_, Self>) -> Floats1<'_> {
+        Floats1::F16(v)
+    }
+    fn floats1_mut(v: ArrayViewMut1<'_, Self>) -> Floats1Mut<'_> {
+        Floats1Mut::F16(v)
+    }
+}
+
+/// bfloat16 (`half::bf16`): accumulated in float32.
+impl Element for half::bf16 {
+    type Acc = f32;
+    const DTYPE: DType = DType::BFloat16;
+    #[inline(always)]
+    fn to_acc(self) -> f32 {
+        crate::halfconv::bf16_to_f32(self.to_bits())
+    }
+    #[inline(always)]
+    fn from_acc(a: f32) -> half::bf16 {
+        half::bf16::from_bits(crate::halfconv::f32_to_bf16(a))
+    }
+    fn floats3(v: ArrayView3<'_, Self>) -> Floats3<'_> {
+        Floats3::BF16(v)
+    }
+    fn floats3_mut(v: ArrayViewMut3<'_, Self>) -> Floats3Mut<'_> {
+        Floats3Mut::BF16(v)
+    }
+    fn floats1(v: ArrayView1<'_, Self>) -> Floats1<'_> {
+        Floats1::BF16(v)
+    }
+    fn floats1_mut(v: ArrayViewMut1<'_, Self>) -> Floats1Mut<'_> {
+        Floats1Mut::BF16(v)
+    }
+}
+
 /// Converts a C integer to an enumeration of the table, naming the argument in the error.
 pub(crate) fn enum_from_c<E: CEnum>(what: &str, value: i32) -> Result<E, Error> {
     E::try_from(value).map_err(|v| invalid!("{what} = {v} is not one of {}", E::allowed()))
@@ -163,6 +217,10 @@ pub enum Floats3<'a> {
     F32(ArrayView3<'a, f32>),
     /// float64.
     F64(ArrayView3<'a, f64>),
+    /// float16.
+    F16(ArrayView3<'a, half::f16>),
+    /// bfloat16.
+    BF16(ArrayView3<'a, half::bf16>),
 }
 
 /// A mutable floating (T, N, C) view of any element type.
@@ -173,6 +231,10 @@ pub enum Floats3Mut<'a> {
     F32(ArrayViewMut3<'a, f32>),
     /// float64.
     F64(ArrayViewMut3<'a, f64>),
+    /// float16.
+    F16(ArrayViewMut3<'a, half::f16>),
+    /// bfloat16.
+    BF16(ArrayViewMut3<'a, half::bf16>),
 }
 
 /// A floating (n,) view of any element type (losses and their upstream gradient: few values,
@@ -184,6 +246,10 @@ pub enum Floats1<'a> {
     F32(ArrayView1<'a, f32>),
     /// float64.
     F64(ArrayView1<'a, f64>),
+    /// float16.
+    F16(ArrayView1<'a, half::f16>),
+    /// bfloat16.
+    BF16(ArrayView1<'a, half::bf16>),
 }
 
 /// A mutable floating (n,) view of any element type.
@@ -194,6 +260,10 @@ pub enum Floats1Mut<'a> {
     F32(ArrayViewMut1<'a, f32>),
     /// float64.
     F64(ArrayViewMut1<'a, f64>),
+    /// float16.
+    F16(ArrayViewMut1<'a, half::f16>),
+    /// bfloat16.
+    BF16(ArrayViewMut1<'a, half::bf16>),
 }
 
 impl Floats3Mut<'_> {
@@ -202,6 +272,8 @@ impl Floats3Mut<'_> {
         match self {
             Floats3Mut::F32(v) => v.dim(),
             Floats3Mut::F64(v) => v.dim(),
+            Floats3Mut::F16(v) => v.dim(),
+            Floats3Mut::BF16(v) => v.dim(),
         }
     }
 }
@@ -212,6 +284,8 @@ impl Floats1<'_> {
         match self {
             Floats1::F32(v) => v.len(),
             Floats1::F64(v) => v.len(),
+            Floats1::F16(v) => v.len(),
+            Floats1::BF16(v) => v.len(),
         }
     }
 
@@ -220,6 +294,8 @@ impl Floats1<'_> {
         match self {
             Floats1::F32(v) => v[i] as f64,
             Floats1::F64(v) => v[i],
+            Floats1::F16(v) => v[i].to_acc() as f64,
+            Floats1::BF16(v) => v[i].to_acc() as f64,
         }
     }
 }
@@ -230,14 +306,19 @@ impl Floats1Mut<'_> {
         match self {
             Floats1Mut::F32(v) => v.len(),
             Floats1Mut::F64(v) => v.len(),
+            Floats1Mut::F16(v) => v.len(),
+            Floats1Mut::BF16(v) => v.len(),
         }
     }
 
-    /// Stores `value` at `i`, rounded to the element type.
+    /// Stores `value` at `i`, rounded to the element type (a half type through float32: the
+    /// value is a float32 accumulation's result).
     pub(crate) fn set(&mut self, i: usize, value: f64) {
         match self {
             Floats1Mut::F32(v) => v[i] = value as f32,
             Floats1Mut::F64(v) => v[i] = value,
+            Floats1Mut::F16(v) => v[i] = half::f16::from_acc(value as f32),
+            Floats1Mut::BF16(v) => v[i] = half::bf16::from_acc(value as f32),
         }
     }
 }

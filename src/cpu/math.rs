@@ -76,6 +76,14 @@ impl CpuElement for f64 {
     type Fast = f64;
 }
 
+impl CpuElement for half::f16 {
+    type Fast = f32;
+}
+
+impl CpuElement for half::bf16 {
+    type Fast = f32;
+}
+
 /// `a * b + c`, fused when `FMA`.
 #[inline(always)]
 fn mad<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {

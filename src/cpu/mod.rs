@@ -163,6 +163,10 @@ pub(crate) fn run(
         (Floats3::F32(lp), Some(Floats3Mut::F32(g))) => common.run::<f32>(lp, Some(g), w),
         (Floats3::F64(lp), None) => common.run::<f64>(lp, None, w),
         (Floats3::F64(lp), Some(Floats3Mut::F64(g))) => common.run::<f64>(lp, Some(g), w),
+        (Floats3::F16(lp), None) => common.run::<half::f16>(lp, None, w),
+        (Floats3::F16(lp), Some(Floats3Mut::F16(g))) => common.run::<half::f16>(lp, Some(g), w),
+        (Floats3::BF16(lp), None) => common.run::<half::bf16>(lp, None, w),
+        (Floats3::BF16(lp), Some(Floats3Mut::BF16(g))) => common.run::<half::bf16>(lp, Some(g), w),
         _ => Err(Error::Internal(
             "log_probs and grad_log_probs of different dtypes reached the CPU backend".into(),
         )),
@@ -226,6 +230,8 @@ pub(crate) fn align(
     let mut with = |w: &mut [u8]| match log_probs {
         Floats3::F32(lp) => aligner.run::<f32>(lp, w),
         Floats3::F64(lp) => aligner.run::<f64>(lp, w),
+        Floats3::F16(lp) => aligner.run::<half::f16>(lp, w),
+        Floats3::BF16(lp) => aligner.run::<half::bf16>(lp, w),
     };
     match workspace {
         Workspace::Host(w) => with(w),

@@ -140,6 +140,12 @@ fn served(p: &Problem<'_>, pass: Pass) -> Result<(), Error> {
                 .into(),
         ));
     }
+    if matches!(p.dtype, DType::Float16 | DType::BFloat16) {
+        return Err(Error::Unsupported(format!(
+            "log_probs.dtype = {} on CUDA tensors is not served by this build yet (float32 and float64 are; float16 and bfloat16 on the host)",
+            p.dtype.name()
+        )));
+    }
     if o.gradient == Gradient::Exact && pass != Pass::Align {
         return Err(Error::Unsupported(
             "options.gradient = CTC_GRADIENT_EXACT (1) on CUDA tensors is not served by this build yet".into(),

@@ -289,17 +289,32 @@ impl Args {
                 ));
             }
         }
+        let half = matches!(lp.dtype, DType::Float16 | DType::BFloat16);
         for t in [&self.grad_loss, &self.loss, &self.grad]
             .into_iter()
             .flatten()
         {
-            if t.dtype != lp.dtype {
+            // Half inputs: float32 or their own dtype (a half loss overflows past 65504).
+            let float32_for_half = half && t.dtype == DType::Float32;
+            if t.dtype != lp.dtype && !float32_for_half {
+                let rule = if half {
+                    "it must be float32 or log_probs' dtype"
+                } else {
+                    "they must match"
+                };
                 return Err(invalid!(
-                    "{}.dtype = {} but log_probs.dtype = {}: they must match",
+                    "{}.dtype = {} but log_probs.dtype = {}: {rule}",
                     t.name,
                     t.dtype.name(),
                     lp.dtype.name()
                 ));
+            }
+            if float32_for_half && t.name == "grad_log_probs" {
+                return Err(Error::Unsupported(format!(
+                    "grad_log_probs.dtype = float32 with log_probs.dtype = {} is not computed by libctc {} yet: pass a gradient of log_probs' dtype",
+                    lp.dtype.name(),
+                    env!("CARGO_PKG_VERSION")
+                )));
             }
             if !same_place(t, lp) {
                 return Err(invalid!(
@@ -462,6 +477,8 @@ impl Args {
         Ok(LogProbs::Host(match t.dtype {
             DType::Float32 => Floats3::F32(unsafe { t.view3(shape, strides) }),
             DType::Float64 => Floats3::F64(unsafe { t.view3(shape, strides) }),
+            DType::Float16 => Floats3::F16(unsafe { t.view3(shape, strides) }),
+            DType::BFloat16 => Floats3::BF16(unsafe { t.view3(shape, strides) }),
             d => return Err(unsupported_dtype(d)),
         }))
     }
@@ -551,6 +568,8 @@ impl Args {
             Some(t) => Some(Out1::Host(match t.dtype {
                 DType::Float32 => Floats1Mut::F32(unsafe { t.view1_mut() }),
                 DType::Float64 => Floats1Mut::F64(unsafe { t.view1_mut() }),
+                DType::Float16 => Floats1Mut::F16(unsafe { t.view1_mut() }),
+                DType::BFloat16 => Floats1Mut::BF16(unsafe { t.view1_mut() }),
                 d => return Err(unsupported_dtype(d)),
             })),
         };
@@ -560,6 +579,8 @@ impl Args {
             Some(t) => Some(In1::Host(match t.dtype {
                 DType::Float32 => Floats1::F32(unsafe { t.view1() }),
                 DType::Float64 => Floats1::F64(unsafe { t.view1() }),
+                DType::Float16 => Floats1::F16(unsafe { t.view1() }),
+                DType::BFloat16 => Floats1::BF16(unsafe { t.view1() }),
                 d => return Err(unsupported_dtype(d)),
             })),
         };
@@ -573,6 +594,8 @@ impl Args {
                     Out3::Host(match t.dtype {
                         DType::Float32 => Floats3Mut::F32(unsafe { t.view3_mut(shape, strides) }),
                         DType::Float64 => Floats3Mut::F64(unsafe { t.view3_mut(shape, strides) }),
+                        DType::Float16 => Floats3Mut::F16(unsafe { t.view3_mut(shape, strides) }),
+                        DType::BFloat16 => Floats3Mut::BF16(unsafe { t.view3_mut(shape, strides) }),
                         d => return Err(unsupported_dtype(d)),
                     })
                 })
@@ -640,6 +663,8 @@ impl Args {
             Some(s) => Some(Out1::Host(match s.dtype {
                 DType::Float32 => Floats1Mut::F32(unsafe { s.view1_mut() }),
                 DType::Float64 => Floats1Mut::F64(unsafe { s.view1_mut() }),
+                DType::Float16 => Floats1Mut::F16(unsafe { s.view1_mut() }),
+                DType::BFloat16 => Floats1Mut::BF16(unsafe { s.view1_mut() }),
                 d => return Err(unsupported_dtype(d)),
             })),
         };
@@ -652,8 +677,7 @@ impl Args {
 /// Checks log_probs' dtype and rank; returns whether it is batched (T, N, C).
 fn check_log_probs(t: &RawTensor) -> Result<bool, Error> {
     match t.dtype {
-        DType::Float32 | DType::Float64 => {}
-        DType::Float16 | DType::BFloat16 => return Err(unsupported_dtype(t.dtype)),
+        DType::Float32 | DType::Float64 | DType::Float16 | DType::BFloat16 => {}
         DType::Int32 | DType::Int64 => {
             return Err(invalid!(
                 "log_probs.dtype = {} but log_probs must be floating point",
@@ -672,7 +696,7 @@ fn check_log_probs(t: &RawTensor) -> Result<bool, Error> {
 
 fn unsupported_dtype(d: DType) -> Error {
     Error::Unsupported(format!(
-        "log_probs.dtype = {} is not computed by libctc {} yet (float32 and float64 are)",
+        "log_probs.dtype = {} is not computed by libctc {} (float32, float64, float16 and bfloat16 are)",
         d.name(),
         env!("CARGO_PKG_VERSION")
     ))

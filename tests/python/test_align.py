@@ -180,8 +180,12 @@ def test_numpy_argument_checks_are_the_losss():
         libctc.align(lp, targets, np.array([13, 12]), tl)
     with pytest.raises(libctc.CtcInvalidArgument, match="blank"):
         libctc.align(lp, targets, il, tl, blank=5)
-    with pytest.raises(libctc.CtcUnsupported):
-        libctc.align(lp.astype(np.float16), targets, il, tl)
+    # float16: the paths of the same values in float32, float32 scores.
+    path, scores = libctc.align(lp.astype(np.float16), targets, il, tl)
+    want_path, want_scores = libctc.align(lp.astype(np.float16).astype(np.float32), targets, il, tl)
+    np.testing.assert_array_equal(path, want_path)
+    assert scores.dtype == np.float32
+    np.testing.assert_array_equal(scores, want_scores)
 
 
 # ----- torch: libctc.functional.forced_align -----
@@ -336,8 +340,10 @@ def test_forced_align_validation():
             F.forced_align(lp, targets, il, tl, blank=blank)
     with pytest.raises(libctc.CtcTypeError, match="blank must be integral"):
         F.forced_align(lp, targets, il, tl, blank=True)
-    with pytest.raises(libctc.CtcUnsupported):
-        F.forced_align(lp.half(), targets, il, tl)
+    # float16 (on the CPU): the paths of the same values in float32.
+    half_paths, half_scores = F.forced_align(lp.half(), targets, il, tl)
+    want_paths, _ = F.forced_align(lp.half().float(), targets, il, tl)
+    assert torch.equal(half_paths, want_paths) and half_scores.dtype == torch.float16
     # A batch padded past its longest sample, and a sample too short for its labels: the batch
     # is aligned, that sample gets -1 and -inf.
     paths, scores = F.forced_align(lp, targets, torch.tensor([9, 2]), torch.tensor([2, 2]))

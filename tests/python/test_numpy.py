@@ -150,12 +150,17 @@ def test_error_paths(mutate, fragment):
     assert fragment in str(info.value)
 
 
-def test_float16_is_unsupported_and_integers_are_rejected():
+def test_float16_is_float32_on_the_same_values_and_integers_are_rejected():
     rng = np.random.default_rng(5)
     lp, targets, il, tl = random_case(rng)
-    with pytest.raises(libctc.CtcUnsupported) as info:
-        libctc.ctc_loss(lp.astype(np.float16), targets, il, tl)
-    assert "float16" in str(info.value)
+    h = lp.astype(np.float16)
+    loss = libctc.ctc_loss(h, targets, il, tl, reduction="none")
+    assert loss.dtype == np.float32
+    np.testing.assert_array_equal(loss, libctc.ctc_loss(h.astype(np.float32), targets, il, tl, reduction="none"))
+    loss, grad = libctc.ctc_loss_and_grad(h, targets, il, tl, grad_loss=2.0)
+    assert loss.dtype == np.float32 and grad.dtype == np.float16
+    _, want = libctc.ctc_loss_and_grad(h.astype(np.float32), targets, il, tl, grad_loss=2.0)
+    np.testing.assert_array_equal(grad, want.astype(np.float16))
     with pytest.raises(libctc.CtcInvalidArgument):
         libctc.ctc_loss(lp, targets.astype(np.float32), il, tl)
 

@@ -193,8 +193,6 @@ EDGES = {
     "1-d log_probs": (LP[0, 0], TG[0], torch.tensor(1), torch.tensor(1)),
     "4-d log_probs": (LP.unsqueeze(-1), TG, IL, TL),
     "integer log_probs": (LP.long(), TG, IL, TL),
-    "float16 log_probs": (LP.half(), TG, IL, TL),
-    "bfloat16 log_probs": (LP.bfloat16(), TG, IL, TL),
     "float32 log_probs": (LP.float(), TG, IL, TL),
     "(N, T, C) memory": (LP.transpose(0, 1).contiguous().transpose(0, 1), TG, IL, TL),
     # unbatched: (T, C) with (S,) targets holding exactly target_length labels
@@ -515,6 +513,35 @@ def test_backward_again_with_retain_graph_and_in_place_grad_edits(reduction, fro
     ref_in = a.log_softmax(-1) if from_logits else a
     F.ctc_loss(ref_in, targets, il, tl, reduction=reduction).backward(weights)
     torch.testing.assert_close(first, a.grad, rtol=1e-9, atol=1e-12)
+
+
+# --- float16 and bfloat16 (libctc only; torch's CPU CTC refuses them): float32 accumulation
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_half_inputs_are_float32_on_the_same_values(dtype, from_logits):
+    logits, lp, targets, il, tl = random_inputs(36, T=40, N=5, C=300, S=8, dtype=torch.float32)
+    x = (logits if from_logits else lp).to(dtype)
+    with pytest.raises(RuntimeError):
+        F.ctc_loss(x, targets, il, tl)  # torch: not implemented for half on the CPU
+    for reduction in ("none", "mean"):
+        h = x.clone().requires_grad_()
+        loss = libctc.functional.ctc_loss(h, targets, il, tl, reduction=reduction, from_logits=from_logits)
+        assert loss.dtype == torch.float32  # a half loss overflows past 65504
+        loss.sum().backward()
+        assert h.grad.dtype == dtype
+        w = x.float().requires_grad_()  # the same values, widened exactly
+        want = libctc.functional.ctc_loss(w, targets, il, tl, reduction=reduction, from_logits=from_logits)
+        want.sum().backward()
+        assert torch.equal(loss.detach(), want.detach())
+        assert torch.equal(h.grad, w.grad.to(dtype))
+    # numpy float16 (numpy has no bfloat16): loss float32, gradient float16.
+    if dtype == torch.float16:
+        args = (x.numpy(), targets.numpy(), il.numpy(), tl.numpy())
+        loss, grad = libctc.ctc_loss_and_grad(*args, from_logits=from_logits)
+        assert loss.dtype == np.float32 and grad.dtype == np.float16
+        np.testing.assert_array_equal(loss, want.detach().numpy())
 
 
 # --- from_logits=True (libctc only): log_softmax applied inside

@@ -394,9 +394,9 @@ def test_opinfo_noncontiguous_samples():
     [
         (torch.float32, True),
         (torch.float64, True),
-        # torch's CPU kernel: floating types only; NotImplementedError for the rest
-        (torch.float16, False),
-        (torch.bfloat16, False),
+        # torch's CPU kernel: float32 and float64 only; libctc takes half types too (loss float32)
+        (torch.float16, "libctc"),
+        (torch.bfloat16, "libctc"),
         (torch.complex64, False),
         (torch.int64, False),
     ],
@@ -405,7 +405,9 @@ def test_opinfo_dtypes(dtype, supported):
     log_probs, args, kwargs = next(opinfo_samples(torch.float64))
     log_probs = log_probs.to(dtype)
     for f in (ctc_loss, F.ctc_loss):
-        if supported:
+        if supported == "libctc" and f is ctc_loss:
+            assert f(log_probs, *args, **kwargs).dtype == torch.float32
+        elif supported is True:
             assert f(log_probs, *args, **kwargs).dtype == dtype
         else:
             with pytest.raises(NotImplementedError):

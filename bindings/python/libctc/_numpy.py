@@ -68,6 +68,12 @@ def _prepare(log_probs, targets, input_lengths, target_lengths):
     return arrays, tuple(_tensor(a, n) for a, n in zip(arrays, names))
 
 
+def _loss_dtype(lp):
+    """Losses (and their grad_loss, alignment scores) in float32 for float16 inputs: a sum of
+    log-probabilities overflows float16 past 65504; log_probs' own dtype otherwise."""
+    return np.dtype(np.float32) if lp.dtype == np.float16 else lp.dtype
+
+
 def _loss_shape(lp, reduction):
     return (lp.shape[1],) if (lp.ndim == 3 and reduction == "none") else ()
 
@@ -98,15 +104,16 @@ def ctc_loss(
     from_logits=False,
 ):
     """CTC loss with the signature and semantics of ``torch.nn.functional.ctc_loss``, on numpy
-    arrays. ``log_probs``: (T, N, C) or (T, C) float32/float64, any strides (not copied);
-    targets padded (N, S) or concatenated, integers; lengths as integer arrays or lists (floats
-    and bools are refused). Returns the loss: shape (N,) for ``reduction="none"`` on a batch, ()
-    otherwise, in log_probs' dtype. ``from_logits=True``: ``log_probs`` holds unnormalized scores
+    arrays. ``log_probs``: (T, N, C) or (T, C) float32, float64 or float16 (accumulated in
+    float32), any strides (not copied); targets padded (N, S) or concatenated, integers; lengths
+    as integer arrays or lists (floats and bools are refused). Returns the loss: shape (N,) for
+    ``reduction="none"`` on a batch, () otherwise, in log_probs' dtype (float32 for float16
+    inputs; the gradient has log_probs' dtype). ``from_logits=True``: ``log_probs`` holds unnormalized scores
     and the loss is that of their log_softmax over the last axis (applied inside, not stored)."""
     opts = _args.options(blank, reduction, zero_infinity, num_threads, from_logits=from_logits)
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
-    loss = np.empty(_loss_shape(lp, reduction), dtype=lp.dtype)
+    loss = np.empty(_loss_shape(lp, reduction), dtype=_loss_dtype(lp))
     _call("ctc_loss_forward", inputs, opts, [_tensor(loss, "loss")])
     return loss
 
@@ -115,7 +122,7 @@ def _grad_loss_tensor(grad_loss, lp, reduction):
     if grad_loss is None:
         return None, None
     # np.array copies into a fresh C-ordered array (np.ascontiguousarray would turn () into (1,)).
-    g = np.array(grad_loss, dtype=lp.dtype).reshape(_loss_shape(lp, reduction))
+    g = np.array(grad_loss, dtype=_loss_dtype(lp)).reshape(_loss_shape(lp, reduction))
     return g, _tensor(g, "grad_loss")
 
 
@@ -144,7 +151,7 @@ def ctc_loss_and_grad(
     arrays, inputs = _prepare(log_probs, targets, input_lengths, target_lengths)
     lp = arrays[0]
     g, t_g = _grad_loss_tensor(grad_loss, lp, reduction)
-    loss = np.empty(_loss_shape(lp, reduction), dtype=lp.dtype)
+    loss = np.empty(_loss_shape(lp, reduction), dtype=_loss_dtype(lp))
     grad = np.empty(lp.shape, dtype=lp.dtype)
     _call("ctc_loss_forward_backward", inputs, opts, [_tensor(loss, "loss"), _tensor(grad, "grad")], t_g)
     return loss, grad
@@ -184,7 +191,7 @@ def align(log_probs, targets, input_lengths, target_lengths, blank=0, num_thread
     """Forced alignment (``ctc_align``): the most probable CTC path of each sample.
 
     Arguments as :func:`ctc_loss` takes them, checked the same way: ``log_probs`` (T, N, C) or
-    unbatched (T, C), float32 or float64, any strides (not copied); ``targets`` padded (N, S),
+    unbatched (T, C), float32, float64 or float16, any strides (not copied); ``targets`` padded (N, S),
     concatenated (sum(target_lengths),) or unbatched (S,), integers; ``input_lengths`` and
     ``target_lengths`` integer arrays, lists or ints of N elements (floats and bools refused);
     ``blank`` the blank class; ``num_threads`` 0 for the library's default.
@@ -194,8 +201,8 @@ def align(log_probs, targets, input_lengths, target_lengths, blank=0, num_thread
     - ``path``: int64, (T, N) ((T,) unbatched): the class (blank included) each sample's best
       alignment emits at frame t, -1 for t >= input_lengths[n]. Collapsing repeats and removing
       blanks gives the sample's target.
-    - ``path_scores``: (N,) (0-dim unbatched), log_probs' dtype: the sum of the log-probabilities
-      along the path.
+    - ``path_scores``: (N,) (0-dim unbatched), log_probs' dtype (float32 for float16): the sum of
+      the log-probabilities along the path.
 
     A sample with no alignment (too few frames for its labels and the blanks between repeats,
     or only through -inf log-probabilities) gets -1 at every frame and the score -inf; the other
@@ -203,7 +210,7 @@ def align(log_probs, targets, input_lengths, target_lengths, blank=0, num_thread
     results are identical for every thread count.
 
     Raises ``CtcInvalidArgument`` (``CtcTypeError`` for wrongly typed lengths) for any argument
-    the loss would refuse, ``CtcUnsupported`` for a dtype this build cannot align (float16).
+    the loss would refuse.
 
     ``from_logits=True``: ``log_probs`` holds unnormalized scores, aligned as their log_softmax
     over the last axis (the same paths; the scores are sums of log-probabilities).
@@ -213,6 +220,6 @@ def align(log_probs, targets, input_lengths, target_lengths, blank=0, num_thread
     lp = arrays[0]
     batched = lp.ndim == 3
     path = np.empty(lp.shape[:2] if batched else lp.shape[:1], dtype=np.int64)
-    scores = np.empty(lp.shape[1:2] if batched else (), dtype=lp.dtype)
+    scores = np.empty(lp.shape[1:2] if batched else (), dtype=_loss_dtype(lp))
     _call("ctc_align", inputs, opts, [_tensor(path, "path"), _tensor(scores, "path_scores")])
     return path, scores

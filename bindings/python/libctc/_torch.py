@@ -118,6 +118,12 @@ def _gradient_like(lp):
     return grad
 
 
+def _loss_dtype(lp):
+    """float32 for float16 and bfloat16 inputs (a sum of log-probabilities overflows float16 past
+    65504, and bfloat16 keeps 8 bits); log_probs' own dtype otherwise."""
+    return torch.float32 if lp.dtype in (torch.float16, torch.bfloat16) else lp.dtype
+
+
 def _device_workspace(lp, call, inputs, opts):
     """For CUDA tensors, the call's workspace from torch's caching allocator (set in `opts`), so
     that libctc allocates no device memory of its own and the memory returns to torch's pool
@@ -141,7 +147,7 @@ class _CTCLossFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, log_probs, targets, input_lengths, target_lengths, opts, per_sample, with_grad):
         lp = log_probs.detach()
-        loss = torch.empty((lp.shape[1],) if per_sample else (), dtype=lp.dtype, device=lp.device)
+        loss = torch.empty((lp.shape[1],) if per_sample else (), dtype=_loss_dtype(lp), device=lp.device)
         names = ("log_probs", "targets", "input_lengths", "target_lengths")
         inputs = [ctypes.byref(_tensor(t, n)) for t, n in zip((lp, targets, input_lengths, target_lengths), names)]
         t_loss = ctypes.byref(_tensor(loss, "loss"))
@@ -171,7 +177,8 @@ class _CTCLossFunction(torch.autograd.Function):
             del ctx.grad
             unit = not ctx.per_sample and not grad.is_cuda and float(grad_loss.detach()) == 1.0
             if not unit:  # (reading a CUDA scale would wait for the device)
-                grad = grad * (grad_loss.reshape(1, -1, 1) if ctx.per_sample else grad_loss)
+                scale = grad_loss.reshape(1, -1, 1) if ctx.per_sample else grad_loss
+                grad = grad * scale.to(grad.dtype)
             result = grad
         if torch.is_grad_enabled():  # create_graph=True: a graph is being built through this
             result = _GradientOfGradient.apply(result, log_probs)
@@ -184,7 +191,7 @@ class _CTCLossFunction(torch.autograd.Function):
         lp = tensors[0]
         names = ("log_probs", "targets", "input_lengths", "target_lengths")
         inputs = [ctypes.byref(_tensor(t, n)) for t, n in zip(tensors, names)]
-        g = grad_loss.detach().to(lp.dtype).contiguous()
+        g = grad_loss.detach().to(_loss_dtype(lp)).contiguous()
         grad = _gradient_like(lp)
         opts = ctx.opts
         workspace = _device_workspace(lp, N.Call.BACKWARD, inputs, opts)
@@ -267,7 +274,11 @@ def ctc_loss(
     library applies ``log_softmax`` over the classes itself, without storing it: the loss is that
     of ``log_softmax(logits)`` and the gradient is taken with respect to the logits (as
     ``log_softmax`` then ``ctc_loss`` would give, in one pass and without the (T, N, C)
-    intermediate; finite at -inf logits). CPU tensors only in this version."""
+    intermediate; finite at -inf logits). CPU tensors only in this version.
+
+    float16 and bfloat16 ``log_probs`` (not in torch, whose CTC refuses them): read as they are,
+    accumulated in float32; the returned loss is float32 (a half loss overflows past 65504), the
+    gradient has log_probs' dtype. CPU tensors only in this version."""
     return _ctc_loss(
         log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, exact_gradient, from_logits
     )
@@ -316,7 +327,7 @@ _ALIGN_FLOATS = (torch.float32, torch.float64, torch.float16)
 
 def _align_structure(log_probs, targets):
     """torchaudio's checks of the two tensors' types, dimensions and dtypes (its texts first,
-    then what was found). float16 passes, as torchaudio takes it; the library refuses it."""
+    then what was found). float16 passes, as torchaudio takes it (the library aligns it in float32)."""
     for t, name in ((log_probs, "log_probs"), (targets, "targets")):
         if not isinstance(t, Tensor):
             raise N.invalid(f"{name} must be a tensor, got {type(t).__name__}", N.CtcTypeError)
@@ -448,8 +459,8 @@ def forced_align(
     """Drop-in for ``torchaudio.functional.forced_align``, for any batch size.
 
     Args:
-        log_probs: (B, T, C) float32 or float64 log-probabilities (float16 raises
-            ``CtcUnsupported``), any strides (read in place). CPU or CUDA: a CUDA tensor is
+        log_probs: (B, T, C) float32, float64 or float16 (CPU; accumulated in float32)
+            log-probabilities, any strides (read in place). CPU or CUDA: a CUDA tensor is
             aligned on its device, on ``torch.cuda.current_stream()``, with the CPU's paths.
         targets: (B, L) int32 or int64 labels, padded: only the first target_lengths[b] of row b
             are read, so the padding may hold anything.
