@@ -7,7 +7,7 @@
 //! NULL data, pointers into another tensor's buffer (overlap), misaligned pointers, options with
 //! an arbitrary `struct_size`, trailing bytes, blank, reduction, `zero_infinity` byte, input kind
 //! (log-probabilities, logits, unknown values), gradient kind, thread count (0..=4) and
-//! workspace. Then every entry point is called.
+//! workspace. Then every entry point is called, `ctc_align` (and its size query) included.
 //!
 //! Memory is only ever described honestly: the library cannot check that a pointer and a shape
 //! really lie inside an allocation (the documented limit of any C API), so before each call the
@@ -27,7 +27,9 @@
 //! - a success never accepts a tensor the target described as invalid or NULL-with-elements, nor
 //!   (without a CUDA device) one on a CUDA device;
 //! - `ctc_loss_forward` / `ctc_loss_backward` give the bits of `ctc_loss_forward_backward`, and
-//!   another thread count or no caller workspace gives the same status and bits;
+//!   another thread count or no caller workspace gives the same status and bits (of the loss
+//!   entry points and of `ctc_align`);
+//! - a successful `ctc_align` writes only -1 or classes of `log_probs` into the path;
 //! - `ctc_status_string` returns its static text for every int and leaves the last error alone.
 #![no_main]
 
@@ -50,7 +52,9 @@ const TL: usize = 3;
 const GO: usize = 4;
 const LOSS: usize = 5;
 const GRAD: usize = 6;
-const NT: usize = 7;
+const PATH: usize = 7;
+const SCORES: usize = 8;
+const NT: usize = 9;
 
 /// Reads the fuzz input as a byte stream; zeros once it runs out.
 struct Input<'a> {
@@ -439,7 +443,25 @@ impl Program {
             (tensor(float, &[], &[]), tensor(float, &[], &[]))
         };
 
-        let descs = [lp_t, tg_t, il_t, tl_t, go_t, loss_t, grad_t];
+        // ctc_align's outputs: the path (T, N) in either order of memory, or (T,); the scores
+        // (N,) or (), in log_probs' dtype or float32.
+        let path_dtype = if flags & 64 == 0 { tg_dtype } else { len_dtype };
+        let path_t = if batched {
+            let strides = if inp.bool() { [n, 1] } else { [1, t] };
+            tensor(path_dtype, &[t, n], &strides)
+        } else {
+            tensor(path_dtype, &[t], &[1])
+        };
+        let score_dtype = if inp.bool() { float } else { CTC_DTYPE_FLOAT32 };
+        let scores_t = if batched {
+            tensor(score_dtype, &[n], &[loss_stride])
+        } else {
+            tensor(score_dtype, &[], &[])
+        };
+
+        let descs = [
+            lp_t, tg_t, il_t, tl_t, go_t, loss_t, grad_t, path_t, scores_t,
+        ];
         let mut bufs: Vec<Buf> = descs
             .iter()
             .map(|d| match span(d) {
@@ -491,7 +513,7 @@ impl Program {
             write_value(&mut bufs[GO], at, float, v);
         }
         // Outputs start as a recognisable pattern.
-        for b in [LOSS, GRAD] {
+        for b in [LOSS, GRAD, PATH, SCORES] {
             bufs[b].bytes_mut().fill(0xA5);
         }
 
@@ -684,14 +706,37 @@ enum Entry {
     Backward,
     Fused,
     Size,
+    Align,
+    AlignSize,
 }
 
-/// What a compute call produced: status and the output elements' bits.
+impl Entry {
+    /// The tensor slots the entry point takes, and those it writes.
+    fn slots(self) -> (&'static [usize], &'static [usize]) {
+        match self {
+            Entry::Forward => (&[LP, TG, IL, TL, LOSS], &[LOSS]),
+            Entry::Backward => (&[LP, TG, IL, TL, GO, GRAD], &[GRAD]),
+            Entry::Fused => (&[LP, TG, IL, TL, GO, LOSS, GRAD], &[LOSS, GRAD]),
+            Entry::Align => (&[LP, TG, IL, TL, PATH, SCORES], &[PATH, SCORES]),
+            Entry::Size | Entry::AlignSize => (&[LP, TG, IL, TL], &[]),
+        }
+    }
+
+    /// The call whose workspace this entry point takes (`ctc_workspace_size` sizes the loss's).
+    fn call_kind(self) -> CtcCall {
+        match self {
+            Entry::Align | Entry::AlignSize => CTC_CALL_ALIGN,
+            _ => CTC_CALL_FORWARD_BACKWARD,
+        }
+    }
+}
+
+/// What a compute call produced: status and the bits of each output's elements, in the order
+/// of [`Entry::slots`] (empty when the call failed or the output has no elements).
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
     status: i32,
-    loss: Vec<u64>,
-    grad: Vec<u64>,
+    outputs: Vec<Vec<u64>>,
 }
 
 fn read_elements(bufs: &[Buf], arg: &Arg, t: &CtcTensor) -> Vec<u64> {
@@ -702,7 +747,14 @@ fn read_elements(bufs: &[Buf], arg: &Arg, t: &CtcTensor) -> Vec<u64> {
             let at = arg.offset + o;
             let v = match t.dtype {
                 CTC_DTYPE_FLOAT32 => f32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as f64,
-                _ => f64::from_le_bytes(b[at..at + 8].try_into().unwrap()),
+                CTC_DTYPE_FLOAT64 => f64::from_le_bytes(b[at..at + 8].try_into().unwrap()),
+                // Integers (the path) and half floats: their raw bits.
+                _ => {
+                    let size = dtype_size(t.dtype).unwrap() as usize;
+                    let mut raw = [0u8; 8];
+                    raw[..size].copy_from_slice(&b[at..at + size]);
+                    return u64::from_le_bytes(raw);
+                }
             };
             // Every NaN counts as the same value.
             if v.is_nan() {
@@ -739,7 +791,7 @@ impl Program {
                 WorkspaceMode::None => {}
                 WorkspaceMode::NullWithBytes(n) => opts.workspace_bytes = n,
                 WorkspaceMode::Sized(delta, skew) => {
-                    if let Some(size) = self.size_query() {
+                    if let Some(size) = self.size_query(entry.call_kind()) {
                         let n = (size as i64 + delta).max(0) as usize;
                         ws_buf = Buf::new(n + skew + 8);
                         // SAFETY: skew + n <= the buffer's length.
@@ -789,6 +841,7 @@ impl Program {
         };
         let (lp, tg, il, tl) = (tp(LP), tp(TG), tp(IL), tp(TL));
         let (go, loss, grad) = (tp(GO), tp(LOSS), tp(GRAD));
+        let (path, scores) = (tp(PATH), tp(SCORES));
 
         if debug() {
             eprintln!("== {entry:?}");
@@ -820,6 +873,10 @@ impl Program {
                 Entry::Backward => ctc_loss_backward(lp, tg, il, tl, go, opt_ptr, grad),
                 Entry::Fused => ctc_loss_forward_backward(lp, tg, il, tl, go, opt_ptr, loss, grad),
                 Entry::Size => ctc_workspace_size(lp, tg, il, tl, opt_ptr, bytes_ptr),
+                Entry::Align => ctc_align(lp, tg, il, tl, opt_ptr, path, scores),
+                Entry::AlignSize => {
+                    ctc_workspace_size_for_call(CTC_CALL_ALIGN, lp, tg, il, tl, opt_ptr, bytes_ptr)
+                }
             }
         };
         let msg = message();
@@ -836,19 +893,7 @@ impl Program {
             "{entry:?}: device error without a CUDA device: {msg}"
         );
 
-        // The tensors this entry point takes.
-        let used: &[usize] = match entry {
-            Entry::Forward => &[LP, TG, IL, TL, LOSS],
-            Entry::Backward => &[LP, TG, IL, TL, GO, GRAD],
-            Entry::Fused => &[LP, TG, IL, TL, GO, LOSS, GRAD],
-            Entry::Size => &[LP, TG, IL, TL],
-        };
-        let outputs: &[usize] = match entry {
-            Entry::Forward => &[LOSS],
-            Entry::Backward => &[GRAD],
-            Entry::Fused => &[LOSS, GRAD],
-            Entry::Size => &[],
-        };
+        let (used, outputs) = entry.slots();
         // Bytes allowed to change: the workspace, and on success the output elements.
         let mut may_change: Vec<(usize, usize)> = Vec::new();
         if let Some((b, r)) = &ws_range {
@@ -856,15 +901,15 @@ impl Program {
         }
         let mut result = Outcome {
             status,
-            loss: vec![],
-            grad: vec![],
+            outputs: vec![vec![]; outputs.len()],
         };
         if status == CTC_STATUS_SUCCESS {
             assert_eq!(msg, "", "{entry:?}: message after a success");
             for &i in used {
                 let (t, handed) = &resolved[i];
+                // grad_loss and path_scores may be NULL.
                 let ok = matches!(handed, Handed::Honest | Handed::Empty)
-                    || (i == GO && *handed == Handed::Absent);
+                    || ((i == GO || i == SCORES) && *handed == Handed::Absent);
                 assert!(
                     ok,
                     "{entry:?}: success although tensor {i} was handed over as {handed:?}: {t:?}"
@@ -876,7 +921,10 @@ impl Program {
                 );
             }
             for &i in outputs {
-                let (t, _) = &resolved[i];
+                let (t, handed) = &resolved[i];
+                if *handed == Handed::Absent {
+                    continue;
+                }
                 let size = dtype_size(t.dtype).unwrap() as usize;
                 let a = self.args[i];
                 if span(t) != Span::Empty {
@@ -885,21 +933,24 @@ impl Program {
                     }
                 }
             }
-            if entry == Entry::Size && !self.bytes_null {
+            if matches!(entry, Entry::Size | Entry::AlignSize) && !self.bytes_null {
                 assert_ne!(bytes, 0xDEAD, "size query succeeded without writing *bytes");
             }
-            if outputs.contains(&LOSS) && span(&resolved[LOSS].0) != Span::Empty {
-                result.loss = read_elements(&self.bufs, &self.args[LOSS], &resolved[LOSS].0);
+            for (k, &i) in outputs.iter().enumerate() {
+                let (t, handed) = &resolved[i];
+                if *handed != Handed::Absent && span(t) != Span::Empty {
+                    result.outputs[k] = read_elements(&self.bufs, &self.args[i], t);
+                }
             }
-            if outputs.contains(&GRAD) && span(&resolved[GRAD].0) != Span::Empty {
-                result.grad = read_elements(&self.bufs, &self.args[GRAD], &resolved[GRAD].0);
+            if entry == Entry::Align {
+                check_path_classes(&result.outputs[0], &resolved[PATH].0, &resolved[LP].0);
             }
         } else {
             assert!(
                 !msg.is_empty(),
                 "{entry:?}: status {status} without a message"
             );
-            if entry == Entry::Size {
+            if matches!(entry, Entry::Size | Entry::AlignSize) {
                 assert_eq!(bytes, 0xDEAD, "failed size query wrote *bytes");
             }
         }
@@ -921,8 +972,8 @@ impl Program {
         result
     }
 
-    /// `ctc_workspace_size` with the program's (honest) arguments, without any checks.
-    fn size_query(&mut self) -> Option<usize> {
+    /// The workspace size of `call` with the program's (honest) arguments, without any checks.
+    fn size_query(&mut self, call: CtcCall) -> Option<usize> {
         let mut ts: Vec<CtcTensor> = (0..NT).map(|i| self.resolve(i).0).collect();
         let base = ts.as_mut_ptr();
         let mut opts = self.options;
@@ -940,8 +991,31 @@ impl Program {
         };
         let (lp, tg, il, tl) = (p(LP), p(TG), p(IL), p(TL));
         // SAFETY: as in `call`.
-        let st = unsafe { ctc_workspace_size(lp, tg, il, tl, &opts, &mut bytes) };
+        let st = unsafe {
+            if call == CTC_CALL_ALIGN {
+                ctc_workspace_size_for_call(call, lp, tg, il, tl, &opts, &mut bytes)
+            } else {
+                ctc_workspace_size(lp, tg, il, tl, &opts, &mut bytes)
+            }
+        };
         (st == CTC_STATUS_SUCCESS && bytes < (1 << 26)).then_some(bytes)
+    }
+}
+
+/// Every class on a successful path is -1 (past the input length or an impossible sample) or a
+/// class of `log_probs` (its last extent).
+fn check_path_classes(bits: &[u64], path: &CtcTensor, log_probs: &CtcTensor) {
+    let classes = log_probs.shape[(log_probs.ndim.max(1) - 1) as usize];
+    for &b in bits {
+        let k = if path.dtype == CTC_DTYPE_INT32 {
+            b as u32 as i32 as i64
+        } else {
+            b as i64
+        };
+        assert!(
+            k == -1 || (0..classes).contains(&k),
+            "ctc_align wrote class {k} with {classes} classes"
+        );
     }
 }
 
@@ -1029,21 +1103,31 @@ fuzz_target!(|data: &[u8]| {
     let backward = p.call(Entry::Backward, None, false);
     let fused = p.call(Entry::Fused, None, false);
 
+    p.call(Entry::AlignSize, None, false);
+    let align = p.call(Entry::Align, None, false);
+
     // The separate calls give the fused call's bits.
     if fused.status == CTC_STATUS_SUCCESS {
         if forward.status == CTC_STATUS_SUCCESS {
-            assert_eq!(forward.loss, fused.loss, "forward loss differs from fused");
+            assert_eq!(
+                forward.outputs[0], fused.outputs[0],
+                "forward loss differs from fused"
+            );
         }
         if backward.status == CTC_STATUS_SUCCESS {
-            assert_eq!(backward.grad, fused.grad, "backward grad differs from fused");
+            assert_eq!(
+                backward.outputs[0], fused.outputs[1],
+                "backward grad differs from fused"
+            );
         }
     }
     // Another thread count, or no caller workspace: the same status and bits.
     let threads = (p.options.num_threads + 1 + order as u32 % 4) % 5;
-    let entry = [Entry::Forward, Entry::Backward, Entry::Fused][order as usize % 3];
+    let entry = [Entry::Forward, Entry::Backward, Entry::Fused, Entry::Align][order as usize % 4];
     let first = match entry {
         Entry::Forward => &forward,
         Entry::Backward => &backward,
+        Entry::Align => &align,
         _ => &fused,
     };
     let again = p.call(entry, Some(threads), false);
@@ -1060,7 +1144,10 @@ fuzz_target!(|data: &[u8]| {
     if p.workspace != WorkspaceMode::None && first.status == CTC_STATUS_SUCCESS {
         let plain = p.call(entry, None, true);
         if plain.status == CTC_STATUS_SUCCESS {
-            assert_eq!(&plain, first, "{entry:?}: bits depend on the caller workspace");
+            assert_eq!(
+                &plain, first,
+                "{entry:?}: bits depend on the caller workspace"
+            );
         }
     }
     check_static_functions(&mut inp);
