@@ -47,7 +47,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# numpy's OpenBLAS threads would spin beside the timed calls; nothing here needs them.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -291,6 +294,15 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
+def timed_cpu(fn):
+    """(wall seconds, CPU seconds of the calling thread, result): for calls that compute on the
+    calling thread alone, the CPU time leaves out what other processes of a busy machine take."""
+    c0, t0 = time.thread_time(), time.perf_counter()
+    out = fn()
+    t1, c1 = time.perf_counter(), time.thread_time()
+    return t1 - t0, c1 - c0, out
+
+
 def fmt_s(x):
     if x >= 1:
         return f"{x:.2f} s"
@@ -326,10 +338,13 @@ def single_case(args, ctc, name, T, L, C, reps, with_cfa):
     lib_ok = check_libctc(lp, labels, call.path, call.scores)
     checks = [compare(lp, labels, paths["libctc"], paths[k], k) for k in aligners if k != "libctc"]
     times = {k: [] for k in aligners}
+    cpu = {k: [] for k in aligners}
     load0 = load()
     for _ in range(reps):
         for k, f in aligners.items():  # alternating
-            times[k].append(timed(f)[0])
+            wall, c, _ = timed_cpu(f)
+            times[k].append(wall)
+            cpu[k].append(c)
     res = {
         "case": name,
         "T": T,
@@ -337,6 +352,7 @@ def single_case(args, ctc, name, T, L, C, reps, with_cfa):
         "C": C,
         "threads": 1,
         "times": {k: stats(v) for k, v in times.items()},
+        "cpu_times": {k: stats(v) for k, v in cpu.items()},
         "libctc_valid": lib_ok,
         "checks": checks,
         "workspace_bytes": call.workspace_bytes(),
@@ -344,6 +360,9 @@ def single_case(args, ctc, name, T, L, C, reps, with_cfa):
     }
     res["ratios"] = {
         k: res["times"][k]["median"] / res["times"]["libctc"]["median"] for k in aligners if k != "libctc"
+    }
+    res["cpu_ratios"] = {
+        k: res["cpu_times"][k]["median"] / res["cpu_times"]["libctc"]["median"] for k in aligners if k != "libctc"
     }
     return res
 
@@ -455,8 +474,11 @@ def child_main(args):
     rss0 = status_kib("VmRSS")
     hwm0 = status_kib("VmHWM")
     print(json.dumps({"started": True, "rss_before_kib": rss0}), flush=True)
-    dt, out = timed(fn)
+    load0 = load()
+    dt, c, out = timed_cpu(fn)
     res["seconds"] = dt
+    res["cpu_seconds"] = c
+    res["load"] = [load0, load()]
     res["rss_before_kib"] = rss0
     res["hwm_before_kib"] = hwm0
     res["hwm_after_kib"] = status_kib("VmHWM")
@@ -521,19 +543,26 @@ def markdown(results, mem, env):
     )
     out.append("")
     names = ["libctc", "torchaudio", "ctc-forced-aligner"]
-    out.append("| case | T | L | threads | libctc | torchaudio | ctc-forced-aligner | torchaudio / libctc | cfa / libctc | agree |")
+    out.append("Single utterances, 1 thread, C = 32: wall time of one call, median (range); the ratios are "
+               "of the medians, wall (CPU time of the calling thread)")
+    out.append("")
+    out.append("| case | T | L | libctc | torchaudio | ctc-forced-aligner | torchaudio / libctc | cfa / libctc | load | agree |")
     out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
     for r in results["single"]:
         cells = [fmt_range(r["times"][k]) if k in r["times"] else "–" for k in names]
-        rat = [f"{r['ratios'][k]:.1f}x" if k in r["ratios"] else "–" for k in names[1:]]
+        rat = [
+            f"{r['ratios'][k]:.1f}x ({r['cpu_ratios'][k]:.1f}x)" if k in r["ratios"] else "–" for k in names[1:]
+        ]
         agree = "; ".join(agree_text(c) for c in r["checks"])
         if not r["libctc_valid"]:
             agree = "libctc path INVALID; " + agree
-        out.append(f"| {r['case']} | {r['T']} | {r['L']} | 1 | " + " | ".join(cells + rat) + f" | {agree} |")
+        ld = f"{r['load'][0]:.1f}–{r['load'][1]:.1f}"
+        out.append(f"| {r['case']} | {r['T']} | {r['L']} | " + " | ".join(cells + rat) + f" | {ld} | {agree} |")
     out.append("")
     if results.get("batch"):
         b = results["batch"]
-        out.append(f"Batch of 32 utterances, T {b['T']}, L {b['L']}, C {b['C']}, 2 threads:")
+        out.append(f"Batch of 32 utterances, T {b['T']}, L {b['L']}, C {b['C']}, 2 threads "
+                   f"(load average {b['load'][0]:.1f}–{b['load'][1]:.1f}):")
         out.append("")
         out.append("| aligner | time per batch, median (range) | utterances/s | slower than libctc | agree |")
         out.append("|---|--:|--:|--:|---|")
@@ -553,12 +582,15 @@ def markdown(results, mem, env):
             table = m["T"] * sprime
             if m.get("returncode") == 0 and "seconds" in m:
                 res = "path valid" if m.get("valid") else "path INVALID"
-                t, peak = fmt_s(m["seconds"]), fmt_bytes(m["peak_added_bytes"])
+                t = f"{fmt_s(m['seconds'])} (CPU {fmt_s(m['cpu_seconds'])})"
+                peak = fmt_bytes(m["peak_added_bytes"])
             else:
                 sig = m.get("signal") or f"exit {m.get('returncode')}"
-                res = f"crashed: {sig}" + (f" ({m['stderr_tail'].splitlines()[-1][:80]})" if m.get("stderr_tail") else "")
+                res = f"crashed: {sig}" + (f" ({m['stderr_tail'].splitlines()[-1].strip()[:80]})" if m.get("stderr_tail") else "")
                 t, peak = f"(after {m['wall']:.1f} s)", "–"
             ws = fmt_bytes(m["workspace_bytes"]) if "workspace_bytes" in m else "–"
+            if "load" in m:
+                res += f"; load {m['load'][0]:.1f}–{m['load'][1]:.1f}"
             over = " (> 2^31)" if table > 2**31 else ""
             out.append(f"| {m['case']} | {m['T']} | {m['L']} | {m['aligner']} | {t} | {peak} | {ws} | {fmt_bytes(table)}{over} | {res} |")
         out.append("")
