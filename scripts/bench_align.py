@@ -315,8 +315,37 @@ def fmt_range(st):
     return f"{fmt_s(st['median'])} ({fmt_s(st['min'])}–{fmt_s(st['max'])})"
 
 
-def load():
-    return os.getloadavg()[0]
+class OtherCpu:
+    """The share of the machine's CPU time that other processes took between start() and
+    stop(): busy time of all CPUs in /proc/stat (steal included) minus this process's own user
+    and system time, over wall time x CPUs. (The load average of this VM is no guide: it stays
+    high while the CPUs idle.)"""
+
+    def __init__(self):
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.ncpu = os.cpu_count()
+
+    @staticmethod
+    def busy():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal
+        return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+
+    @staticmethod
+    def own():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    def __enter__(self):
+        self.b0, self.o0, self.t0 = self.busy(), self.own(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self.t0
+        other = (self.busy() - self.b0) / self.hz - (self.own() - self.o0)
+        self.share = max(0.0, other) / (wall * self.ncpu) if wall > 0 else 0.0
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,12 +368,12 @@ def single_case(args, ctc, name, T, L, C, reps, with_cfa):
     checks = [compare(lp, labels, paths["libctc"], paths[k], k) for k in aligners if k != "libctc"]
     times = {k: [] for k in aligners}
     cpu = {k: [] for k in aligners}
-    load0 = load()
-    for _ in range(reps):
-        for k, f in aligners.items():  # alternating
-            wall, c, _ = timed_cpu(f)
-            times[k].append(wall)
-            cpu[k].append(c)
+    with OtherCpu() as other:
+        for _ in range(reps):
+            for k, f in aligners.items():  # alternating
+                wall, c, _ = timed_cpu(f)
+                times[k].append(wall)
+                cpu[k].append(c)
     res = {
         "case": name,
         "T": T,
@@ -356,7 +385,7 @@ def single_case(args, ctc, name, T, L, C, reps, with_cfa):
         "libctc_valid": lib_ok,
         "checks": checks,
         "workspace_bytes": call.workspace_bytes(),
-        "load": [load0, load()],
+        "other_cpu": other.share,
     }
     res["ratios"] = {
         k: res["times"][k]["median"] / res["times"]["libctc"]["median"] for k in aligners if k != "libctc"
@@ -405,10 +434,10 @@ def batch_case(args, ctc, reps, with_cfa):
             }
         )
     times = {k: [] for k in aligners}
-    load0 = load()
-    for _ in range(reps):
-        for k, f in aligners.items():
-            times[k].append(timed(f)[0])
+    with OtherCpu() as other:
+        for _ in range(reps):
+            for k, f in aligners.items():
+                times[k].append(timed(f)[0])
     pool.shutdown()
     res = {
         "case": "batch of 32",
@@ -421,7 +450,7 @@ def batch_case(args, ctc, reps, with_cfa):
         "libctc_valid": lib_ok,
         "checks": checks,
         "workspace_bytes": call.workspace_bytes(),
-        "load": [load0, load()],
+        "other_cpu": other.share,
     }
     res["ratios"] = {
         k: res["times"][k]["median"] / res["times"]["libctc"]["median"] for k in aligners if k != "libctc"
@@ -474,11 +503,11 @@ def child_main(args):
     rss0 = status_kib("VmRSS")
     hwm0 = status_kib("VmHWM")
     print(json.dumps({"started": True, "rss_before_kib": rss0}), flush=True)
-    load0 = load()
-    dt, c, out = timed_cpu(fn)
+    with OtherCpu() as other:
+        dt, c, out = timed_cpu(fn)
     res["seconds"] = dt
     res["cpu_seconds"] = c
-    res["load"] = [load0, load()]
+    res["other_cpu"] = other.share
     res["rss_before_kib"] = rss0
     res["hwm_before_kib"] = hwm0
     res["hwm_after_kib"] = status_kib("VmHWM")
@@ -546,7 +575,7 @@ def markdown(results, mem, env):
     out.append("Single utterances, 1 thread, C = 32: wall time of one call, median (range); the ratios are "
                "of the medians, wall (CPU time of the calling thread)")
     out.append("")
-    out.append("| case | T | L | libctc | torchaudio | ctc-forced-aligner | torchaudio / libctc | cfa / libctc | load | agree |")
+    out.append("| case | T | L | libctc | torchaudio | ctc-forced-aligner | torchaudio / libctc | cfa / libctc | other% | agree |")
     out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
     for r in results["single"]:
         cells = [fmt_range(r["times"][k]) if k in r["times"] else "–" for k in names]
@@ -556,13 +585,13 @@ def markdown(results, mem, env):
         agree = "; ".join(agree_text(c) for c in r["checks"])
         if not r["libctc_valid"]:
             agree = "libctc path INVALID; " + agree
-        ld = f"{r['load'][0]:.1f}–{r['load'][1]:.1f}"
+        ld = f"{100 * r['other_cpu']:.0f}%"
         out.append(f"| {r['case']} | {r['T']} | {r['L']} | " + " | ".join(cells + rat) + f" | {ld} | {agree} |")
     out.append("")
     if results.get("batch"):
         b = results["batch"]
         out.append(f"Batch of 32 utterances, T {b['T']}, L {b['L']}, C {b['C']}, 2 threads "
-                   f"(load average {b['load'][0]:.1f}–{b['load'][1]:.1f}):")
+                   f"(other processes took {100 * b['other_cpu']:.0f}% of the CPUs meanwhile):")
         out.append("")
         out.append("| aligner | time per batch, median (range) | utterances/s | slower than libctc | agree |")
         out.append("|---|--:|--:|--:|---|")
@@ -589,8 +618,8 @@ def markdown(results, mem, env):
                 res = f"crashed: {sig}" + (f" ({m['stderr_tail'].splitlines()[-1].strip()[:80]})" if m.get("stderr_tail") else "")
                 t, peak = f"(after {m['wall']:.1f} s)", "–"
             ws = fmt_bytes(m["workspace_bytes"]) if "workspace_bytes" in m else "–"
-            if "load" in m:
-                res += f"; load {m['load'][0]:.1f}–{m['load'][1]:.1f}"
+            if "other_cpu" in m:
+                res += f"; other% {100 * m['other_cpu']:.0f}"
             over = " (> 2^31)" if table > 2**31 else ""
             out.append(f"| {m['case']} | {m['T']} | {m['L']} | {m['aligner']} | {t} | {peak} | {ws} | {fmt_bytes(table)}{over} | {res} |")
         out.append("")
