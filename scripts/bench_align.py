@@ -83,6 +83,8 @@ class CtcOptions(ctypes.Structure):
         ("cuda_stream", ctypes.c_void_p),
         ("workspace", ctypes.c_void_p),
         ("workspace_bytes", ctypes.c_size_t),
+        ("input", ctypes.c_int32),  # 0.2
+        ("gradient", ctypes.c_int32),  # 0.2
     ]
 
 

@@ -77,16 +77,26 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
         }
         let table = table_lookup::<E>(isa, self.log_probs.dim().1);
         self.mark_skips();
-        let (mut state, best) = self.forward::<FMA>(table);
+        let segments = (t_b - 1).div_ceil(self.segment);
+        // One segment: the sweep that keeps its back-pointers is the only one.
+        let one_sweep = segments <= 1;
+        if one_sweep {
+            self.forward::<FMA>(0..1, table);
+            self.recompute::<FMA>(0, t_b - 1, table);
+        } else {
+            self.forward::<FMA>(0..t_b, table);
+        }
+        let (mut state, best) = self.final_state();
         if best == E::Acc::neg_infinity() || best.is_nan() {
             return None;
         }
         let mut score = 0.0f64;
-        let segments = (t_b - 1).div_ceil(self.segment);
         for g in (0..segments).rev() {
             let first = g * self.segment;
             let last = ((g + 1) * self.segment).min(t_b - 1);
-            self.recompute::<FMA>(first, last, table);
+            if !one_sweep {
+                self.recompute::<FMA>(first, last, table);
+            }
             // Frames last ..= first + 1 from their back-pointers; frame `first` is the next
             // segment's last (or frame 0).
             for t in (first + 1..=last).rev() {
@@ -131,12 +141,11 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
         }
     }
 
-    /// The Viterbi variable over all frames, keeping the rows of frames 0, K, 2K, ...; returns
-    /// the final state (by the tie rule) and the best score.
+    /// The Viterbi variable over `frames`, keeping the rows of frames 0, K, 2K, ...
     #[inline(always)]
-    fn forward<const FMA: bool>(&mut self, table: Option<Avx512>) -> (usize, E::Acc) {
-        let (t_b, width, k) = (self.input_length, self.width, self.segment);
-        for t in 0..t_b {
+    fn forward<const FMA: bool>(&mut self, frames: std::ops::Range<usize>, table: Option<Avx512>) {
+        let (width, k) = (self.width, self.segment);
+        for t in frames {
             self.step::<FMA>(t, table);
             if t % k == 0 {
                 let at = (t / k) * width;
@@ -144,7 +153,12 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
                 self.scratch.checkpoints[at..at + width].copy_from_slice(cur);
             }
         }
-        let len = self.labels.len();
+    }
+
+    /// The final state (by the tie rule) and the best score, from the row of frame T_b - 1.
+    #[inline(always)]
+    fn final_state(&self) -> (usize, E::Acc) {
+        let (len, width, t_b) = (self.labels.len(), self.width, self.input_length);
         let plane = width / 2;
         let last = &self.scratch.rows[((t_b - 1) % 2) * width..][..width];
         // b_L (state S' - 1) and l_{L-1} (state S' - 2): the last label unless the final blank
@@ -325,13 +339,19 @@ fn label_step<A: FastReal>(x: LabelInputs<'_, A>, out: &mut [A], choice: &mut [u
 #[inline(always)]
 fn pack(choice: &[u8], out: &mut [u8], range: std::ops::Range<usize>) {
     let range = range.start.min(out.len())..range.end.min(out.len());
-    let quads = choice[range.start * 4..].chunks(4);
-    for (o, q) in out[range].iter_mut().zip(quads) {
-        let mut byte = 0u8;
-        for (i, &c) in q.iter().enumerate() {
-            byte |= (c & 3) << (2 * i);
-        }
-        *o = byte;
+    let choice = &choice[range.start * 4..];
+    let out = &mut out[range];
+    let quads = choice.chunks_exact(4);
+    let tail = quads.remainder();
+    // Four choices c0..c3 read as one little-endian word w (c_i at bit 8i): shifting by 6, 12
+    // and 18 brings c_i to bit 2i, with nothing else below bit 8. Word-wide, so it vectorizes.
+    let full = quads.len().min(out.len());
+    for (o, q) in out[..full].iter_mut().zip(quads) {
+        let w = u32::from_le_bytes([q[0], q[1], q[2], q[3]]) & 0x0303_0303;
+        *o = (w | w >> 6 | w >> 12 | w >> 18) as u8;
+    }
+    if let Some(o) = out.get_mut(full) {
+        *o = tail.iter().rev().fold(0, |byte, &c| byte << 2 | (c & 3));
     }
 }
 

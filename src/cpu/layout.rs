@@ -264,7 +264,8 @@ pub(crate) fn carve<'w, A: bytemuck::Pod>(
 /// | `scores` | f64 | 1 | the sample's path score |
 ///
 /// K = [`segment_frames`] balances the checkpoints against a segment's back-pointers, so the
-/// whole grows with N W sqrt(Tmax).
+/// whole grows with N W sqrt(Tmax); but when a sample's back-pointers for every frame take at
+/// most [`ONE_SWEEP_CODE_BYTES`], K = Tmax: one segment, kept by the only sweep (no recompute).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct AlignLayout {
     pub labels: Range<usize>,
@@ -291,6 +292,10 @@ pub(crate) struct AlignLayout {
     pub bytes: usize,
 }
 
+/// A sample's back-pointers (Tmax ceil(W / 4) bytes) up to this size are kept whole, which
+/// saves the second sweep of the checkpointed scheme (a third of the time; docs/benchmarks.md).
+pub(crate) const ONE_SWEEP_CODE_BYTES: usize = 8 << 20;
+
 /// K for inputs of at most `max_time` frames and accumulators of `acc` bytes: the checkpoints
 /// ((T / K) W acc bytes) and a segment's back-pointers (K W / 4 bytes) are equal at
 /// K = sqrt(4 acc T).
@@ -306,8 +311,12 @@ impl AlignLayout {
         let n = d.batch;
         let width = row_width(d.max_target_length).ok_or_else(overflow)?;
         let labels_stride = d.max_target_length.max(1);
-        let segment = segment_frames(d.max_input_length, acc);
         let code_row = width.div_ceil(4);
+        let whole = d.max_input_length.checked_mul(code_row);
+        let segment = match whole {
+            Some(bytes) if bytes <= ONE_SWEEP_CODE_BYTES => d.max_input_length.max(1),
+            _ => segment_frames(d.max_input_length, acc),
+        };
         let checkpoint_rows = d.max_input_length.div_ceil(segment).max(1);
         let scratch_stride = width.checked_add(d.classes.max(1)).ok_or_else(overflow)?;
         let mut end = 0usize;

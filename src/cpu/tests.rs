@@ -285,3 +285,36 @@ fn aligner_equals_reference_viterbi_for_every_segment_size() {
     }
     super::isa::FORCED.with(|f| f.set(None));
 }
+
+/// The alignment workspace: one segment (a single sweep) while a sample's back-pointers for every
+/// frame fit `ONE_SWEEP_CODE_BYTES`, else checkpoints every sqrt(16 T) frames, so that the one
+/// hour of issue 16 (T = 180,000, L = 40,000) needs well under its 1 GiB bound and the bytes
+/// grow with sqrt(T), not T.
+#[test]
+fn alignment_workspace_is_one_segment_when_small_else_checkpointed() {
+    use super::layout::{segment_frames, AlignLayout, Dims, ONE_SWEEP_CODE_BYTES};
+    let layout = |t: usize, l: usize| {
+        let dims = Dims {
+            batch: 1,
+            classes: 32,
+            max_input_length: t,
+            max_target_length: l,
+            logits: false,
+        };
+        AlignLayout::new(dims, 4).unwrap()
+    };
+    let small = layout(1500, 400);
+    assert_eq!((small.segment, small.checkpoint_rows), (1500, 1));
+    assert!(1500 * small.code_row <= ONE_SWEEP_CODE_BYTES);
+    let hour = layout(180_000, 40_000);
+    assert!(180_000 * hour.code_row > ONE_SWEEP_CODE_BYTES);
+    assert_eq!(hour.segment, segment_frames(180_000, 4));
+    assert!(hour.bytes < 128 << 20, "{} bytes for one hour", hour.bytes);
+    let four_hours = layout(720_000, 40_000);
+    let ratio = four_hours.bytes as f64 / hour.bytes as f64;
+    assert!(
+        (1.8..2.2).contains(&ratio),
+        "4x the frames: {ratio}x the bytes"
+    );
+    assert_eq!(layout(0, 0).segment, 1);
+}
