@@ -935,6 +935,35 @@ fn without_memory_pools_and_under_stream_capture() {
     no_violations();
 }
 
+/// Without a caller workspace, the workspace comes from the library's own pool on the device,
+/// made once, which keeps up to 256 MiB across synchronizations (the device's default pool,
+/// left alone, keeps nothing), and every allocation is given back in stream order.
+#[test]
+fn the_workspace_comes_from_the_librarys_pool() {
+    let Some(d) = driver("librarys_pool") else {
+        return;
+    };
+    let g = reference_case();
+    let stream = Stream::non_blocking();
+    let first = ok_case::<f64>(&g, Setup::new(stream.0));
+    let again = ok_case::<f64>(&g, Setup::new(stream.0));
+    assert_eq!(bits(&first.loss), bits(&again.loss));
+    let Some(c) = d.controls() else {
+        println!("librarys_pool: the pool itself is checked against the stand-in only");
+        return;
+    };
+    // SAFETY: stand-in test functions.
+    unsafe {
+        assert_eq!(
+            (c.pools)(),
+            1,
+            "one pool for the one device, whatever the calls"
+        );
+        assert_eq!((c.pool_release_threshold)(0), 256 << 20);
+    }
+    no_violations();
+}
+
 #[test]
 fn the_suite_under_address_sanitizer() {
     let Some(d) = driver("address_sanitizer") else {

@@ -10,6 +10,7 @@
 
 use super::driver::{self, check};
 use super::layout::{Checkpoints, DeviceDims, DeviceLayout, DEVICE_ALIGN};
+use super::memory;
 use super::module::{self, Kernels};
 use super::params::*;
 use crate::error::{invalid, Error};
@@ -414,7 +415,7 @@ fn stage(
 /// How the workspace was obtained, to give it back after the launches.
 enum Workspace {
     Caller,
-    /// Stream-ordered (`cuMemAllocAsync`), freed in stream order.
+    /// Stream-ordered, from the library's pool (`memory.rs`), freed in stream order.
     Pool(u64),
     /// `cuMemAlloc` on a device without memory pools: freed after a stream synchronization.
     Plain(u64),
@@ -431,16 +432,12 @@ impl Workspace {
             }
             return Ok((ptr, Workspace::Caller));
         }
-        let mut ptr: cu::CUdeviceptr = 0;
         if driver::memory_pools_supported(r.device_index)? {
-            // SAFETY: a current context exists; valid out-pointer.
-            check(
-                unsafe { cu::cuMemAllocAsync(&mut ptr, bytes, stream) },
-                "cuMemAllocAsync",
-            )?;
+            let ptr = memory::alloc_async(r.device_index, bytes, stream)?;
             Ok((ptr, Workspace::Pool(ptr)))
         } else {
-            // SAFETY: as above.
+            let mut ptr: cu::CUdeviceptr = 0;
+            // SAFETY: a current context exists; valid out-pointer.
             check(unsafe { cu::cuMemAlloc_v2(&mut ptr, bytes) }, "cuMemAlloc")?;
             Ok((ptr, Workspace::Plain(ptr)))
         }

@@ -5,6 +5,7 @@
 pub(crate) mod driver;
 pub(crate) mod launch;
 pub(crate) mod layout;
+mod memory;
 mod module;
 mod nvrtc;
 mod params;

@@ -42,6 +42,8 @@ pub struct Controls {
     pub set_capturing: unsafe extern "C" fn(*mut c_void, i32) -> i32,
     pub violations: unsafe extern "C" fn() -> i64,
     pub live_device_allocations: unsafe extern "C" fn() -> i64,
+    pub pools: unsafe extern "C" fn() -> i32,
+    pub pool_release_threshold: unsafe extern "C" fn(i32) -> i64,
 }
 
 /// The sources of the stand-ins (a build older than any of them is redone).
@@ -124,6 +126,8 @@ fn controls(lib: &libloading::Library) -> Option<Controls> {
             set_capturing: *lib.get(b"ctc_standin_set_capturing\0").ok()?,
             violations: *lib.get(b"ctc_standin_violations\0").ok()?,
             live_device_allocations: *lib.get(b"ctc_standin_live_device_allocations\0").ok()?,
+            pools: *lib.get(b"ctc_standin_pools\0").ok()?,
+            pool_release_threshold: *lib.get(b"ctc_standin_pool_release_threshold\0").ok()?,
         })
     }
 }

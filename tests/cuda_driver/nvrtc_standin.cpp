@@ -1,15 +1,25 @@
-// A stand-in for NVRTC (libnvrtc.so.12), for tests/cuda_gpu.rs against the driver stand-in on a
-// machine where no real NVRTC is installed: "compiling" returns an image that the driver
-// stand-in accepts ("CTC-STANDIN-IMAGE" and the source, which names every kernel). With a real
-// NVRTC present the tests use that one instead, and the driver stand-in loads its cubin.
+// A stand-in for NVRTC (libnvrtc.so.12, or libnvrtc.so.13 built with -DSTANDIN_NVRTC_MAJOR=13),
+// for tests/cuda_gpu.rs against the driver stand-in on a machine where no real NVRTC is
+// installed, and for tests/cuda_faults.rs: "compiling" returns an image that the driver stand-in
+// accepts ("CTC-STANDIN-IMAGE" and the source, which names every kernel). With a real NVRTC
+// present tests/cuda_gpu.rs uses that one instead, and the driver stand-in loads its cubin.
+// ctc_nvrtc_standin_* count compilations and make them fail.
 
 #include <cstdio>
 #include <cstring>
+#include <atomic>
 #include <string>
 
 typedef int nvrtcResult;
 
+#ifndef STANDIN_NVRTC_MAJOR
+#define STANDIN_NVRTC_MAJOR 12
+#endif
+
 namespace {
+std::atomic<long> g_compiles{0};
+std::atomic<bool> g_fail{false};
+
 struct Program {
     std::string source;
     std::string image;
@@ -20,7 +30,7 @@ struct Program {
 extern "C" {
 
 nvrtcResult nvrtcVersion(int* major, int* minor) {
-    *major = 12;
+    *major = STANDIN_NVRTC_MAJOR;
     *minor = 0;
     return 0;
 }
@@ -53,6 +63,11 @@ nvrtcResult nvrtcCompileProgram(void* prog, int n, const char* const* options) {
     std::string arch;
     for (int i = 0; i < n; ++i)
         if (std::strncmp(options[i], "--gpu-architecture=", 19) == 0) arch = options[i] + 19;
+    g_compiles += 1;
+    if (g_fail) {
+        p->log = "error: the NVRTC stand-in was told to fail (ctc_nvrtc_standin_fail)";
+        return 6;  // NVRTC_ERROR_COMPILATION
+    }
     if (arch.empty()) {
         p->log = "no --gpu-architecture";
         return 6;  // NVRTC_ERROR_COMPILATION
@@ -91,5 +106,9 @@ nvrtcResult nvrtcDestroyProgram(void** prog) {
     *prog = nullptr;
     return 0;
 }
+
+/// Compilations so far, and whether they fail from now on.
+long ctc_nvrtc_standin_compiles() { return g_compiles; }
+void ctc_nvrtc_standin_fail(int on) { g_fail = on != 0; }
 
 }  // extern "C"

@@ -70,7 +70,6 @@ enum : int {
 
 constexpr int kDevices = 1;
 constexpr int kComputeCapability = 90;
-constexpr int kDriverVersion = 12080;
 constexpr size_t kGuard = 64;
 constexpr unsigned char kGuardByte = 0xcd;
 
@@ -137,6 +136,13 @@ struct Module {
     bool loaded = true;
 };
 
+// A memory pool made by cuMemPoolCreate (the device's default pool is not modelled: its
+// allocations are cuMemAllocAsync's).
+struct Pool {
+    int device;
+    unsigned long long release_threshold = 0;
+};
+
 struct Function {
     Module* module;
     const Kernel* kernel;
@@ -160,7 +166,13 @@ struct State {
     std::deque<std::pair<unsigned char*, size_t>> quarantine;
     size_t quarantined = 0;
     std::vector<std::unique_ptr<Function>> functions;
+    std::vector<std::unique_ptr<Pool>> pools;
     long violations = 0;
+    // Fault injection and reported versions (ctc_standin_* functions below).
+    int driver_version = 12080;
+    int init_failures = 0;
+    std::string missing_function;
+    long module_loads = 0;
 };
 
 State& S() {
@@ -247,6 +259,12 @@ void drain_context(Context* c) {
 }
 
 /// The allocation holding [p, p + n), or nullptr.
+Pool* find_pool(void* pool) {
+    for (auto& p : S().pools)
+        if (p.get() == pool) return p.get();
+    return nullptr;
+}
+
 Allocation* find(CUdeviceptr p, size_t n, bool pinned) {
     auto& m = S().allocations;
     auto it = m.upper_bound(p);
@@ -363,13 +381,18 @@ extern "C" {
 CUresult cuInit(unsigned flags) {
     LOCK;
     if (flags != 0) return INVALID_VALUE;
+    if (S().init_failures > 0) {
+        S().init_failures -= 1;
+        return NOT_INITIALIZED;
+    }
     S().initialized = true;
     return OK;
 }
 
 CUresult cuDriverGetVersion(int* v) {
     if (!v) return INVALID_VALUE;
-    *v = kDriverVersion;
+    LOCK;
+    *v = S().driver_version;
     return OK;
 }
 
@@ -625,6 +648,45 @@ CUresult cuMemAllocAsync(CUdeviceptr* p, size_t n, void* h) {
     return *p ? OK : OUT_OF_MEMORY;
 }
 
+CUresult cuMemPoolCreate(void** pool, const void* props) {
+    LOCK;
+    NEED_INIT;
+    if (!pool || !props) return INVALID_VALUE;
+    // CUmemPoolProps: allocType, handleTypes, location {type, id}, ...
+    int head[4];
+    std::memcpy(head, props, sizeof head);
+    const bool pinned = head[0] == 1, no_handles = head[1] == 0, on_device = head[2] == 1;
+    if (!pinned || !no_handles || !on_device) return INVALID_VALUE;
+    if (head[3] < 0 || head[3] >= kDevices) return INVALID_DEVICE;
+    if (!t_pools) return NOT_SUPPORTED;
+    S().pools.push_back(std::make_unique<Pool>(Pool{head[3]}));
+    *pool = S().pools.back().get();
+    return OK;
+}
+
+CUresult cuMemPoolSetAttribute(void* pool, int attr, void* value) {
+    LOCK;
+    Pool* p = find_pool(pool);
+    if (!p || !value) return INVALID_VALUE;
+    if (attr != 4) return NOT_SUPPORTED;  // CU_MEMPOOL_ATTR_RELEASE_THRESHOLD only
+    std::memcpy(&p->release_threshold, value, sizeof p->release_threshold);
+    return OK;
+}
+
+CUresult cuMemAllocFromPoolAsync(CUdeviceptr* ptr, size_t n, void* pool, void* h) {
+    LOCK;
+    CUresult err = OK;
+    Stream* s = resolve(h, err);
+    if (!s) return err;
+    Pool* p = find_pool(pool);
+    if (!p) return INVALID_VALUE;
+    if (p->device != s->ctx->device) violation("a pool of another device than the stream's");
+    if (n == 0) return INVALID_VALUE;
+    *ptr = allocate(n, false);
+    enqueue(s, h, [] {});
+    return *ptr ? OK : OUT_OF_MEMORY;
+}
+
 CUresult cuMemFreeAsync(CUdeviceptr p, void* h) {
     LOCK;
     CUresult err = OK;
@@ -718,6 +780,7 @@ CUresult cuModuleLoadData(void** pmod, const void* image) {
     if (n == 0 || !holds_kernels(bytes, n, fake)) return INVALID_IMAGE;
     auto* m = new Module{c};
     c->modules.push_back(m);
+    S().module_loads += 1;
     *pmod = m;
     return OK;
 }
@@ -734,6 +797,7 @@ CUresult cuModuleGetFunction(void** pf, void* mod, const char* name) {
     LOCK;
     auto* m = static_cast<Module*>(mod);
     if (!m || !m->loaded || !alive(m->ctx)) return INVALID_HANDLE;
+    if (S().missing_function == name) return NOT_FOUND;
     for (const Kernel& k : kKernels) {
         if (std::strcmp(k.name, name) == 0) {
             S().functions.push_back(std::make_unique<Function>(Function{m, &k}));
@@ -829,6 +893,50 @@ long ctc_standin_live_device_allocations() {
     long n = 0;
     for (auto& [_, a] : S().allocations) n += a.pinned ? 0 : 1;
     return n;
+}
+
+/// The CUDA version cuDriverGetVersion reports (12080 unless set).
+void ctc_standin_set_driver_version(int v) {
+    LOCK;
+    S().driver_version = v;
+}
+
+/// The next `n` calls of cuInit fail (CUDA_ERROR_NOT_INITIALIZED).
+void ctc_standin_fail_init(int n) {
+    LOCK;
+    S().init_failures = n;
+}
+
+/// cuModuleGetFunction does not find `name` (NULL or "": finds every kernel again).
+void ctc_standin_hide_function(const char* name) {
+    LOCK;
+    S().missing_function = name ? name : "";
+}
+
+/// Modules loaded so far, and those loaded and not unloaded.
+long ctc_standin_module_loads() {
+    LOCK;
+    return S().module_loads;
+}
+
+long ctc_standin_loaded_modules() {
+    LOCK;
+    long n = 0;
+    for (Context* c : S().contexts)
+        for (Module* m : c->modules) n += m->loaded ? 1 : 0;
+    return n;
+}
+
+/// Pools made by cuMemPoolCreate, and the release threshold of pool `i` (-1 past the last).
+int ctc_standin_pools() {
+    LOCK;
+    return static_cast<int>(S().pools.size());
+}
+
+long long ctc_standin_pool_release_threshold(int i) {
+    LOCK;
+    if (i < 0 || static_cast<size_t>(i) >= S().pools.size()) return -1;
+    return static_cast<long long>(S().pools[static_cast<size_t>(i)]->release_threshold);
 }
 
 }  // extern "C"
