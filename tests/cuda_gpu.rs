@@ -935,6 +935,55 @@ fn without_memory_pools_and_under_stream_capture() {
     no_violations();
 }
 
+/// Sizes past the kernels' `int` indices are refused (UNSUPPORTED, naming the bound) instead of
+/// overflowing: C > 2^30 classes, and targets of 2^30 labels (2 L + 1 states). Size queries:
+/// nothing is read from the (tiny) device buffers the huge shapes describe.
+#[test]
+fn sizes_past_the_kernels_int_range_are_refused() {
+    if driver("int_range").is_none() {
+        return;
+    }
+    let buf = DeviceBuf::new(64);
+    let host = |v: &[i64]| {
+        tensor(
+            v.as_ptr() as *mut i64,
+            CTC_DTYPE_INT64,
+            &[v.len() as i64],
+            &[1],
+        )
+    };
+    let size = |lp: &CtcTensor, tg: &CtcTensor, il: &CtcTensor, tl: &CtcTensor| {
+        let mut bytes = 7usize;
+        // SAFETY: valid descriptors; device memory is not read by a size query.
+        let s = unsafe { ctc_workspace_size(lp, tg, il, tl, std::ptr::null(), &mut bytes) };
+        (s, last_error(), bytes)
+    };
+    let wide = 1i64 << 30;
+    // C = 2^30 + 1.
+    let lp = dev_tensor(
+        buf.ptr,
+        CTC_DTYPE_FLOAT32,
+        &[1, 1, wide + 1],
+        &[wide + 1, wide + 1, 1],
+    );
+    let (tg, il, tl) = ([1i64], [1i64], [1i64]);
+    let t_tg = tensor(tg.as_ptr() as *mut i64, CTC_DTYPE_INT64, &[1, 1], &[1, 1]);
+    let (s, m, bytes) = size(&lp, &t_tg, &host(&il), &host(&tl));
+    assert_eq!((s, bytes), (CTC_STATUS_UNSUPPORTED, 7), "{m}");
+    assert!(m.contains("C = 1073741825 classes"), "{m}");
+    // L = 2^30 labels in T = 2^30 frames, targets on the device.
+    let lp = dev_tensor(buf.ptr, CTC_DTYPE_FLOAT32, &[wide, 1, 2], &[2, 2, 1]);
+    let t_tg = dev_tensor(buf.ptr, CTC_DTYPE_INT64, &[1, wide], &[wide, 1]);
+    let (il, tl) = ([wide], [wide]);
+    let (s, m, bytes) = size(&lp, &t_tg, &host(&il), &host(&tl));
+    assert_eq!((s, bytes), (CTC_STATUS_UNSUPPORTED, 7), "{m}");
+    assert!(m.contains("1073741824 labels"), "{m}");
+    // One label fewer is within the kernels' range (and needs more memory than the query checks).
+    let tl = [wide - 1];
+    let (s, m, _) = size(&lp, &t_tg, &host(&il), &host(&tl));
+    assert_eq!(s, CTC_STATUS_SUCCESS, "{m}");
+}
+
 /// Without a caller workspace, the workspace comes from the library's own pool on the device,
 /// made once, which keeps up to 256 MiB across synchronizations (the device's default pool,
 /// left alone, keeps nothing), and every allocation is given back in stream order.
