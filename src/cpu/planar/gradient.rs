@@ -235,9 +235,7 @@ fn fix_emitted_classes<E: Element<Acc = A>, A: FastReal, const FMA: bool>(
     for (v, &c) in vals.iter_mut().zip(labels) {
         *v = acc[c as usize];
     }
-    for (v, &x) in vals.iter_mut().zip(ext) {
-        *v = grad_value::<A, FMA>(x, *v, g);
-    }
+    grad_values::<A, FMA>(ext, vals, g);
     let values = vals.iter().zip(labels);
     match out.as_slice_mut() {
         Some(o) => {
@@ -260,6 +258,25 @@ fn fix_emitted_classes<E: Element<Acc = A>, A: FastReal, const FMA: bool>(
     acc[b] = A::zero();
     for &c in labels {
         acc[c as usize] = A::zero();
+    }
+}
+
+/// `vals[i] = grad_value(xs[i], vals[i], g)`, the form tested once (not once an element), so
+/// that each loop vectorizes alone.
+#[inline(always)]
+fn grad_values<A: FastReal, const FMA: bool>(xs: &[A], vals: &mut [A], g: Upstream<A>) {
+    macro_rules! each {
+        ($form:expr) => {{
+            let u = Upstream { form: $form, ..g };
+            for (v, &x) in vals.iter_mut().zip(xs) {
+                *v = grad_value::<A, FMA>(x, *v, u);
+            }
+        }};
+    }
+    match g.form {
+        Form::Exact => each!(Form::Exact),
+        Form::Torch => each!(Form::Torch),
+        Form::Softmax => each!(Form::Softmax),
     }
 }
 
