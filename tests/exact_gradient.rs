@@ -8,39 +8,9 @@
 //! - finite where a log-probability is -inf (a masked class), where torch's formula is NaN.
 
 mod common;
-use common::{log_softmax, Rng};
-use ctc::{
-    ctc_loss, ctc_loss_and_grad, Gradient, Inputs, IntView1, IntView2, Options, Reduction, Targets,
-};
-use ndarray::{Array1, Array2, Array3};
-
-struct Case {
-    targets: Array2<i64>,
-    input_lengths: Array1<i64>,
-    target_lengths: Array1<i64>,
-}
-
-impl Case {
-    fn random(rng: &mut Rng, t: usize, n: usize, c: usize, s: usize) -> Case {
-        let targets = Array2::from_shape_fn((n, s), |_| rng.range(1, c - 1) as i64);
-        let input_lengths = Array1::from_shape_fn(n, |b| (t - b % 3) as i64);
-        let target_lengths = Array1::from_shape_fn(n, |b| (s - b % 2) as i64);
-        Case {
-            targets,
-            input_lengths,
-            target_lengths,
-        }
-    }
-
-    fn inputs<'a, E>(&'a self, lp: &'a Array3<E>) -> Inputs<'a, E> {
-        Inputs {
-            log_probs: lp.view(),
-            targets: Targets::Padded(IntView2::from(self.targets.view())),
-            input_lengths: IntView1::from(self.input_lengths.view()),
-            target_lengths: IntView1::from(self.target_lengths.view()),
-        }
-    }
-}
+use common::{log_softmax, PaddedCase, Rng};
+use ctc::{ctc_loss, ctc_loss_and_grad, Gradient, Options, Reduction};
+use ndarray::{Array1, Array3};
 
 fn options(reduction: Reduction, gradient: Gradient, threads: usize) -> Options {
     Options {
@@ -56,12 +26,12 @@ fn options(reduction: Reduction, gradient: Gradient, threads: usize) -> Options 
 fn exact_gradient_matches_finite_differences_on_unnormalized_scores() {
     let mut rng = Rng(41);
     for (t, n, c, s) in [(6, 2, 4, 2), (9, 3, 5, 3), (12, 9, 6, 3)] {
-        let case = Case::random(&mut rng, t, n, c, s);
+        let case = PaddedCase::random(&mut rng, t, n, c, s);
         // Scores that are no log-probabilities: rows sum to anything (priors, temperature).
         let x = Array3::from_shape_fn((t, n, c), |_| 2.0 * rng.normal() - 1.5);
         let o = options(Reduction::Sum, Gradient::Exact, 1);
-        let (_, grad) = ctc_loss_and_grad(&case.inputs(&x), &o, None).unwrap();
-        let loss = |x: &Array3<f64>| ctc_loss(&case.inputs(x), &o).unwrap()[0];
+        let (_, grad) = ctc_loss_and_grad(&case.inputs(x.view()), &o, None).unwrap();
+        let loss = |x: &Array3<f64>| ctc_loss(&case.inputs(x.view()), &o).unwrap()[0];
         let h = 1e-6;
         let mut worst = 0.0f64;
         for i in 0..x.len() {
@@ -77,7 +47,7 @@ fn exact_gradient_matches_finite_differences_on_unnormalized_scores() {
         );
         // torch's formula is not this derivative on such scores.
         let torch = options(Reduction::Sum, Gradient::Torch, 1);
-        let (_, torch_grad) = ctc_loss_and_grad(&case.inputs(&x), &torch, None).unwrap();
+        let (_, torch_grad) = ctc_loss_and_grad(&case.inputs(x.view()), &torch, None).unwrap();
         let apart = (&torch_grad - &grad)
             .iter()
             .fold(0.0f64, |m, v| m.max(v.abs()));
@@ -95,7 +65,7 @@ fn check_relation<E: ctc::Element + Into<f64> + Copy + PartialEq>(
     s: usize,
 ) {
     let mut rng = Rng((t * 131 + n * 17 + c) as u64);
-    let case = Case::random(&mut rng, t, n, c, s);
+    let case = PaddedCase::random(&mut rng, t, n, c, s);
     let logits: Vec<f64> = (0..t * n * c).map(|_| 3.0 * rng.normal()).collect();
     let lp64 = Array3::from_shape_vec((t, n, c), log_softmax(&logits, c)).unwrap();
     let lp = lp64.mapv(from);
@@ -106,7 +76,7 @@ fn check_relation<E: ctc::Element + Into<f64> + Copy + PartialEq>(
         for threads in [1, 2] {
             let run = |gradient| {
                 let o = options(reduction, gradient, threads);
-                ctc_loss_and_grad(&case.inputs(&lp), &o, Some(g.view())).unwrap()
+                ctc_loss_and_grad(&case.inputs(lp.view()), &o, Some(g.view())).unwrap()
             };
             let (loss_t, torch) = run(Gradient::Torch);
             let (loss_e, exact) = run(Gradient::Exact);
@@ -115,7 +85,7 @@ fn check_relation<E: ctc::Element + Into<f64> + Copy + PartialEq>(
                 "the loss does not depend on the gradient mode"
             );
             let (_, unit) = ctc_loss_and_grad(
-                &case.inputs(&lp),
+                &case.inputs(lp.view()),
                 &options(reduction, Gradient::Torch, threads),
                 Some(Array1::from_elem(g.len(), from(0.0)).view()),
             )
@@ -174,7 +144,7 @@ fn masked_classes_give_finite_exact_gradients() {
     let mut rng = Rng(7);
     for n in [1, 9] {
         let (t, c, s) = (12, 5, 3);
-        let case = Case::random(&mut rng, t, n, c, s);
+        let case = PaddedCase::random(&mut rng, t, n, c, s);
         let logits: Vec<f64> = (0..t * n * c).map(|_| rng.normal()).collect();
         let mut lp = Array3::from_shape_vec((t, n, c), log_softmax(&logits, c)).unwrap();
         for b in 0..n {
@@ -184,7 +154,7 @@ fn masked_classes_give_finite_exact_gradients() {
             lp[[2, b, 0]] = f64::NEG_INFINITY;
         }
         let o = options(Reduction::Sum, Gradient::Exact, 2);
-        let (loss, exact) = ctc_loss_and_grad(&case.inputs(&lp), &o, None).unwrap();
+        let (loss, exact) = ctc_loss_and_grad(&case.inputs(lp.view()), &o, None).unwrap();
         assert!(loss[0].is_finite());
         assert!(exact.iter().all(|v| v.is_finite()), "{exact:?}");
         for b in 0..n {
@@ -192,7 +162,7 @@ fn masked_classes_give_finite_exact_gradients() {
             assert_eq!(exact[[5, b, case.targets[[b, 0]] as usize]], 0.0);
         }
         let torch = options(Reduction::Sum, Gradient::Torch, 2);
-        let (_, tg) = ctc_loss_and_grad(&case.inputs(&lp), &torch, None).unwrap();
+        let (_, tg) = ctc_loss_and_grad(&case.inputs(lp.view()), &torch, None).unwrap();
         assert!(
             tg[[2, 0, 0]].is_nan(),
             "torch's formula is NaN at a -inf input"

@@ -8,38 +8,10 @@
 //! - accuracy against float64 of the same half values is float32's (documented in the README).
 
 mod common;
-use common::{log_softmax, Rng};
+use common::{log_softmax, PaddedCase, Rng};
 use ctc::ffi::*;
-use ctc::{
-    bf16, ctc_align, ctc_loss_and_grad, f16, Element, Input, Inputs, IntView1, IntView2, Options,
-    Reduction, Targets,
-};
-use ndarray::{Array1, Array2, Array3, ArrayView3};
-
-struct Case {
-    targets: Array2<i64>,
-    input_lengths: Array1<i64>,
-    target_lengths: Array1<i64>,
-}
-
-impl Case {
-    fn random(rng: &mut Rng, t: usize, n: usize, c: usize, s: usize) -> Case {
-        Case {
-            targets: Array2::from_shape_fn((n, s), |_| rng.range(1, c - 1) as i64),
-            input_lengths: Array1::from_shape_fn(n, |b| (t - b % 3) as i64),
-            target_lengths: Array1::from_shape_fn(n, |b| (s - b % 2) as i64),
-        }
-    }
-
-    fn inputs<'a, E>(&'a self, x: ArrayView3<'a, E>) -> Inputs<'a, E> {
-        Inputs {
-            log_probs: x,
-            targets: Targets::Padded(IntView2::from(self.targets.view())),
-            input_lengths: IntView1::from(self.input_lengths.view()),
-            target_lengths: IntView1::from(self.target_lengths.view()),
-        }
-    }
-}
+use ctc::{bf16, ctc_align, ctc_loss_and_grad, f16, Element, Input, Options, Reduction};
+use ndarray::Array3;
 
 const SHAPES: [(usize, usize, usize, usize); 5] = [
     (20, 1, 6, 4),
@@ -59,7 +31,7 @@ use ctc::Real;
 fn check_half<H: Element<Acc = f32>>(round: fn(f64) -> H) {
     for (t, n, c, s) in SHAPES {
         let mut rng = Rng((t * 7 + n * 3 + c) as u64);
-        let case = Case::random(&mut rng, t, n, c, s);
+        let case = PaddedCase::random(&mut rng, t, n, c, s);
         let raw: Vec<f64> = (0..t * n * c).map(|_| 2.0 * rng.normal()).collect();
         for input in [Input::LogProbs, Input::Logits] {
             let values = match input {
@@ -126,7 +98,7 @@ fn bfloat16_is_float32_on_the_same_values_rounded_once() {
 fn float32_loss_for_float16_inputs_through_the_c_abi() {
     let (t, n, c, s) = (60, 4, 9, 12);
     let mut rng = Rng(77);
-    let case = Case::random(&mut rng, t, n, c, s);
+    let case = PaddedCase::random(&mut rng, t, n, c, s);
     let raw: Vec<f64> = (0..t * n * c).map(|_| 2.0 * rng.normal()).collect();
     let h: Vec<f16> = log_softmax(&raw, c)
         .iter()
@@ -139,22 +111,7 @@ fn float32_loss_for_float16_inputs_through_the_c_abi() {
     };
     let (want, _) = ctc_loss_and_grad(&case.inputs(wide.view()), &o, None).unwrap();
     let tensor = |data: *const u8, dtype, shape: &[i64]| {
-        let mut t = CtcTensor {
-            data: data as *mut _,
-            dtype,
-            device: CTC_DEVICE_CPU,
-            device_index: 0,
-            ndim: shape.len() as i32,
-            shape: [0; 3],
-            strides: [0; 3],
-        };
-        let mut stride = 1;
-        for (i, &d) in shape.iter().enumerate().rev() {
-            t.shape[i] = d;
-            t.strides[i] = stride;
-            stride *= d;
-        }
-        t
+        common::tensor(data.cast_mut(), dtype, shape, &common::contiguous(shape))
     };
     let mut loss = vec![0f32; n];
     let (ti, ni, ci, si) = (t as i64, n as i64, c as i64, s as i64);
@@ -181,7 +138,7 @@ fn float32_loss_for_float16_inputs_through_the_c_abi() {
 fn accuracy_against_float64_of_the_same_values() {
     let (t, n, c, s) = (200, 3, 50, 30);
     let mut rng = Rng(5);
-    let case = Case::random(&mut rng, t, n, c, s);
+    let case = PaddedCase::random(&mut rng, t, n, c, s);
     let raw: Vec<f64> = (0..t * n * c).map(|_| 2.0 * rng.normal()).collect();
     let lp = log_softmax(&raw, c);
     let o = Options {

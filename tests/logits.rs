@@ -12,40 +12,9 @@
 //! - aligned (`ctc_align`) as their log_softmax: the same paths, the scores of log-probabilities.
 
 mod common;
-use common::{log_softmax, Rng};
-use ctc::{
-    ctc_align, ctc_loss, ctc_loss_and_grad, Gradient, Input, Inputs, IntView1, IntView2, Options,
-    Reduction, Targets,
-};
-use ndarray::{Array1, Array2, Array3, ArrayView3, Axis};
-
-struct Case {
-    targets: Array2<i64>,
-    input_lengths: Array1<i64>,
-    target_lengths: Array1<i64>,
-}
-
-impl Case {
-    fn random(rng: &mut Rng, t: usize, n: usize, c: usize, s: usize) -> Case {
-        let targets = Array2::from_shape_fn((n, s), |_| rng.range(1, c - 1) as i64);
-        let input_lengths = Array1::from_shape_fn(n, |b| (t - b % 3) as i64);
-        let target_lengths = Array1::from_shape_fn(n, |b| (s - b % 2) as i64);
-        Case {
-            targets,
-            input_lengths,
-            target_lengths,
-        }
-    }
-
-    fn inputs<'a, E>(&'a self, x: ArrayView3<'a, E>) -> Inputs<'a, E> {
-        Inputs {
-            log_probs: x,
-            targets: Targets::Padded(IntView2::from(self.targets.view())),
-            input_lengths: IntView1::from(self.input_lengths.view()),
-            target_lengths: IntView1::from(self.target_lengths.view()),
-        }
-    }
-}
+use common::{log_softmax, PaddedCase, Rng};
+use ctc::{ctc_align, ctc_loss, ctc_loss_and_grad, Gradient, Input, Options, Reduction};
+use ndarray::{Array1, Array3, Axis};
 
 fn options(reduction: Reduction, input: Input, gradient: Gradient, threads: usize) -> Options {
     Options {
@@ -71,7 +40,7 @@ where
 {
     let (t, n, c, s) = shape;
     let mut rng = Rng((t * 131 + n * 17 + c) as u64);
-    let case = Case::random(&mut rng, t, n, c, s);
+    let case = PaddedCase::random(&mut rng, t, n, c, s);
     // Logits with a large per-frame offset: log-probabilities are their differences.
     let x = Array3::from_shape_fn((t, n, c), |(tt, _, _)| {
         3.0 * rng.normal() + 40.0 * (tt % 3) as f64
@@ -173,7 +142,7 @@ fn logits_float32_match_log_softmax_in_every_code_path() {
 fn logits_gradient_matches_finite_differences() {
     let mut rng = Rng(5);
     for (t, n, c, s) in [(6, 2, 4, 2), (9, 3, 5, 3), (12, 9, 6, 3)] {
-        let case = Case::random(&mut rng, t, n, c, s);
+        let case = PaddedCase::random(&mut rng, t, n, c, s);
         let x = Array3::from_shape_fn((t, n, c), |_| 2.0 * rng.normal() + 5.0);
         let o = options(Reduction::Mean, Input::Logits, Gradient::Torch, 2);
         let (_, grad) = ctc_loss_and_grad(&case.inputs(x.view()), &o, None).unwrap();
@@ -200,7 +169,7 @@ fn logits_gradient_matches_finite_differences() {
 fn frame_offsets_change_nothing() {
     let mut rng = Rng(9);
     let (t, n, c, s) = (200, 3, 40, 30);
-    let case = Case::random(&mut rng, t, n, c, s);
+    let case = PaddedCase::random(&mut rng, t, n, c, s);
     let x = Array3::from_shape_fn((t, n, c), |_| rng.normal() as f32);
     let far = Array3::from_shape_fn((t, n, c), |(tt, b, cc)| {
         x[[tt, b, cc]] + 1.0e4 * (1 + (tt + b) % 5) as f32
@@ -227,7 +196,7 @@ fn masked_logits_give_finite_gradients() {
     let mut rng = Rng(3);
     for n in [1, 9] {
         let (t, c, s) = (12, 6, 3);
-        let mut case = Case::random(&mut rng, t, n, c, s);
+        let mut case = PaddedCase::random(&mut rng, t, n, c, s);
         // Class c - 1 is in no target.
         case.targets.mapv_inplace(|v| v.min(c as i64 - 2));
         let mut x = Array3::from_shape_fn((t, n, c), |_| rng.normal());
@@ -274,7 +243,7 @@ fn o_lp() -> Options {
 fn rows_without_a_softmax_poison_only_their_sample() {
     let mut rng = Rng(11);
     let (t, n, c, s) = (10, 4, 5, 2);
-    let case = Case::random(&mut rng, t, n, c, s);
+    let case = PaddedCase::random(&mut rng, t, n, c, s);
     let clean = Array3::from_shape_fn((t, n, c), |_| rng.normal());
     let o = options(Reduction::None, Input::Logits, Gradient::Torch, 1);
     let (l_clean, g_clean) = ctc_loss_and_grad(&case.inputs(clean.view()), &o, None).unwrap();
@@ -297,7 +266,7 @@ fn rows_without_a_softmax_poison_only_their_sample() {
 fn logits_align_as_their_log_softmax() {
     let mut rng = Rng(13);
     for (t, n, c, s) in [(40, 3, 6, 8), (30, 10, 40, 5), (12, 2, 5, 7)] {
-        let case = Case::random(&mut rng, t, n, c, s);
+        let case = PaddedCase::random(&mut rng, t, n, c, s);
         let x = Array3::from_shape_fn((t, n, c), |(tt, _, _)| {
             2.0 * rng.normal() + 30.0 * (tt % 4) as f64
         });

@@ -629,3 +629,31 @@ pub unsafe fn call_entry(
         }
     }
 }
+
+/// Padded targets and lengths of a random batch for the safe API's tests: labels in 1..c-1,
+/// input lengths t, t-1, t-2 and target lengths s, s-1 in turn.
+pub struct PaddedCase {
+    pub targets: ndarray::Array2<i64>,
+    pub input_lengths: ndarray::Array1<i64>,
+    pub target_lengths: ndarray::Array1<i64>,
+}
+
+impl PaddedCase {
+    pub fn random(rng: &mut Rng, t: usize, n: usize, c: usize, s: usize) -> PaddedCase {
+        PaddedCase {
+            targets: ndarray::Array2::from_shape_fn((n, s), |_| rng.range(1, c - 1) as i64),
+            input_lengths: ndarray::Array1::from_shape_fn(n, |b| (t - b % 3) as i64),
+            target_lengths: ndarray::Array1::from_shape_fn(n, |b| (s - b % 2) as i64),
+        }
+    }
+
+    /// The inputs of the safe API with `x` as log_probs (or logits).
+    pub fn inputs<'a, E>(&'a self, x: ndarray::ArrayView3<'a, E>) -> ctc::Inputs<'a, E> {
+        ctc::Inputs {
+            log_probs: x,
+            targets: ctc::Targets::Padded(ctc::IntView2::from(self.targets.view())),
+            input_lengths: ctc::IntView1::from(self.input_lengths.view()),
+            target_lengths: ctc::IntView1::from(self.target_lengths.view()),
+        }
+    }
+}
