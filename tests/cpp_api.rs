@@ -1,5 +1,5 @@
 //! The header-only C++ binding (bindings/cpp/ctc.hpp): tests/cpp/ built from two translation
-//! units with -Wall -Wextra -pedantic -Werror, and the Kaldi-style example
+//! units with -Wall -Wextra -pedantic -Werror, again without exceptions (-fno-exceptions), and the Kaldi-style example
 //! (examples/kaldi_nnet3_step.cpp), whose strided results must equal the contiguous computation.
 //! Skipped, with the reason printed, without a C++ compiler (`$CXX`, default `c++`).
 
@@ -12,10 +12,15 @@ use std::path::Path;
 use std::process::Command;
 
 fn build(cxx: &str, sources: &[&str], exe: &Path) {
+    build_with(cxx, sources, &[], exe);
+}
+
+fn build_with(cxx: &str, sources: &[&str], flags: &[&str], exe: &Path) {
     let root = manifest_dir();
     let mut cmd = Command::new(cxx);
     cmd.arg("-std=c++17")
         .args(STRICT)
+        .args(flags)
         .arg("-I")
         .arg(root.join("include"))
         .arg("-I")
@@ -41,6 +46,27 @@ fn cpp_binding_two_translation_units() {
     );
     let (ok, stdout) = run_program(&exe, &[]);
     let (passed, failed) = summary(&stdout, "C++ tests");
+    assert!(ok && failed == 0, "{failed} C++ checks failed");
+    assert!(passed >= 15, "only {passed} C++ checks ran");
+}
+
+/// The binding in a build without exceptions (inference engines, embedded builds): the try_
+/// functions return a ctc::Status; the throwing ones are absent.
+#[test]
+fn cpp_binding_without_exceptions() {
+    let cxx = tool("CXX", "c++");
+    if !native_builds_possible("cpp_binding_without_exceptions", &cxx) {
+        return;
+    }
+    let exe = tmp_dir("cpp_api").join("test_nothrow");
+    build_with(
+        &cxx,
+        &["tests/cpp/test_nothrow.cpp"],
+        &["-fno-exceptions"],
+        &exe,
+    );
+    let (ok, stdout) = run_program(&exe, &[]);
+    let (passed, failed) = summary(&stdout, "C++ no-exceptions tests");
     assert!(ok && failed == 0, "{failed} C++ checks failed");
     assert!(passed >= 15, "only {passed} C++ checks ran");
 }

@@ -15,8 +15,26 @@
 // Views describe caller-owned memory (pointer, shape, strides in elements) and own nothing.
 // Every function throws ctc::Error (status + ctc_last_error_message()) when the C call fails;
 // on failure nothing was written. Thread safety: as the C functions (any thread, any time).
+//
+// Without exceptions (-fno-exceptions, or CTC_HPP_EXCEPTIONS defined to 0 before the include),
+// the throwing functions are left out and the try_ functions remain: each returns a ctc::Status
+// (the CtcStatus and the library's message) and throws nothing; they exist with exceptions on
+// too. A View that cannot be described (more than 3 dimensions, a Kaldi matrix whose rows are
+// not a multiple of the sequences) is then marked invalid, and the call it is passed to returns
+// CTC_STATUS_INVALID_ARGUMENT naming the reason.
+//
+//   ctc::Status st = ctc::try_forward_backward(lp, tg, il, tl, loss, grad);
+//   if (!st) log(st.message());
 #ifndef CTC_HPP
 #define CTC_HPP
+
+#ifndef CTC_HPP_EXCEPTIONS
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
+#define CTC_HPP_EXCEPTIONS 1
+#else
+#define CTC_HPP_EXCEPTIONS 0
+#endif
+#endif
 
 #include <array>
 #include <cstddef>
@@ -25,10 +43,29 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "ctc.h"
 
 namespace ctc {
+
+/// What a libctc call returned: the CtcStatus, and the library's message when it failed.
+class Status {
+ public:
+  Status() = default;
+  Status(CtcStatus code, std::string message) : code_(code), message_(std::move(message)) {}
+  /// Whether the call succeeded.
+  bool ok() const noexcept { return code_ == CTC_STATUS_SUCCESS; }
+  explicit operator bool() const noexcept { return ok(); }
+  /// The CtcStatus the call returned.
+  CtcStatus code() const noexcept { return code_; }
+  /// ctc_last_error_message() at the time of the failure ("" on success).
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  CtcStatus code_ = CTC_STATUS_SUCCESS;
+  std::string message_;
+};
 
 /// A failed libctc call: the CtcStatus and the library's message.
 class Error : public std::runtime_error {
@@ -59,9 +96,17 @@ struct dtype_of<std::int32_t> : std::integral_constant<CtcDType, CTC_DTYPE_INT32
 template <>
 struct dtype_of<std::int64_t> : std::integral_constant<CtcDType, CTC_DTYPE_INT64> {};
 
-inline void check(CtcStatus status) {
-  if (status != CTC_STATUS_SUCCESS) throw Error(status, ctc_last_error_message());
+/// The Status of a C call that returned `status`.
+inline Status status_of(CtcStatus status) {
+  if (status == CTC_STATUS_SUCCESS) return Status();
+  return Status(status, ctc_last_error_message());
 }
+
+#if CTC_HPP_EXCEPTIONS
+inline void check(const Status& status) {
+  if (!status) throw Error(status.code(), status.message());
+}
+#endif
 }  // namespace detail
 
 /// Which computation a workspace is sized for (ctc_workspace_size_for_call).
@@ -80,7 +125,8 @@ enum class Reduction : std::int32_t {
 };
 
 /// A typed-at-construction, type-erased view of caller memory: up to 3 dimensions, strides in
-/// elements. Views of `const T` are inputs only; passing one as an output throws.
+/// elements. Views of `const T` are inputs only; passing one as an output fails. A view that
+/// cannot be described throws ctc::Error, or without exceptions is marked invalid (see the top).
 class View {
  public:
   /// `data` with the given extents and element strides (same length, at most 3).
@@ -90,9 +136,10 @@ class View {
        std::int32_t device_index = 0)
       : writable_(!std::is_const<T>::value) {
     using U = typename std::remove_cv<T>::type;
-    if (shape.size() != strides.size() || shape.size() > 3)
-      throw Error(CTC_STATUS_INVALID_ARGUMENT,
-                  "ctc::View needs as many strides as extents, at most 3");
+    if (shape.size() != strides.size() || shape.size() > 3) {
+      invalidate("ctc::View needs as many strides as extents, at most 3");
+      return;
+    }
     raw_.data = const_cast<U*>(data);
     raw_.dtype = detail::dtype_of<U>::value;
     raw_.device = device;
@@ -110,7 +157,11 @@ class View {
     std::array<std::int64_t, 3> st{};
     std::array<std::int64_t, 3> sh{};
     std::size_t nd = shape.size();
-    if (nd > 3) throw Error(CTC_STATUS_INVALID_ARGUMENT, "ctc::View has at most 3 dimensions");
+    if (nd > 3) {
+      View v(data, {}, {});
+      v.invalidate("ctc::View has at most 3 dimensions");
+      return v;
+    }
     std::size_t i = 0;
     for (std::int64_t n : shape) sh[i++] = n;
     std::int64_t stride = 1;
@@ -141,10 +192,11 @@ class View {
   template <typename T>
   static View kaldi_matrix(T* data, std::int64_t num_rows, std::int64_t num_cols,
                            std::int64_t row_stride, std::int64_t num_sequences) {
-    if (num_sequences <= 0 || num_rows % num_sequences != 0)
-      throw Error(CTC_STATUS_INVALID_ARGUMENT,
-                  "kaldi_matrix: num_rows = " + std::to_string(num_rows) +
-                      " is not a multiple of num_sequences = " + std::to_string(num_sequences));
+    if (num_sequences <= 0 || num_rows % num_sequences != 0) {
+      View v(data, {}, {});
+      v.invalidate("kaldi_matrix: num_rows is not a multiple of a positive num_sequences");
+      return v;
+    }
     return View(data, {num_rows / num_sequences, num_sequences, num_cols},
                 {num_sequences * row_stride, row_stride, 1});
   }
@@ -153,10 +205,23 @@ class View {
   const CtcTensor& raw() const noexcept { return raw_; }
   /// Whether the view was made from a non-const pointer.
   bool writable() const noexcept { return writable_; }
+  /// Why the view could not be described (no exceptions), else nullptr.
+  const char* invalid() const noexcept { return invalid_; }
 
  private:
+  /// Throws, or (no exceptions) marks the view invalid: ndim -1, which every call refuses.
+  void invalidate(const char* why) {
+#if CTC_HPP_EXCEPTIONS
+    throw Error(CTC_STATUS_INVALID_ARGUMENT, why);
+#else
+    invalid_ = why;
+    raw_.ndim = -1;
+#endif
+  }
+
   CtcTensor raw_{};
   bool writable_;
+  const char* invalid_ = nullptr;
 };
 
 /// Options with the library's defaults (blank 0, mean, no zero_infinity, default threads).
@@ -192,96 +257,188 @@ struct Options {
 };
 
 namespace detail {
-inline const CtcTensor* output(const View& v, const char* name) {
-  if (!v.writable())
-    throw Error(CTC_STATUS_INVALID_ARGUMENT,
-                std::string(name) + " is a view of const memory but is written");
-  return &v.raw();
+/// Why `v` cannot be passed as argument `name` (an output when `written`), or success.
+inline Status usable(const View& v, const char* name, bool written) {
+  if (v.invalid()) return Status(CTC_STATUS_INVALID_ARGUMENT, std::string(name) + ": " + v.invalid());
+  if (written && !v.writable())
+    return Status(CTC_STATUS_INVALID_ARGUMENT,
+                  std::string(name) + " is a view of const memory but is written");
+  return Status();
+}
+
+/// The first failure among the views' checks, else success.
+inline Status usable_all(std::initializer_list<Status> checks) {
+  for (const Status& s : checks)
+    if (!s) return s;
+  return Status();
+}
+
+/// The usual four inputs.
+inline Status inputs(const View& log_probs, const View& targets, const View& input_lengths,
+                     const View& target_lengths) {
+  return usable_all({usable(log_probs, "log_probs", false), usable(targets, "targets", false),
+                     usable(input_lengths, "input_lengths", false),
+                     usable(target_lengths, "target_lengths", false)});
 }
 }  // namespace detail
 
 /// ctc_loss_forward: writes the loss ((N,) for Reduction::None on a batch, else ()).
-inline void forward(const View& log_probs, const View& targets, const View& input_lengths,
-                    const View& target_lengths, const View& loss, const Options& options = {}) {
+inline Status try_forward(const View& log_probs, const View& targets, const View& input_lengths,
+                          const View& target_lengths, const View& loss,
+                          const Options& options = {}) {
+  Status bad = detail::usable_all({detail::inputs(log_probs, targets, input_lengths, target_lengths),
+                                   detail::usable(loss, "loss", true)});
+  if (!bad) return bad;
   CtcOptions o = options.raw();
-  CtcTensor out = *detail::output(loss, "loss");
-  detail::check(ctc_loss_forward(&log_probs.raw(), &targets.raw(), &input_lengths.raw(),
-                                 &target_lengths.raw(), &o, &out));
+  CtcTensor out = loss.raw();
+  return detail::status_of(ctc_loss_forward(&log_probs.raw(), &targets.raw(),
+                                            &input_lengths.raw(), &target_lengths.raw(), &o,
+                                            &out));
 }
 
 /// ctc_loss_backward: writes the gradient of sum(loss * grad_loss) (grad_loss null = ones).
-inline void backward(const View& log_probs, const View& targets, const View& input_lengths,
-                     const View& target_lengths, const View& grad_log_probs,
-                     const Options& options = {}, const View* grad_loss = nullptr) {
+inline Status try_backward(const View& log_probs, const View& targets, const View& input_lengths,
+                           const View& target_lengths, const View& grad_log_probs,
+                           const Options& options = {}, const View* grad_loss = nullptr) {
+  Status bad = detail::usable_all(
+      {detail::inputs(log_probs, targets, input_lengths, target_lengths),
+       detail::usable(grad_log_probs, "grad_log_probs", true),
+       grad_loss ? detail::usable(*grad_loss, "grad_loss", false) : Status()});
+  if (!bad) return bad;
   CtcOptions o = options.raw();
-  CtcTensor grad = *detail::output(grad_log_probs, "grad_log_probs");
-  detail::check(ctc_loss_backward(&log_probs.raw(), &targets.raw(), &input_lengths.raw(),
-                                  &target_lengths.raw(), grad_loss ? &grad_loss->raw() : nullptr,
-                                  &o, &grad));
+  CtcTensor grad = grad_log_probs.raw();
+  return detail::status_of(ctc_loss_backward(&log_probs.raw(), &targets.raw(),
+                                             &input_lengths.raw(), &target_lengths.raw(),
+                                             grad_loss ? &grad_loss->raw() : nullptr, &o, &grad));
 }
 
 /// ctc_loss_forward_backward: loss and gradient in one pass.
-inline void forward_backward(const View& log_probs, const View& targets,
-                             const View& input_lengths, const View& target_lengths,
-                             const View& loss, const View& grad_log_probs,
-                             const Options& options = {}, const View* grad_loss = nullptr) {
+inline Status try_forward_backward(const View& log_probs, const View& targets,
+                                   const View& input_lengths, const View& target_lengths,
+                                   const View& loss, const View& grad_log_probs,
+                                   const Options& options = {}, const View* grad_loss = nullptr) {
+  Status bad = detail::usable_all(
+      {detail::inputs(log_probs, targets, input_lengths, target_lengths),
+       detail::usable(loss, "loss", true), detail::usable(grad_log_probs, "grad_log_probs", true),
+       grad_loss ? detail::usable(*grad_loss, "grad_loss", false) : Status()});
+  if (!bad) return bad;
   CtcOptions o = options.raw();
-  CtcTensor out = *detail::output(loss, "loss");
-  CtcTensor grad = *detail::output(grad_log_probs, "grad_log_probs");
-  detail::check(ctc_loss_forward_backward(&log_probs.raw(), &targets.raw(),
-                                          &input_lengths.raw(), &target_lengths.raw(),
-                                          grad_loss ? &grad_loss->raw() : nullptr, &o, &out,
-                                          &grad));
-}
-
-/// ctc_workspace_size: bytes of options.workspace any of the three calls needs.
-inline std::size_t workspace_size(const View& log_probs, const View& targets,
-                                  const View& input_lengths, const View& target_lengths,
-                                  const Options& options = {}) {
-  CtcOptions o = options.raw();
-  std::size_t bytes = 0;
-  detail::check(ctc_workspace_size(&log_probs.raw(), &targets.raw(), &input_lengths.raw(),
-                                    &target_lengths.raw(), &o, &bytes));
-  return bytes;
+  CtcTensor out = loss.raw();
+  CtcTensor grad = grad_log_probs.raw();
+  return detail::status_of(ctc_loss_forward_backward(
+      &log_probs.raw(), &targets.raw(), &input_lengths.raw(), &target_lengths.raw(),
+      grad_loss ? &grad_loss->raw() : nullptr, &o, &out, &grad));
 }
 
 /// ctc_workspace_size_for_call: bytes of options.workspace that `call` needs with these
-/// arguments (Call::Forward needs far less than the gradient; Call::Align ~ N (L + C) sqrt(T)).
-inline std::size_t workspace_size_for_call(Call call, const View& log_probs, const View& targets,
-                                           const View& input_lengths,
-                                           const View& target_lengths,
-                                           const Options& options = {}) {
+/// arguments (Call::Forward needs far less than the gradient; Call::Align ~ N (L + C) sqrt(T)),
+/// written to `bytes` on success.
+inline Status try_workspace_size_for_call(Call call, const View& log_probs, const View& targets,
+                                          const View& input_lengths, const View& target_lengths,
+                                          std::size_t& bytes, const Options& options = {}) {
+  Status bad = detail::inputs(log_probs, targets, input_lengths, target_lengths);
+  if (!bad) return bad;
   CtcOptions o = options.raw();
-  std::size_t bytes = 0;
-  detail::check(ctc_workspace_size_for_call(static_cast<CtcCall>(call), &log_probs.raw(),
-                                            &targets.raw(), &input_lengths.raw(),
-                                            &target_lengths.raw(), &o, &bytes));
-  return bytes;
+  return detail::status_of(ctc_workspace_size_for_call(static_cast<CtcCall>(call),
+                                                       &log_probs.raw(), &targets.raw(),
+                                                       &input_lengths.raw(),
+                                                       &target_lengths.raw(), &o, &bytes));
+}
+
+/// ctc_workspace_size: bytes of options.workspace any of the three loss calls needs.
+inline Status try_workspace_size(const View& log_probs, const View& targets,
+                                 const View& input_lengths, const View& target_lengths,
+                                 std::size_t& bytes, const Options& options = {}) {
+  Status bad = detail::inputs(log_probs, targets, input_lengths, target_lengths);
+  if (!bad) return bad;
+  CtcOptions o = options.raw();
+  return detail::status_of(ctc_workspace_size(&log_probs.raw(), &targets.raw(),
+                                              &input_lengths.raw(), &target_lengths.raw(), &o,
+                                              &bytes));
 }
 
 /// ctc_align (forced alignment): writes `path`, (T, N) or unbatched (T,), int32_t or int64_t,
 /// any strides: the class each sample's best alignment emits at frame t, -1 from
-/// input_lengths[n] on; and `path_scores`, (N,) or (), float of log_probs' dtype: the path's
-/// total log-probability. A sample with no alignment gets -1 everywhere and -inf; the call
-/// still succeeds. options.reduction and zero_infinity are ignored.
+/// input_lengths[n] on; and `path_scores` unless null, (N,) or (), float of log_probs' dtype or
+/// float: the path's total log-probability. A sample with no alignment gets -1 everywhere and
+/// -inf; the call still succeeds. options.reduction and zero_infinity are ignored.
+inline Status try_align(const View& log_probs, const View& targets, const View& input_lengths,
+                        const View& target_lengths, const View& path,
+                        const View* path_scores = nullptr, const Options& options = {}) {
+  Status bad = detail::usable_all(
+      {detail::inputs(log_probs, targets, input_lengths, target_lengths),
+       detail::usable(path, "path", true),
+       path_scores ? detail::usable(*path_scores, "path_scores", true) : Status()});
+  if (!bad) return bad;
+  CtcOptions o = options.raw();
+  CtcTensor p = path.raw();
+  CtcTensor sc{};
+  if (path_scores) sc = path_scores->raw();
+  return detail::status_of(ctc_align(&log_probs.raw(), &targets.raw(), &input_lengths.raw(),
+                                     &target_lengths.raw(), &o, &p,
+                                     path_scores ? &sc : nullptr));
+}
+
+#if CTC_HPP_EXCEPTIONS
+/// try_forward, throwing ctc::Error on failure.
+inline void forward(const View& log_probs, const View& targets, const View& input_lengths,
+                    const View& target_lengths, const View& loss, const Options& options = {}) {
+  detail::check(try_forward(log_probs, targets, input_lengths, target_lengths, loss, options));
+}
+
+/// try_backward, throwing ctc::Error on failure.
+inline void backward(const View& log_probs, const View& targets, const View& input_lengths,
+                     const View& target_lengths, const View& grad_log_probs,
+                     const Options& options = {}, const View* grad_loss = nullptr) {
+  detail::check(try_backward(log_probs, targets, input_lengths, target_lengths, grad_log_probs,
+                             options, grad_loss));
+}
+
+/// try_forward_backward, throwing ctc::Error on failure.
+inline void forward_backward(const View& log_probs, const View& targets,
+                             const View& input_lengths, const View& target_lengths,
+                             const View& loss, const View& grad_log_probs,
+                             const Options& options = {}, const View* grad_loss = nullptr) {
+  detail::check(try_forward_backward(log_probs, targets, input_lengths, target_lengths, loss,
+                                     grad_log_probs, options, grad_loss));
+}
+
+/// try_workspace_size, returning the bytes; throws ctc::Error on failure.
+inline std::size_t workspace_size(const View& log_probs, const View& targets,
+                                  const View& input_lengths, const View& target_lengths,
+                                  const Options& options = {}) {
+  std::size_t bytes = 0;
+  detail::check(
+      try_workspace_size(log_probs, targets, input_lengths, target_lengths, bytes, options));
+  return bytes;
+}
+
+/// try_workspace_size_for_call, returning the bytes; throws ctc::Error on failure.
+inline std::size_t workspace_size_for_call(Call call, const View& log_probs, const View& targets,
+                                           const View& input_lengths,
+                                           const View& target_lengths,
+                                           const Options& options = {}) {
+  std::size_t bytes = 0;
+  detail::check(try_workspace_size_for_call(call, log_probs, targets, input_lengths,
+                                            target_lengths, bytes, options));
+  return bytes;
+}
+
+/// try_align with the path and its scores; throws ctc::Error on failure.
 inline void align(const View& log_probs, const View& targets, const View& input_lengths,
                   const View& target_lengths, const View& path, const View& path_scores,
                   const Options& options = {}) {
-  CtcOptions o = options.raw();
-  CtcTensor p = *detail::output(path, "path");
-  CtcTensor s = *detail::output(path_scores, "path_scores");
-  detail::check(ctc_align(&log_probs.raw(), &targets.raw(), &input_lengths.raw(),
-                          &target_lengths.raw(), &o, &p, &s));
+  detail::check(try_align(log_probs, targets, input_lengths, target_lengths, path, &path_scores,
+                          options));
 }
 
-/// ctc_align writing the path alone.
+/// try_align writing the path alone; throws ctc::Error on failure.
 inline void align(const View& log_probs, const View& targets, const View& input_lengths,
                   const View& target_lengths, const View& path, const Options& options = {}) {
-  CtcOptions o = options.raw();
-  CtcTensor p = *detail::output(path, "path");
-  detail::check(ctc_align(&log_probs.raw(), &targets.raw(), &input_lengths.raw(),
-                          &target_lengths.raw(), &o, &p, nullptr));
+  detail::check(
+      try_align(log_probs, targets, input_lengths, target_lengths, path, nullptr, options));
 }
+#endif  // CTC_HPP_EXCEPTIONS
 
 /// ctc_release_cached_memory: frees the host scratch memory kept between calls that bring no
 /// workspace; returns the bytes freed. Never throws.

@@ -174,6 +174,11 @@ void test_errors_throw_and_leave_outputs_alone() {
     CHECK(std::string(e.what()).find("invalid argument: ") == 0);
   }
   CHECK(loss == -5.0f);
+  // The try_ form of the same call: a Status with the exception's code and message.
+  ctc::Status st = ctc::try_forward(pr.log_probs(), pr.tg(), pr.il(), pr.tl(), ctc::View::scalar(&loss));
+  CHECK(!st && st.code() == CTC_STATUS_INVALID_ARGUMENT);
+  CHECK(st.message().find("targets[1][2] = 7") != std::string::npos);
+  CHECK(loss == -5.0f);
   // A view of const memory cannot be an output.
   const float fixed = 0;
   try {
