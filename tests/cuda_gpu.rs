@@ -75,6 +75,8 @@ struct Setup {
     stream: cu::CUstream,
     /// Loss and gradient (else the loss alone, `ctc_loss_forward`).
     gradient: bool,
+    /// CTC_GRADIENT_EXACT.
+    exact: bool,
 }
 
 impl Setup {
@@ -86,6 +88,7 @@ impl Setup {
             workspace: false,
             stream,
             gradient: true,
+            exact: false,
         }
     }
 }
@@ -253,6 +256,9 @@ fn run_case<F: Float>(g: &Golden, setup: Setup) -> Outcome {
     opts.reduction = g.reduction;
     opts.zero_infinity = CBool(g.zero_infinity as u8);
     opts.cuda_stream = setup.stream.cast();
+    if setup.exact {
+        opts.gradient = CTC_GRADIENT_EXACT;
+    }
     let (tg, ilt, tlt) = (&targets.tensor, &il.tensor, &tl.tensor);
     let mut ws = None;
     if setup.workspace {
@@ -639,6 +645,68 @@ fn large_c_and_large_n_agree_with_the_cpu() {
             ..setup
         },
     );
+}
+
+/// CTC_GRADIENT_EXACT on the device: -posterior * g, as the CPU computes it, finite where a
+/// class is masked (-inf, where torch's formula is NaN), every reduction's upstream factor.
+#[test]
+fn exact_gradient_agrees_with_the_cpu() {
+    use ctc::{ctc_loss_and_grad, Gradient, Inputs, IntView1, IntView2, Options, Targets};
+    use ndarray::{Array1, Array2, Array3};
+    if driver("exact_gradient").is_none() {
+        return;
+    }
+    let stream = Stream::non_blocking();
+    for (name, masked) in [("exact", false), ("exact_masked", true)] {
+        let mut g = random_case(name, 20, 5, 9, 1, 6, 7);
+        if masked {
+            // Class 8 in no target: masked in every frame.
+            for k in g.targets.iter_mut().filter(|k| **k == 8) {
+                *k = 7;
+            }
+            for row in g.log_probs.chunks_mut(g.c) {
+                row[8] = f64::NEG_INFINITY;
+            }
+        }
+        let gpu = ok_case::<f64>(
+            &g,
+            Setup {
+                exact: true,
+                ..Setup::new(stream.0)
+            },
+        );
+        let lp = Array3::from_shape_vec((g.t, g.n, g.c), g.log_probs.clone()).unwrap();
+        let tg = Array2::from_shape_vec((g.n, g.s), g.targets.clone()).unwrap();
+        let il = Array1::from_vec(g.input_lengths.clone());
+        let tl = Array1::from_vec(g.target_lengths.clone());
+        let inputs = Inputs {
+            log_probs: lp.view(),
+            targets: Targets::Padded(IntView2::from(tg.view())),
+            input_lengths: IntView1::from(il.view()),
+            target_lengths: IntView1::from(tl.view()),
+        };
+        let o = Options {
+            reduction: ctc::Reduction::None,
+            gradient: Gradient::Exact,
+            ..Options::default()
+        };
+        let (loss, grad) = ctc_loss_and_grad(&inputs, &o, None).unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        for (i, (a, b)) in gpu.loss.iter().zip(loss.iter()).enumerate() {
+            assert!(close(*a, *b), "{name}: loss[{i}] = {a}, CPU {b}");
+        }
+        assert_eq!(gpu.grad.len(), grad.len());
+        for (i, (a, b)) in gpu.grad.iter().zip(grad.iter()).enumerate() {
+            assert!(
+                a.is_finite() && close(*a, *b),
+                "{name}: grad[{i}] = {a}, CPU {b}"
+            );
+        }
+        if masked {
+            assert!(gpu.grad.iter().skip(8).step_by(g.c).all(|&v| v == 0.0));
+        }
+    }
+    no_violations();
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::module::{self, Kernels};
 use super::params::*;
 use crate::error::{invalid, Error};
 use crate::problem::Lengths as IndexCheck;
-use crate::types::{DType, Options, Reduction};
+use crate::types::{DType, Gradient, Options, Reduction};
 use cudarc::driver::sys as cu;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -537,6 +537,8 @@ struct Args<'r> {
     checkpoints: Option<Checkpoints>,
     reduction: i32,
     zero_infinity: i32,
+    /// CTC_GRADIENT_EXACT.
+    exact: i32,
 }
 
 /// Device addresses of the workspace regions of one call.
@@ -597,6 +599,7 @@ impl<'r> Args<'r> {
                 Reduction::Sum => 2,
             },
             zero_infinity: i32::from(r.options.zero_infinity),
+            exact: i32::from(r.options.gradient == Gradient::Exact),
         })
     }
 
@@ -719,6 +722,7 @@ impl<'r> Args<'r> {
             zero_infinity: self.zero_infinity,
             frames: frames as i32,
             chunks: chunks as i32,
+            exact: self.exact,
         }
     }
 

@@ -15,7 +15,7 @@ use crate::problem::{
     AlignOutputs, DeviceArray, In1, IntView2, Ints, LogProbs, Out1, Out3, Outputs, PathOut, Place,
     Problem, Targets, TargetsArg, Workspace,
 };
-use crate::types::{Call, DType, Gradient, Input};
+use crate::types::{Call, DType, Input};
 use launch::{AlignOut, IntArg, IntSource, Pass, Request};
 
 /// The kernel source, compiled at run time.
@@ -34,7 +34,7 @@ pub(crate) fn workspace_size(p: &Problem<'_>, call: Call) -> Result<usize, Error
         Call::Backward | Call::ForwardBackward => Pass::Gradient,
         Call::Align => Pass::Align,
     };
-    let request = request(p, &staged, Outputs::default(), &Workspace::Library, pass)?;
+    let request = request(p, &staged, Outputs::default(), &Workspace::Library)?;
     launch::workspace_size(&request, pass)
 }
 
@@ -45,11 +45,7 @@ pub(crate) fn run(
     workspace: Workspace<'_>,
 ) -> Result<(), Error> {
     let staged = Staged::of(p);
-    let pass = match out.grad {
-        Some(_) => Pass::Gradient,
-        None => Pass::Forward,
-    };
-    launch::run(&request(p, &staged, out, &workspace, pass)?)
+    launch::run(&request(p, &staged, out, &workspace)?)
 }
 
 /// Forced alignment of a validated problem whose log-probabilities are on a CUDA device.
@@ -59,7 +55,7 @@ pub(crate) fn align(
     workspace: Workspace<'_>,
 ) -> Result<(), Error> {
     let staged = Staged::of(p);
-    let mut request = request(p, &staged, Outputs::default(), &workspace, Pass::Align)?;
+    let mut request = request(p, &staged, Outputs::default(), &workspace)?;
     request.align = Some(align_out(out)?);
     launch::run(&request)
 }
@@ -131,9 +127,8 @@ fn padded_copy(v: &IntView2<'_>) -> Vec<i64> {
     out
 }
 
-/// Refuses what the CUDA kernels do not compute yet: logits input and the exact gradient (which
-/// an alignment ignores).
-fn served(p: &Problem<'_>, pass: Pass) -> Result<(), Error> {
+/// Refuses what the CUDA kernels do not compute yet: logits input and half inputs.
+fn served(p: &Problem<'_>) -> Result<(), Error> {
     let o = &p.options;
     if o.input == Input::Logits {
         return Err(Error::Unsupported(
@@ -147,24 +142,17 @@ fn served(p: &Problem<'_>, pass: Pass) -> Result<(), Error> {
             p.dtype.name()
         )));
     }
-    if o.gradient == Gradient::Exact && pass != Pass::Align {
-        return Err(Error::Unsupported(
-            "options.gradient = CTC_GRADIENT_EXACT (1) on CUDA tensors is not served by this build yet".into(),
-        ));
-    }
     Ok(())
 }
 
-/// The launch request of a problem computing `pass` (an alignment's outputs are added by
-/// [`align`]).
+/// The launch request of a problem (an alignment's outputs are added by [`align`]).
 fn request<'s>(
     p: &Problem<'_>,
     staged: &'s Staged,
     out: Outputs<'_>,
     workspace: &Workspace<'_>,
-    pass: Pass,
 ) -> Result<Request<'s>, Error> {
-    served(p, pass)?;
+    served(p)?;
     let Place::Cuda(device_index) = p.place else {
         return Err(Error::Internal(
             "a host problem reached the CUDA backend".into(),

@@ -119,7 +119,7 @@ kernel_params!(
 
 kernel_params!(
     /// `ctc_grad_f32` / `ctc_grad_f64`.
-    GradParams, size 176 {
+    GradParams, size 184 {
         log_probs: u64 = 0,
         next_same: u64 = 8,
         class_head: u64 = 16,
@@ -147,6 +147,7 @@ kernel_params!(
         zero_infinity: i32 = 164,
         frames: i32 = 168,
         chunks: i32 = 172,
+        exact: i32 = 176,
     }
 );
 

@@ -423,7 +423,8 @@ Outcome run(const Case& cs, int layout, int bs, int garbage, bool ring = false) 
     const GradParams<T> gp{lp.data(), next_same.data(), class_head.data(), in_len.data(), tgt_len.data(),
                            log_alpha.data(), nll.data(), grad_loss, grad.data(), st, sn, sc, width,
                            go_stride, gt, gn, gc, iN, iT, iC, cs.blank, ilmax, irows, cs.reduction,
-                           cs.zero_infinity, frames, chunks};
+                           cs.zero_infinity, frames, chunks,
+                           /* exact: torch's form here; the exact one in tests/cuda_gpu.rs */ 0};
     const ReduceParams<T> rp{nll.data(), tgt_len.data(), loss.data(), loss_stride, iN, cs.reduction,
                              cs.zero_infinity};
     if constexpr (sizeof(T) == 4) {

@@ -200,7 +200,8 @@
 //     L > T_b.
 //   - T_b = 0: nll = 0 for an empty target, +inf otherwise; its gradient is zero.
 //   - Gradient, t < T_b: grad[t][c] = (exp(lp[t][c]) - P_c) * g_b, P_c the posterior mass of
-//     the states emitting c (0 if none), NaN where lp[t][c] = -inf; t >= T_b: 0.
+//     the states emitting c (0 if none), NaN where lp[t][c] = -inf; exact (GradParams.exact):
+//     (0 - P_c) * g_b, finite everywhere; t >= T_b: 0.
 //   - nll = +inf with zero_infinity: the sample's whole gradient is 0 (and its loss 0).
 //     nll = +inf or NaN otherwise: NaN for t < T_b (every class), 0 for t >= T_b.
 //   - g_b = grad_loss[b] (none), grad_loss[0] (sum), grad_loss[0] / N / max(L_b, 1) (mean),
@@ -315,6 +316,7 @@ template <typename T> struct GradParams {
     int zero_infinity;
     int frames;
     int chunks;
+    int exact;  // CTC_GRADIENT_EXACT: -P_c g_b instead of torch's formula
 };
 
 template <typename T> struct ReduceParams {
@@ -455,7 +457,8 @@ CTC_FIELD(GradParams<float>, reduction, 160);
 CTC_FIELD(GradParams<float>, zero_infinity, 164);
 CTC_FIELD(GradParams<float>, frames, 168);
 CTC_FIELD(GradParams<float>, chunks, 172);
-CTC_SIZE(GradParams<float>, 176);
+CTC_FIELD(GradParams<float>, exact, 176);
+CTC_SIZE(GradParams<float>, 184);
 CTC_FIELD(ReduceParams<float>, nll, 0);
 CTC_FIELD(ReduceParams<float>, tgt_len, 8);
 CTC_FIELD(ReduceParams<float>, loss, 16);
@@ -536,8 +539,10 @@ template <typename T> __device__ __forceinline__ T log_add_exp3(T a, T b, T c) {
 }
 
 /// A gradient element: (exp(lp) - p) * g, NaN where lp = -inf (torch's formula gives
-/// -inf + inf there).
-template <typename T> __device__ __forceinline__ T grad_value(T lp, T p, T g) {
+/// -inf + inf there); exact: (0 - p) * g, finite at lp = -inf (src/cpu/planar/gradient.rs
+/// grad_value, the same operations).
+template <typename T> __device__ __forceinline__ T grad_value(T lp, T p, T g, bool exact) {
+    if (exact) return (T(0) - p) * g;
     if (lp == -Limits<T>::inf()) return Limits<T>::nan();
     return (ctc_exp(lp) - p) * g;
 }
@@ -944,7 +949,7 @@ template <typename T> __device__ __forceinline__ void grad(const GradParams<T>& 
             }
         }
         grad_b[static_cast<long long>(t) * p.gt + c * p.gc] =
-            grad_value(lp_b[static_cast<long long>(t) * p.st + c * p.sc], mass, g);
+            grad_value(lp_b[static_cast<long long>(t) * p.st + c * p.sc], mass, g, p.exact != 0);
     }
 }
 
