@@ -109,13 +109,15 @@
 //! the loss is (0 there), where torch's is NaN.
 //!
 //! **Logits** (`CTC_INPUT_LOGITS`). The first tensor holds unnormalized scores `x`, and the
-//! recurrence runs on `lp[t][c] = x[t][c] - shift[t]` with the frame's log-sum-exp
+//! recurrence runs on the log_softmax of each frame, formed where the values are read (never
+//! stored), in torch's order of operations:
 //!
 //! ```text
-//! shift[t] = m + ln(sum_c exp(x[t][c] - m)),   m = max_c x[t][c]
+//! lp[t][c] = (x[t][c] - m[t]) - lse[t],   m[t] = max_c x[t][c],   lse[t] = ln(sum_c exp(x[t][c] - m[t]))
 //! ```
 //!
-//! (the log_softmax, whose values are formed where they are read, never stored). The loss is that
+//! (`x - m` is exact near the maximum, so a large offset common to a frame costs no accuracy,
+//! as subtracting the rounded sum `m + lse` would). The loss is that
 //! of `log_softmax(x)`, and the derivative with respect to `x` is torch's formula through the
 //! softmax, `(exp(lp[t][c]) - posterior[t][c]) * g_b`, without its NaN at `x = -inf` (the
 //! softmax is 0 there; the true derivative is finite), whichever gradient option is set.

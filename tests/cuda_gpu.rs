@@ -609,6 +609,7 @@ fn random_case(
         grad: vec![],
         torch_f32_loss: vec![],
         torch_f32_grad: vec![],
+        input: CTC_INPUT_LOG_PROBS,
     }
 }
 

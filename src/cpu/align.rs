@@ -14,14 +14,14 @@
 
 use super::isa::{self, Avx512, Isa, Kernel};
 use super::layout::AlignLayout;
-use super::logits::frame_shift;
+use super::logits::{frame_shift, Shift};
 use super::math::{CpuElement, FastReal};
 use super::planar::{pad, planes, row_of, table_lookup, window, Planes};
 use super::rows_pair;
 use crate::algorithm::{can_skip, target_prime};
 use crate::types::Real;
 use ndarray::ArrayView2;
-use num_traits::{Float, Zero};
+use num_traits::Float;
 
 /// One sample's scratch memory (slices of the workspace).
 pub(crate) struct AlignScratch<'w, A> {
@@ -118,17 +118,20 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
     ) -> f64 {
         let c = target_prime(self.labels, state, self.blank);
         emit(t, c);
-        (self.log_probs[[t, c as usize]].to_acc() - self.shift::<FMA>(t)).to_f64()
+        let shift = self.shift::<FMA>(t);
+        shift
+            .apply(self.log_probs[[t, c as usize]].to_acc())
+            .to_f64()
     }
 
     /// What frame t's values are shifted by: 0 for log-probabilities, the frame's log-sum-exp
     /// for logits (computed where needed: the alignment keeps no per-frame state).
     #[inline(always)]
-    fn shift<const FMA: bool>(&mut self, t: usize) -> E::Acc {
+    fn shift<const FMA: bool>(&mut self, t: usize) -> Shift<E::Acc> {
         if self.logits {
             frame_shift::<E, FMA>(&self.log_probs, t, self.scratch.row)
         } else {
-            E::Acc::zero()
+            Shift::none()
         }
     }
 

@@ -706,7 +706,7 @@ impl<E: CpuElement> Ctx<'_, '_, E> {
                         let u = Upstream {
                             g,
                             form: Form::Torch,
-                            shift: zero,
+                            shift: super::planar::Shift::none(),
                         };
                         *o = E::from_acc(grad_value::<_, FMA>(x.to_acc(), *a, u));
                         *a = zero;
@@ -724,7 +724,7 @@ impl<E: CpuElement> Ctx<'_, '_, E> {
             for (j, acc) in accs.enumerate().filter(|&(j, _)| writes[j]) {
                 let mut out = out_t.row_mut(j);
                 let copy = &mut *sweep.copy[j];
-                let row = row_of(&lp_t, j, copy, zero);
+                let row = row_of(&lp_t, j, copy, super::planar::Shift::none());
                 row.write_grad::<FMA>(Some(acc), sweep.upstream[j], &mut out);
             }
         }

@@ -16,7 +16,7 @@
 //! | `log_beta` | Acc | N * 2 * W | two rows of beta (1 element per sample without a gradient) |
 //! | `scratch` | Acc | N * (3 W + 2 C) | per frame: gathered log-probs, their exponentials, state posteriors, class posteriors, a row copy |
 //! | `lanes` | Acc | ceil(N / 8) * 8 (4 W + 2 C) when samples run in groups of 8 (`lanes.rs`), else 0 | the group's emissions of two frames, posteriors, skip mask, losses, class posteriors and upstream factors |
-//! | `shifts` | Acc | N * Tmax for logits input, else 0 | the log-sum-exp of each frame (`logits.rs`) |
+//! | `shifts` | Acc | N * 2 Tmax for logits input, else 0 | each frame's max and log-sum-exp (`logits::Shift`) |
 //!
 //! `Lmax` and `Tmax` are the largest target and input lengths of the batch (not S and T). A
 //! caller's workspace may have any alignment: the size includes `ALIGN - 1` bytes of slack.
@@ -147,7 +147,8 @@ impl Layout {
         };
         let groups = d.batch.div_ceil(lanes::GROUP);
         let lanes = region(&mut end, mul(groups, lanes_stride)?, acc)?;
-        let shifts_stride = if d.logits { d.max_input_length } else { 0 };
+        // Two accumulators a frame: the shift's max and lse (`logits::Shift`).
+        let shifts_stride = if d.logits { 2 * d.max_input_length } else { 0 };
         let shifts = region(&mut end, mul(d.batch, shifts_stride)?, acc)?;
         let bytes = end.checked_add(ALIGN - 1).ok_or_else(overflow)?;
         if bytes > isize::MAX as usize {

@@ -428,7 +428,7 @@ fn upstream<E: CpuElement>(
             (Input::LogProbs, Gradient::Exact) => Form::Exact,
             (Input::LogProbs, Gradient::Torch) => Form::Torch,
         },
-        shift: E::Acc::zero(),
+        shift: planar::Shift::none(),
     }
 }
 

@@ -67,6 +67,8 @@ pub struct Golden {
     pub grad: Vec<f64>,
     pub torch_f32_loss: Vec<f64>,
     pub torch_f32_grad: Vec<f64>,
+    /// `options.input`: log-probabilities, or logits (tests/data/golden-logits/).
+    pub input: CtcInput,
 }
 
 pub fn load_golden(path: &Path) -> Golden {
@@ -103,6 +105,11 @@ pub fn load_golden(path: &Path) -> Golden {
         grad: nums(&v["expected"]["grad"]),
         torch_f32_loss: nums(&v["expected_torch_f32"]["loss"]),
         torch_f32_grad: nums(&v["expected_torch_f32"]["grad"]),
+        input: match v["input"].as_str() {
+            None | Some("log_probs") => CTC_INPUT_LOG_PROBS,
+            Some("logits") => CTC_INPUT_LOGITS,
+            Some(other) => panic!("input {other}"),
+        },
     }
 }
 
@@ -357,6 +364,7 @@ pub fn run_golden<F: Float>(g: &Golden, layout: Layout, threads: u32) -> Outcome
     opts.reduction = g.reduction;
     opts.zero_infinity = CBool(g.zero_infinity as u8);
     opts.num_threads = threads;
+    opts.input = g.input;
     // SAFETY: every tensor describes a live buffer of its shape and dtype.
     let status = unsafe {
         ctc_loss_forward_backward(

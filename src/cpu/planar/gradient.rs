@@ -4,7 +4,7 @@
 //! writes them from the posteriors the backward sweep left in the alpha table.
 
 use super::gather::{prefetch_lines, table_lookup};
-use super::{planes, row_of, window, Job, Planes, Row};
+use super::{planes, row_of, window, Job, Planes, Row, Shift};
 use crate::cpu::isa::Isa;
 use crate::cpu::layout::VECTOR_WIDTH;
 use crate::cpu::math::{CpuElement, FastReal};
@@ -43,7 +43,7 @@ pub(crate) enum Form {
     /// The exact `-posterior` (`CTC_GRADIENT_EXACT` on log-scores).
     Exact,
     /// `softmax(x) - posterior` for logits x (`CTC_INPUT_LOGITS`, either gradient): the rows
-    /// hold the logits, and `lp = x - shift` with the frame's log-sum-exp as the shift.
+    /// hold the logits, and `lp = shift.apply(x)` with the frame's [`Shift`].
     Softmax,
 }
 
@@ -54,15 +54,15 @@ pub(crate) struct Upstream<A> {
     /// `grad_loss` of the sample through the reduction.
     pub g: A,
     pub form: Form,
-    /// The log-sum-exp of the current frame's logits ([`Form::Softmax`]; 0 otherwise, and for
+    /// The shift of the current frame's logits ([`Form::Softmax`]; none otherwise, and for
     /// values that are log-probabilities already).
-    pub shift: A,
+    pub shift: Shift<A>,
 }
 
 impl<A: FastReal> Upstream<A> {
     /// The same factor and form for values shifted by `shift`.
     #[inline(always)]
-    pub(crate) fn shifted(self, shift: A) -> Upstream<A> {
+    pub(crate) fn shifted(self, shift: Shift<A>) -> Upstream<A> {
         Upstream { shift, ..self }
     }
 }
@@ -75,7 +75,7 @@ impl<A: FastReal> Upstream<A> {
 pub(crate) fn grad_value<A: FastReal, const FMA: bool>(lp: A, p: A, u: Upstream<A>) -> A {
     match u.form {
         Form::Exact => (A::zero() - p) * u.g,
-        Form::Softmax => ((lp - u.shift).fexp::<FMA>() - p) * u.g,
+        Form::Softmax => (u.shift.apply(lp).fexp::<FMA>() - p) * u.g,
         Form::Torch => {
             let v = (lp.fexp::<FMA>() - p) * u.g;
             if lp == A::neg_infinity() {
@@ -229,7 +229,7 @@ fn fix_emitted_classes<E: Element<Acc = A>, A: FastReal, const FMA: bool>(
 ) {
     let b = blank as usize;
     // `eb` and `ext` are log-probabilities already (gathered with the frame's shift).
-    let g = g.shifted(A::zero());
+    let g = g.shifted(Shift::none());
     let blank_value = blank_state.then(|| E::from_acc(grad_value::<A, FMA>(eb, acc[b], g)));
     // A label may repeat: every value from its class's total before any total is cleared.
     for (v, &c) in vals.iter_mut().zip(labels) {

@@ -69,6 +69,7 @@ use super::isa::{self, Isa, Kernel};
 use super::layout::VECTOR_WIDTH;
 use super::logadd::{lae2_parts, lae_with_pair, pair_value};
 use super::logits::frame_shifts;
+pub(crate) use super::logits::Shift;
 use super::math::{CpuElement, FastReal};
 use crate::types::Element;
 use gather::gather;
@@ -98,7 +99,8 @@ pub(crate) struct Scratch<'w, A> {
     pub skip: &'w mut [u8],
     /// Whether [`Phase::Gradient`] has rows to write for the sample (set by the sweeps).
     pub pending: &'w mut u8,
-    /// Logits only: at t, the shift of frame t (see [`Row`]), set at the start of the sweeps.
+    /// Logits only: at 2t and 2t + 1, the shift of frame t (see [`Row`]), set at the start of
+    /// the sweeps.
     pub shifts: Option<&'w mut [A]>,
 }
 
@@ -125,11 +127,11 @@ pub(crate) struct Job<'j, 'w, E: CpuElement> {
 }
 
 /// A row of the first tensor: the caller's memory when its class stride is 1, else a copy; and
-/// what its values are shifted by to give log-probabilities (the frame's log-sum-exp for logits,
-/// else 0).
+/// what its values are shifted by to give log-probabilities (the frame's [`Shift`] for logits,
+/// else none).
 pub(crate) struct Row<'r, E, A> {
     pub values: RowValues<'r, E, A>,
-    pub shift: A,
+    pub shift: Shift<A>,
 }
 
 pub(crate) enum RowValues<'r, E, A> {
@@ -152,10 +154,11 @@ impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
             RowValues::Direct(r) => gather(r, labels, blank, first, e, table),
             RowValues::Copied(r) => gather(r, labels, blank, first, e, table),
         };
-        // Logits only: x - 0 would be x, bit for bit, but costs a pass.
-        if self.shift != A::zero() {
-            e.iter_mut().for_each(|v| *v = *v - self.shift);
-            return eb - self.shift;
+        // Logits only: no shift would give x, bit for bit, but costs a pass.
+        if !self.shift.is_none() {
+            let shift = self.shift;
+            e.iter_mut().for_each(|v| *v = shift.apply(*v));
+            return shift.apply(eb);
         }
         eb
     }
@@ -291,7 +294,7 @@ pub(crate) fn row_of<'r, E: CpuElement>(
     log_probs: &'r ArrayView2<'_, E>,
     t: usize,
     copy: &'r mut [E::Acc],
-    shift: E::Acc,
+    shift: Shift<E::Acc>,
 ) -> Row<'r, E, E::Acc> {
     let r = log_probs.row(t);
     let values = match r.to_slice() {
@@ -309,8 +312,11 @@ pub(crate) fn row_of<'r, E: CpuElement>(
 impl<E: CpuElement> Job<'_, '_, E> {
     /// The shift of frame `t` (see [`Row`]).
     #[inline(always)]
-    pub(crate) fn shift(shifts: &Option<&mut [E::Acc]>, t: usize) -> E::Acc {
-        shifts.as_ref().map_or(E::Acc::zero(), |s| s[t])
+    pub(crate) fn shift(shifts: &Option<&mut [E::Acc]>, t: usize) -> Shift<E::Acc> {
+        shifts.as_ref().map_or(Shift::none(), |s| Shift {
+            max: s[2 * t],
+            lse: s[2 * t + 1],
+        })
     }
 
     /// Forward and, when asked, backward for the sample; returns the negative log-likelihood.
@@ -319,7 +325,7 @@ impl<E: CpuElement> Job<'_, '_, E> {
         let table = table_lookup::<E>(isa, self.log_probs.dim().1);
         if let Some(shifts) = self.scratch.shifts.as_deref_mut() {
             let frames = self.input_length;
-            frame_shifts::<E, FMA>(&self.log_probs, &mut shifts[..frames], self.scratch.row);
+            frame_shifts::<E, FMA>(&self.log_probs, &mut shifts[..2 * frames], self.scratch.row);
         }
         self.mark_skips();
         let nll = self.forward::<FMA>(table);
