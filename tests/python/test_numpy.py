@@ -274,3 +274,23 @@ def test_release_cached_memory_frees_what_a_call_kept():
     libctc.ctc_loss_and_grad(lp, targets, [200] * 4, [30] * 4, reduction="none")
     assert libctc.release_cached_memory() > 0
     assert libctc.release_cached_memory() == 0
+
+
+def test_bfloat16_through_ml_dtypes_is_float32_on_the_same_values():
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes is not installed: numpy has no bfloat16")
+    rng = np.random.default_rng(8)
+    lp, targets, il, tl = random_case(rng)
+    b = lp.astype(ml_dtypes.bfloat16)
+    wide = b.astype(np.float32)
+    loss = libctc.ctc_loss(b, targets, il, tl, reduction="none")
+    assert loss.dtype == np.float32
+    np.testing.assert_array_equal(loss, libctc.ctc_loss(wide, targets, il, tl, reduction="none"))
+    loss, grad = libctc.ctc_loss_and_grad(b, targets, il, tl, grad_loss=2.0)
+    assert loss.dtype == np.float32 and grad.dtype == ml_dtypes.bfloat16
+    _, want = libctc.ctc_loss_and_grad(wide, targets, il, tl, grad_loss=2.0)
+    np.testing.assert_array_equal(grad, want.astype(ml_dtypes.bfloat16))
+    path, scores = libctc.align(b, targets, il, tl)
+    want_path, want_scores = libctc.align(wide, targets, il, tl)
+    np.testing.assert_array_equal(path, want_path)
+    assert scores.dtype == np.float32
+    np.testing.assert_array_equal(scores, want_scores)

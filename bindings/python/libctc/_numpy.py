@@ -16,6 +16,14 @@ _DTYPES = {
 }
 _INTEGERS = (np.dtype(np.int32), np.dtype(np.int64))
 
+try:  # numpy has no bfloat16; ml_dtypes (optional, as jax and tensorflow install it) adds one
+    import ml_dtypes as _ml_dtypes
+except ImportError:  # pragma: no cover - depends on the environment
+    _ml_dtypes = None
+else:
+    _DTYPES[np.dtype(_ml_dtypes.bfloat16)] = N.DType.BFLOAT16
+_HALVES = tuple(d for d, v in _DTYPES.items() if v in (N.DType.FLOAT16, N.DType.BFLOAT16))
+
 
 def _passable(a):
     # The C ABI takes non-negative element strides of native-endian data: anything else (rare:
@@ -69,9 +77,10 @@ def _prepare(log_probs, targets, input_lengths, target_lengths):
 
 
 def _loss_dtype(lp):
-    """Losses (and their grad_loss, alignment scores) in float32 for float16 inputs: a sum of
-    log-probabilities overflows float16 past 65504; log_probs' own dtype otherwise."""
-    return np.dtype(np.float32) if lp.dtype == np.float16 else lp.dtype
+    """Losses (and their grad_loss, alignment scores) in float32 for float16 and bfloat16 inputs:
+    a sum of log-probabilities overflows float16 past 65504 and bfloat16 keeps 8 bits; log_probs'
+    own dtype otherwise."""
+    return np.dtype(np.float32) if lp.dtype in _HALVES else lp.dtype
 
 
 def _loss_shape(lp, reduction):
@@ -104,10 +113,10 @@ def ctc_loss(
     from_logits=False,
 ):
     """CTC loss with the signature and semantics of ``torch.nn.functional.ctc_loss``, on numpy
-    arrays. ``log_probs``: (T, N, C) or (T, C) float32, float64 or float16 (accumulated in
-    float32), any strides (not copied); targets padded (N, S) or concatenated, integers; lengths
+    arrays. ``log_probs``: (T, N, C) or (T, C) float32, float64, float16 or (with the
+    ``ml_dtypes`` package) bfloat16, the halves accumulated in float32, any strides (not copied); targets padded (N, S) or concatenated, integers; lengths
     as integer arrays or lists (floats and bools are refused). Returns the loss: shape (N,) for
-    ``reduction="none"`` on a batch, () otherwise, in log_probs' dtype (float32 for float16
+    ``reduction="none"`` on a batch, () otherwise, in log_probs' dtype (float32 for half
     inputs; the gradient has log_probs' dtype). ``from_logits=True``: ``log_probs`` holds unnormalized scores
     and the loss is that of their log_softmax over the last axis (applied inside, not stored)."""
     opts = _args.options(blank, reduction, zero_infinity, num_threads, from_logits=from_logits)
