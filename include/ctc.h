@@ -364,9 +364,10 @@ CtcStatus ctc_loss_forward(const struct CtcTensor *log_probs, const struct CtcTe
  * Arguments as ctc_loss_forward, and:
  * - `grad_loss`: upstream gradient shaped like the loss ((N,) for CTC_REDUCTION_NONE on a batch,
  *   else ()), same dtype and device as log_probs (half log_probs: also float32); NULL means ones.
- * - `grad_log_probs` (output): same shape, dtype and device as log_probs (a float32 gradient of
- *   half log_probs is CTC_STATUS_UNSUPPORTED in this version), any strides that do not make two
- *   elements share memory. Torch's convention: `exp(lp) - posterior`, times the upstream
+ * - `grad_log_probs` (output): same shape, dtype and device as log_probs (half log_probs: also
+ *   float32, computed on a float32 copy of log_probs in library-owned memory, T * N * C floats
+ *   kept between calls like the scratch of calls without a workspace), any strides that do not
+ *   make two elements share memory. Torch's convention: `exp(lp) - posterior`, times the upstream
  *   gradient; zero for frames at or past input_lengths[n]; NaN below input_lengths[n] for an
  *   impossible sample without zero_infinity, zero with it.
  *

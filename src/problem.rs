@@ -22,6 +22,17 @@ pub enum IntView1<'a> {
 }
 
 impl IntView1<'_> {
+    /// The same view with a shorter lifetime (ndarray views are invariant in theirs).
+    pub(crate) fn reborrow<'b>(self) -> IntView1<'b>
+    where
+        Self: 'b,
+    {
+        match self {
+            IntView1::I32(v) => IntView1::I32(v.reborrow()),
+            IntView1::I64(v) => IntView1::I64(v.reborrow()),
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
@@ -67,6 +78,17 @@ pub enum IntView2<'a> {
 }
 
 impl IntView2<'_> {
+    /// The same view with a shorter lifetime (ndarray views are invariant in theirs).
+    pub(crate) fn reborrow<'b>(self) -> IntView2<'b>
+    where
+        Self: 'b,
+    {
+        match self {
+            IntView2::I32(v) => IntView2::I32(v.reborrow()),
+            IntView2::I64(v) => IntView2::I64(v.reborrow()),
+        }
+    }
+
     /// (rows, columns).
     pub fn dim(&self) -> (usize, usize) {
         match self {
@@ -136,6 +158,19 @@ pub enum Targets<'a> {
     Padded(IntView2<'a>),
     /// (sum(target_lengths),): the labels of all samples one after the other.
     Concatenated(IntView1<'a>),
+}
+
+impl Targets<'_> {
+    /// The same targets with a shorter lifetime.
+    pub(crate) fn reborrow<'b>(self) -> Targets<'b>
+    where
+        Self: 'b,
+    {
+        match self {
+            Targets::Padded(v) => Targets::Padded(v.reborrow()),
+            Targets::Concatenated(v) => Targets::Concatenated(v.reborrow()),
+        }
+    }
 }
 
 /// The inputs of a batched CTC computation on the host. Unbatched (T, C) input is the batch of

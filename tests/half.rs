@@ -95,7 +95,7 @@ fn bfloat16_is_float32_on_the_same_values_rounded_once() {
 /// Through the C ABI: float16 log_probs with a float32 loss give the float32 computation's loss
 /// bit for bit (no half rounding of the loss, which would overflow past 65504).
 #[test]
-fn float32_loss_for_float16_inputs_through_the_c_abi() {
+fn float32_loss_and_gradient_for_float16_inputs_through_the_c_abi() {
     let (t, n, c, s) = (60, 4, 9, 12);
     let mut rng = Rng(77);
     let case = PaddedCase::random(&mut rng, t, n, c, s);
@@ -109,7 +109,7 @@ fn float32_loss_for_float16_inputs_through_the_c_abi() {
         reduction: Reduction::None,
         ..Options::default()
     };
-    let (want, _) = ctc_loss_and_grad(&case.inputs(wide.view()), &o, None).unwrap();
+    let (want, want_grad) = ctc_loss_and_grad(&case.inputs(wide.view()), &o, None).unwrap();
     let tensor = |data: *const u8, dtype, shape: &[i64]| {
         common::tensor(data.cast_mut(), dtype, shape, &common::contiguous(shape))
     };
@@ -125,10 +125,44 @@ fn float32_loss_for_float16_inputs_through_the_c_abi() {
     // SAFETY: every descriptor describes live memory of its dtype and shape.
     let status = unsafe { ctc_loss_forward(&lp, &tg, &il, &tl, &opts, &mut out) };
     assert_eq!(status, CTC_STATUS_SUCCESS);
-    assert_eq!(
-        loss.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-        want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-    );
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&loss), bits(want.as_slice().unwrap()));
+    // A float32 gradient (and loss) of the float16 inputs, in a strided layout: the float32
+    // computation on the widened values, bit for bit, with 1 and 3 threads.
+    for threads in [1, 3] {
+        opts.num_threads = threads;
+        let mut loss = vec![0f32; n];
+        let mut out = tensor(loss.as_mut_ptr().cast(), CTC_DTYPE_FLOAT32, &[ni]);
+        let pad = 3;
+        let mut grad = vec![-7f32; t * n * (c + pad)];
+        let mut g = common::tensor(
+            grad.as_mut_ptr(),
+            CTC_DTYPE_FLOAT32,
+            &[ti, ni, ci],
+            &[ni * (ci + pad as i64), ci + pad as i64, 1],
+        );
+        // SAFETY: as above.
+        let status = unsafe {
+            ctc_loss_forward_backward(
+                &lp,
+                &tg,
+                &il,
+                &tl,
+                std::ptr::null(),
+                &opts,
+                &mut out,
+                &mut g,
+            )
+        };
+        assert_eq!(status, CTC_STATUS_SUCCESS, "{}", common::last_error());
+        assert_eq!(bits(&loss), bits(want.as_slice().unwrap()));
+        let got: Vec<f32> = grad
+            .chunks(c + pad)
+            .flat_map(|row| row[..c].to_vec())
+            .collect();
+        assert_eq!(bits(&got), bits(want_grad.as_slice().unwrap()));
+        assert!(grad.chunks(c + pad).all(|row| row[c..] == [-7f32; 3]));
+    }
 }
 
 /// Accuracy of half inputs against float64 on the same half values: the loss to float32's

@@ -1079,8 +1079,8 @@ fn integer_log_probs_dtype() {
 }
 
 /// float16 and bfloat16 log_probs (the values are tested in tests/half.rs): accepted with
-/// outputs of their dtype, and with a float32 loss and grad_loss; a float64 output is refused; a
-/// float32 gradient is not computed yet (UNSUPPORTED).
+/// outputs of their dtype, and with a float32 loss, grad_loss and gradient; a float64 output is
+/// refused.
 #[test]
 fn half_precision_log_probs_rules() {
     for (dtype, name) in [
@@ -1114,10 +1114,16 @@ fn half_precision_log_probs_rules() {
             half(p);
             p.gl().dtype = CTC_DTYPE_FLOAT64;
         });
-        let want = format!("grad_log_probs.dtype = float32 with log_probs.dtype = {name} is not computed by libctc {VERSION} yet");
-        check(WITH_GRAD, CTC_STATUS_UNSUPPORTED, &[&want], |p| {
+        let mut p = Case::new();
+        half(&mut p);
+        p.grad().dtype = CTC_DTYPE_FLOAT32;
+        for &e in WITH_GRAD {
+            p.ok(e);
+        }
+        let want = format!("grad_log_probs.dtype = float64 but log_probs.dtype = {name}");
+        invalid(WITH_GRAD, &[&want], |p| {
             half(p);
-            p.grad().dtype = CTC_DTYPE_FLOAT32;
+            p.grad().dtype = CTC_DTYPE_FLOAT64;
         });
     }
 }

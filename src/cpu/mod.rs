@@ -167,6 +167,14 @@ pub(crate) fn run(
         (Floats3::F16(lp), Some(Floats3Mut::F16(g))) => common.run::<half::f16>(lp, Some(g), w),
         (Floats3::BF16(lp), None) => common.run::<half::bf16>(lp, None, w),
         (Floats3::BF16(lp), Some(Floats3Mut::BF16(g))) => common.run::<half::bf16>(lp, Some(g), w),
+        // A float32 gradient of half inputs: the float32 computation on the widened values,
+        // which is what the half kernels compute (they accumulate in float32).
+        (Floats3::F16(lp), Some(Floats3Mut::F32(g))) => {
+            widened(lp, |wide| common.run::<f32>(wide, Some(g), w))
+        }
+        (Floats3::BF16(lp), Some(Floats3Mut::F32(g))) => {
+            widened(lp, |wide| common.run::<f32>(wide, Some(g), w))
+        }
         _ => Err(Error::Internal(
             "log_probs and grad_log_probs of different dtypes reached the CPU backend".into(),
         )),
@@ -176,6 +184,30 @@ pub(crate) fn run(
         Workspace::Library => scratch::with_scratch(layout.bytes, with),
         Workspace::Device { .. } => Err(Error::Internal("a device workspace on the CPU".into())),
     }
+}
+
+/// Runs `f` on a float32 copy of `lp` (T, N, C), contiguous, in library-owned memory (cached
+/// between calls like the scratch of calls without a workspace).
+fn widened<H: Element<Acc = f32>, R>(
+    lp: ArrayView3<'_, H>,
+    f: impl FnOnce(ArrayView3<'_, f32>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let dim = lp.dim();
+    let len = lp.len();
+    let bytes = len
+        .checked_mul(4)
+        .and_then(|b| b.checked_add(3))
+        .ok_or_else(|| Error::OutOfMemory(format!("a float32 copy of {len} values")))?;
+    scratch::with_scratch(bytes, |buf| {
+        let (_, floats, _) = bytemuck::pod_align_to_mut::<u8, f32>(buf);
+        let floats = &mut floats[..len];
+        for (d, &x) in floats.iter_mut().zip(lp.iter()) {
+            *d = x.to_acc();
+        }
+        let wide = ArrayView3::from_shape(dim, &*floats)
+            .map_err(|e| Error::Internal(format!("the float32 copy of log_probs: {e}")))?;
+        f(wide)
+    })
 }
 
 /// The layout of an alignment's workspace on this problem.
@@ -390,17 +422,21 @@ struct Common<'a, 'o, 'l> {
 
 impl<'a> Common<'a, '_, '_> {
     /// Runs the kernels for element type `E` in `workspace`, then writes the loss.
-    fn run<E: CpuElement>(
+    fn run<'p, E: CpuElement>(
         self,
-        log_probs: ArrayView3<'a, E>,
+        log_probs: ArrayView3<'p, E>,
         grad: Option<ArrayViewMut3<'_, E>>,
         workspace: &mut [u8],
-    ) -> Result<(), Error> {
+    ) -> Result<(), Error>
+    where
+        'a: 'p,
+    {
+        // The kernels see one lifetime: the shorter of the inputs' and a widened copy's.
         let batch = Batch {
             log_probs,
-            targets: self.targets,
-            input_lengths: self.input_lengths,
-            target_lengths: self.target_lengths,
+            targets: self.targets.reborrow(),
+            input_lengths: self.input_lengths.reborrow(),
+            target_lengths: self.target_lengths.reborrow(),
             sizes: self.sizes,
             options: self.options,
         };

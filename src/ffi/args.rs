@@ -309,13 +309,6 @@ impl Args {
                     lp.dtype.name()
                 ));
             }
-            if float32_for_half && t.name == "grad_log_probs" {
-                return Err(Error::Unsupported(format!(
-                    "grad_log_probs.dtype = float32 with log_probs.dtype = {} is not computed by libctc {} yet: pass a gradient of log_probs' dtype",
-                    lp.dtype.name(),
-                    env!("CARGO_PKG_VERSION")
-                )));
-            }
             if !same_place(t, lp) {
                 return Err(invalid!(
                     "{} is on {} but log_probs is on {}: they must match",
