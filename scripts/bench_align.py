@@ -7,8 +7,9 @@ Runs, with the venv that holds torch 2.11, torchaudio 2.11 and (optionally) ctc-
     /root/.cache/libctc-bench/venv-ta211/bin/python scripts/bench_align.py \\
         --lib target/release/libctc.so --json bench_align.json --plot docs/img/bench_align.png
 
-libctc is called through ctypes on the C ABI (include/ctc.h) directly: this script declares the
-two structures and the four functions it uses, and passes numpy arrays zero-copy (log_probs of a
+libctc is called through ctypes on the C ABI (include/ctc.h) directly, with the structures and
+signatures the Python binding declares (bindings/python/libctc/_native.py, loaded by its path,
+so the torch-2.11 environment needs no libctc package), passing numpy arrays zero-copy (log_probs of a
 batch as a (T, N, C) view of (N, T, C) memory, the path as a (T, N) view of (N, T) memory).
 libctc brings no workspace (options.workspace = NULL: the library's own cached scratch memory,
 as a caller that does not manage memory gets).
@@ -55,37 +56,25 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 # ---------------------------------------------------------------------------------------------
-# libctc through ctypes (include/ctc.h)
-
-DTYPE = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int32): 4, np.dtype(np.int64): 5}
-CTC_CALL_ALIGN = 3
+# libctc through ctypes: the structures and signatures of the Python binding's _native module,
+# loaded by its path (it imports nothing of the package, which would load a library at import).
 
 
-class CtcTensor(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("dtype", ctypes.c_int32),
-        ("device", ctypes.c_int32),
-        ("device_index", ctypes.c_int32),
-        ("ndim", ctypes.c_int32),
-        ("shape", ctypes.c_int64 * 3),
-        ("strides", ctypes.c_int64 * 3),
-    ]
+def _load_native():
+    import importlib.util
+
+    path = REPO / "bindings" / "python" / "libctc" / "_native.py"
+    spec = importlib.util.spec_from_file_location("libctc_native_for_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-class CtcOptions(ctypes.Structure):
-    _fields_ = [
-        ("struct_size", ctypes.c_uint32),
-        ("blank", ctypes.c_int32),
-        ("reduction", ctypes.c_int32),
-        ("zero_infinity", ctypes.c_bool),
-        ("num_threads", ctypes.c_uint32),
-        ("cuda_stream", ctypes.c_void_p),
-        ("workspace", ctypes.c_void_p),
-        ("workspace_bytes", ctypes.c_size_t),
-        ("input", ctypes.c_int32),  # 0.2
-        ("gradient", ctypes.c_int32),  # 0.2
-    ]
+N = _load_native()
+DTYPE = {np.dtype(np.float32): N.DType.FLOAT32, np.dtype(np.float64): N.DType.FLOAT64,
+         np.dtype(np.int32): N.DType.INT32, np.dtype(np.int64): N.DType.INT64}
+CTC_CALL_ALIGN = N.Call.ALIGN
+CtcTensor = N.CtcTensor
 
 
 def ctc_tensor(a, shape=None, strides=None):
@@ -108,15 +97,7 @@ def ctc_tensor(a, shape=None, strides=None):
 class LibCtc:
     def __init__(self, path):
         self.path = str(path)
-        lib = ctypes.CDLL(self.path)
-        T, O = ctypes.POINTER(CtcTensor), ctypes.POINTER(CtcOptions)
-        lib.ctc_options_default.argtypes, lib.ctc_options_default.restype = [], CtcOptions
-        lib.ctc_align.argtypes = [T, T, T, T, O, T, T]
-        lib.ctc_align.restype = ctypes.c_int32
-        lib.ctc_workspace_size_for_call.argtypes = [ctypes.c_int32, T, T, T, T, O, ctypes.POINTER(ctypes.c_size_t)]
-        lib.ctc_workspace_size_for_call.restype = ctypes.c_int32
-        lib.ctc_last_error_message.argtypes, lib.ctc_last_error_message.restype = [], ctypes.c_char_p
-        lib.ctc_version_string.argtypes, lib.ctc_version_string.restype = [], ctypes.c_char_p
+        lib = N._open(self.path)  # every foreign signature as the binding declares it
         self.lib = lib
         self.version = lib.ctc_version_string().decode()
 
