@@ -154,17 +154,26 @@ fn device_call() -> (CtcStatus, String) {
     (s, message)
 }
 
+/// With the driver reporting CUDA `version`, the kernels are compiled by `used` and not by
+/// `unused` (both installed).
+fn nvrtc_for_driver(version: i32, used: &str, unused: &str) {
+    let set: unsafe extern "C" fn(i32) = driver_fn("ctc_standin_set_driver_version");
+    // SAFETY: a stand-in function.
+    unsafe { set(version) };
+    let (s, m) = device_call();
+    assert_eq!(s, CTC_STATUS_SUCCESS, "{m}");
+    assert_eq!(
+        (compiles(used), compiles(unused)),
+        (1, 0),
+        "{used} vs {unused}"
+    );
+}
+
 /// A CUDA 13 driver: libnvrtc.so.13 compiles the kernels, libnvrtc.so.12 is not used.
 #[test]
 fn nvrtc_13_for_a_cuda_13_driver() {
     in_fresh_process("nvrtc_13_for_a_cuda_13_driver", || {
-        let set: unsafe extern "C" fn(i32) = driver_fn("ctc_standin_set_driver_version");
-        // SAFETY: a stand-in function.
-        unsafe { set(13000) };
-        let (s, m) = device_call();
-        assert_eq!(s, CTC_STATUS_SUCCESS, "{m}");
-        assert_eq!(compiles("libnvrtc.so.13"), 1);
-        assert_eq!(compiles("libnvrtc.so.12"), 0);
+        nvrtc_for_driver(13000, "libnvrtc.so.13", "libnvrtc.so.12")
     });
 }
 
@@ -173,13 +182,7 @@ fn nvrtc_13_for_a_cuda_13_driver() {
 #[test]
 fn nvrtc_12_for_a_cuda_12_driver() {
     in_fresh_process("nvrtc_12_for_a_cuda_12_driver", || {
-        let set: unsafe extern "C" fn(i32) = driver_fn("ctc_standin_set_driver_version");
-        // SAFETY: a stand-in function.
-        unsafe { set(12080) };
-        let (s, m) = device_call();
-        assert_eq!(s, CTC_STATUS_SUCCESS, "{m}");
-        assert_eq!(compiles("libnvrtc.so.12"), 1);
-        assert_eq!(compiles("libnvrtc.so.13"), 0);
+        nvrtc_for_driver(12080, "libnvrtc.so.12", "libnvrtc.so.13")
     });
 }
 

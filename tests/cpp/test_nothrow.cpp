@@ -10,17 +10,7 @@
 
 static_assert(CTC_HPP_EXCEPTIONS == 0, "this test is built with -fno-exceptions");
 
-static int passed = 0, failed = 0;
-
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (cond) {                                                       \
-      ++passed;                                                       \
-    } else {                                                          \
-      ++failed;                                                       \
-      std::printf("FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                 \
-  } while (0)
+#include "check.h"
 
 namespace {
 
