@@ -22,8 +22,13 @@ use std::process::Command;
 /// Set in a child's environment to the name of the test it runs.
 const CHILD: &str = "CTC_CUDA_FAULTS_CHILD";
 
-/// The directory of stand-ins, built once (None when there is no C++ compiler).
+/// The directory of stand-ins, built once per process (None when there is no C++ compiler).
 fn stand_ins() -> Option<PathBuf> {
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(build_stand_ins).clone()
+}
+
+fn build_stand_ins() -> Option<PathBuf> {
     if !cfg!(target_os = "linux") || !native::available(&native::tool("CXX", "c++")) {
         return None;
     }

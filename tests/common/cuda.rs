@@ -86,7 +86,10 @@ pub fn build(source: &str, soname: &str, dir: &str, extra: &[&str]) -> PathBuf {
     if newer_than_sources(&out) {
         return out;
     }
-    let tmp = dir.join(format!("{soname}.{}.tmp", std::process::id()));
+    // Unique per process and per call: tests of one binary may build the same file at once.
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{soname}.{}.{n}.tmp", std::process::id()));
     let mut cmd = Command::new(tool("CXX", "c++"));
     cmd.args(["-std=c++20", "-O2", "-g", "-fPIC", "-shared", "-pthread"])
         .args(STRICT)
