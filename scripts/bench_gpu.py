@@ -7,6 +7,10 @@ timed only where it applies (int32 concatenated targets on the CPU, blank 0, lab
 input lengths all T). Times are CUDA-event medians after warm-up; peak memory is the increase of
 torch.cuda.max_memory_allocated over the inputs.
 
+A second table times the pipeline from logits: torch's log_softmax + ctc_loss forward+backward
+to the logits against libctc's from_logits=True, on float32 logits and on float16 logits (torch
+casts them to float32 first, as its CTC refuses half; libctc reads them as they are).
+
 With --driver-api, libctc alone is timed instead, on buffers from the CUDA driver API (ctypes on
 libcuda.so.1, numpy for the inputs; no torch): host wall time of the call and a synchronization
 of its stream, median after warm-up. That mode also runs against the CUDA driver stand-in of
@@ -113,7 +117,48 @@ def main():
     for name, N, o, n, c, mo, mn, d in rows:
         cs = f"{c:.3f} | {c / o:.2f}x" if c is not None else "n/a | n/a"
         print(f"| {name} | {N} | {o:.3f} | {n:.3f} | {n / o:.2f}x | {cs} | {mo / 2**20:.0f} / {mn / 2**20:.0f} | {d:.1e} |")
+    logits_table(shapes, dev, timed)
     return 0
+
+
+def logits_table(shapes, dev, timed):
+    """From logits, float32 and float16: torch's log_softmax + ctc_loss against libctc's
+    from_logits=True, forward+backward to the logits, reduction mean."""
+    import torch
+    import libctc.functional as LF
+
+    rows = []
+    for name, T, N, C, lo, hi in shapes:
+        g = torch.Generator(device="cpu").manual_seed(0)
+        x32 = torch.randn(T, N, C, generator=g).to(dev)
+        tl = torch.randint(lo, hi + 1, (N,), generator=g).to(dev)
+        tg = torch.randint(1, C, (N, hi), generator=g).to(dev)
+        il = torch.full((N,), T, dtype=torch.long, device=dev)
+        row = [name, N]
+        for dtype in (torch.float32, torch.float16):
+            x = x32.to(dtype).requires_grad_()
+
+            def ours():
+                x.grad = None
+                LF.ctc_loss(x, tg, il, tl, reduction="mean", from_logits=True).backward()
+
+            def torch_pipeline():
+                x.grad = None
+                lp = x.float().log_softmax(-1)
+                torch.nn.functional.ctc_loss(lp, tg, il, tl, reduction="mean").backward()
+
+            torch.backends.cudnn.enabled = False
+            ours()
+            mine = x.grad.float().clone()
+            torch_pipeline()
+            diff = (x.grad.float() - mine).abs().max().item()
+            row += [timed(ours), timed(torch_pipeline), diff]
+        rows.append(row)
+        print(f"  {name} from logits: {row}", flush=True)
+    print("| shape | N | float32: libctc ms | torch ms | speed-up | max grad diff | float16: libctc ms | torch ms (cast + float32) | speed-up | max grad diff |")
+    print("|" + "---|" * 10)
+    for name, N, o32, t32, d32, o16, t16, d16 in rows:
+        print(f"| {name} | {N} | {o32:.3f} | {t32:.3f} | {t32 / o32:.2f}x | {d32:.1e} | {o16:.3f} | {t16:.3f} | {t16 / o16:.2f}x | {d16:.1e} |")
 
 
 def workspace_bytes(lp, tg, il, tl):
@@ -162,8 +207,9 @@ def time_cudnn(lp, targets, il, tl, run, timed):
 
 
 def driver_api(args, shapes):
-    """libctc alone on driver-API buffers: float32 forward+backward, reduction mean, targets and
-    lengths on the device, on a non-blocking stream of the primary context."""
+    """libctc alone on driver-API buffers: forward+backward, reduction mean, targets and lengths
+    on the device, on a non-blocking stream of the primary context; float32 log-probabilities,
+    float32 logits and float16 logits (float32 loss and gradient)."""
     import ctypes
     import time
 
@@ -219,38 +265,44 @@ def driver_api(args, shapes):
             il = np.full(n, T, dtype=np.int64)
             grad = np.zeros_like(lp)
             loss = np.zeros((), dtype=np.float32)
-            ts = [
-                dev_tensor(lp, device(lp), N.DType.FLOAT32),
+            ints = [
                 dev_tensor(targets, device(targets), N.DType.INT64),
                 dev_tensor(il, device(il), N.DType.INT64),
                 dev_tensor(tl, device(tl), N.DType.INT64),
             ]
             t_loss = dev_tensor(loss, device(loss), N.DType.FLOAT32)
             t_grad = dev_tensor(grad, device(grad), N.DType.FLOAT32)
-            opts = N.options(0, "mean", False, 0, stream)
-            size = ctypes.c_size_t(0)
-            refs = [ctypes.byref(t) for t in ts]
-            N.check(lib.ctc_workspace_size(*refs, ctypes.byref(opts), ctypes.byref(size)))
+            x16 = x.astype(np.float16)
+            variants = [
+                ("log-probs f32", dev_tensor(lp, device(lp), N.DType.FLOAT32), False),
+                ("logits f32", dev_tensor(x, device(x), N.DType.FLOAT32), True),
+                ("logits f16", dev_tensor(x16, device(x16), N.DType.FLOAT16), True),
+            ]
+            for variant, t_in, logits in variants:
+                opts = N.options(0, "mean", False, 0, stream, from_logits=logits)
+                size = ctypes.c_size_t(0)
+                refs = [ctypes.byref(t) for t in [t_in] + ints]
+                N.check(lib.ctc_workspace_size(*refs, ctypes.byref(opts), ctypes.byref(size)))
 
-            def call():
-                N.check(lib.ctc_loss_forward_backward(*refs, None, ctypes.byref(opts), ctypes.byref(t_loss), ctypes.byref(t_grad)))
-                ok(cu.cuStreamSynchronize(stream), "cuStreamSynchronize")
+                def call():
+                    N.check(lib.ctc_loss_forward_backward(*refs, None, ctypes.byref(opts), ctypes.byref(t_loss), ctypes.byref(t_grad)))
+                    ok(cu.cuStreamSynchronize(stream), "cuStreamSynchronize")
 
-            times = []
-            for k in range(2 + args.reps):
-                t0 = time.perf_counter()
-                call()
-                if k >= 2:
-                    times.append((time.perf_counter() - t0) * 1e3)
-            rows.append((shape_name, n, statistics.median(times), size.value))
-            print(f"  {shape_name} N={n}: libctc {rows[-1][2]:.3f} ms", flush=True)
+                times = []
+                for k in range(2 + args.reps):
+                    t0 = time.perf_counter()
+                    call()
+                    if k >= 2:
+                        times.append((time.perf_counter() - t0) * 1e3)
+                rows.append((shape_name, n, variant, statistics.median(times), size.value))
+                print(f"  {shape_name} N={n} {variant}: libctc {rows[-1][3]:.3f} ms", flush=True)
             for p in buffers:
                 ok(cu.cuMemFree_v2(p.value), "cuMemFree")
             buffers.clear()
-    print("| shape | N | libctc ms (driver API, host clock) | workspace MiB |")
-    print("|---|---|---|---|")
-    for shape_name, n, ms, ws in rows:
-        print(f"| {shape_name} | {n} | {ms:.3f} | {ws / 2**20:.1f} |")
+    print("| shape | N | input | libctc ms (driver API, host clock) | workspace MiB |")
+    print("|---|---|---|---|---|")
+    for shape_name, n, variant, ms, ws in rows:
+        print(f"| {shape_name} | {n} | {variant} | {ms:.3f} | {ws / 2**20:.1f} |")
     return 0
 
 

@@ -483,7 +483,7 @@ fn a_parameter_struct_with_two_fields_swapped_does_not_compile() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the swapped fields compiled");
     assert!(
-        stderr.contains("AlphaParams<float>.in_len"),
+        stderr.contains("AlphaParams_f32.in_len"),
         "the failure names the field:\n{stderr}"
     );
 }

@@ -255,6 +255,7 @@ fn run_case<F: Float>(g: &Golden, setup: Setup) -> Outcome {
     opts.blank = g.blank;
     opts.reduction = g.reduction;
     opts.zero_infinity = CBool(g.zero_infinity as u8);
+    opts.input = g.input;
     opts.cuda_stream = setup.stream.cast();
     if setup.exact {
         opts.gradient = CTC_GRADIENT_EXACT;
@@ -1211,10 +1212,14 @@ fn the_gpu_benchmark_runs_against_the_stand_in() {
         stdout.contains("libctc CUDA driver stand-in"),
         "it ran against the stand-in"
     );
-    assert!(
-        stdout.lines().any(|l| l.starts_with("| seed | 128 |")),
-        "its table is printed"
-    );
+    for input in ["log-probs f32", "logits f32", "logits f16"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("| seed | 128 | {input} |"))),
+            "its table has {input}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1235,6 +1240,8 @@ struct AlignCase {
     targets: Vec<i64>,
     input_lengths: Vec<i64>,
     target_lengths: Vec<i64>,
+    /// `lp` holds logits (CTC_INPUT_LOGITS).
+    logits: bool,
 }
 
 impl AlignCase {
@@ -1270,6 +1277,7 @@ impl AlignCase {
             targets,
             input_lengths: samples.iter().map(|&(_, il)| il).collect(),
             target_lengths: samples.iter().map(|(l, _)| l.len() as i64).collect(),
+            logits: false,
         }
     }
 
@@ -1390,6 +1398,9 @@ fn cpu_align<F: Float>(a: &AlignCase, scores_f32: bool) -> Aligned {
     };
     let mut opts = ctc_options_default();
     opts.blank = a.blank;
+    if a.logits {
+        opts.input = CTC_INPUT_LOGITS;
+    }
     opts.num_threads = 1;
     // SAFETY: host tensors describing live buffers of their shapes.
     let status = unsafe {
@@ -1473,6 +1484,9 @@ fn gpu_align<F: Float>(a: &AlignCase, setup: AlignSetup) -> Aligned {
     let mut t_scores = dev_tensor(scores.ptr, sdtype, &sshape, &sstrides);
     let mut opts = ctc_options_default();
     opts.blank = a.blank;
+    if a.logits {
+        opts.input = CTC_INPUT_LOGITS;
+    }
     opts.cuda_stream = setup.stream.cast();
     if setup.ignored_options {
         opts.reduction = CTC_REDUCTION_SUM;
@@ -1930,14 +1944,10 @@ fn align_workspace_grows_with_the_square_root_of_t() {
         "nothing written"
     );
     opts.workspace_bytes = bytes;
-    // Logits input is not served on CUDA yet (nor by ctc_align on the CPU).
+    // Logits also keep each frame's shift: a workspace sized for log-probabilities is short.
     opts.input = CTC_INPUT_LOGITS;
-    assert_eq!(call(&opts, &mut t_path), CTC_STATUS_UNSUPPORTED);
-    assert!(
-        last_error().contains("CTC_INPUT_LOGITS"),
-        "{}",
-        last_error()
-    );
+    assert_eq!(call(&opts, &mut t_path), CTC_STATUS_INVALID_ARGUMENT);
+    assert!(last_error().contains("workspace_bytes"), "{}", last_error());
     opts.input = CTC_INPUT_LOG_PROBS;
     assert_eq!(
         call(&opts, &mut t_path),
@@ -1949,4 +1959,330 @@ fn align_workspace_grows_with_the_square_root_of_t() {
     no_violations();
     let want = cpu_align::<f32>(&a, false);
     assert_eq!(path.download::<i64>(a.t * a.n), want.path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logits input and half inputs on the device.
+
+/// torch's answer on logits (tests/data/golden-logits/, the CPU's test `logits_match_torch_
+/// golden_cases`) from the device, float64 and float32, in every layout; the exact-gradient
+/// option changes no bit (the derivative through the softmax is finite already).
+#[test]
+fn logits_golden_cases_on_the_device() {
+    if driver("logits_golden").is_none() {
+        return;
+    }
+    let stream = Stream::non_blocking();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-logits");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 9, "golden logits cases in {}", dir.display());
+    for path in paths {
+        let g = load_golden(&path);
+        assert_eq!(g.input, CTC_INPUT_LOGITS, "{}", g.name);
+        for (k, layout) in LAYOUTS.into_iter().enumerate() {
+            let setup = Setup {
+                layout,
+                place: if k % 2 == 0 {
+                    Place::Device
+                } else {
+                    Place::Host
+                },
+                workspace: k % 2 == 1,
+                ..Setup::new(stream.0)
+            };
+            let what = format!("{} {layout:?}", g.name);
+            let r = ok_case::<f64>(&g, setup);
+            check_golden_f64(&g, &r.loss, &r.grad, &format!("{what} f64"));
+            let r = ok_case::<f32>(&g, setup);
+            check_golden_f32(&g, &r.loss, &r.grad, &format!("{what} f32"));
+            let exact = ok_case::<f32>(
+                &g,
+                Setup {
+                    exact: true,
+                    ..setup
+                },
+            );
+            assert_eq!(bits(&exact.loss), bits(&r.loss), "{what}: exact loss");
+            assert_eq!(bits(&exact.grad), bits(&r.grad), "{what}: exact gradient");
+            let alone = ok_case::<f32>(
+                &g,
+                Setup {
+                    gradient: false,
+                    ..setup
+                },
+            );
+            assert_eq!(bits(&alone.loss), bits(&r.loss), "{what}: loss alone");
+        }
+    }
+    no_violations();
+}
+
+/// float16 and bfloat16.
+#[derive(Clone, Copy, Debug)]
+enum Half {
+    F16,
+    BF16,
+}
+
+impl Half {
+    fn dtype(self) -> CtcDType {
+        match self {
+            Half::F16 => CTC_DTYPE_FLOAT16,
+            Half::BF16 => CTC_DTYPE_BFLOAT16,
+        }
+    }
+
+    /// `v` rounded to the type, as bits.
+    fn bits(self, v: f64) -> u16 {
+        match self {
+            Half::F16 => half::f16::from_f64(v).to_bits(),
+            Half::BF16 => half::bf16::from_f64(v).to_bits(),
+        }
+    }
+
+    /// A float32 result rounded once to the type, as bits.
+    fn round(self, v: f32) -> u16 {
+        match self {
+            Half::F16 => half::f16::from_f32(v).to_bits(),
+            Half::BF16 => half::bf16::from_f32(v).to_bits(),
+        }
+    }
+
+    fn value(self, bits: u16) -> f64 {
+        match self {
+            Half::F16 => half::f16::from_bits(bits).to_f64(),
+            Half::BF16 => half::bf16::from_bits(bits).to_f64(),
+        }
+    }
+}
+
+/// Contiguous half log_probs of `g` (its values rounded to `half`) on the device.
+fn half_log_probs(g: &Golden, half: Half) -> (DeviceBuf, CtcTensor) {
+    let lp_bits: Vec<u16> = g.log_probs.iter().map(|&v| half.bits(v)).collect();
+    let lp = DeviceBuf::upload(&lp_bits);
+    let shape = [g.t as i64, g.n as i64, g.c as i64];
+    let t = dev_tensor(lp.ptr, half.dtype(), &shape, &contiguous(&shape));
+    (lp, t)
+}
+
+/// The loss (reduction none) and gradient of the padded batch `g` from half log_probs, with
+/// the loss, the gradient and the upstream gradient in `half` (`out_half`) or float32.
+fn run_half(g: &Golden, half: Half, out_half: bool, stream: cu::CUstream) -> (Vec<f64>, Vec<f64>) {
+    let (_lp, t_lp) = half_log_probs(g, half);
+    let count = g.t * g.n * g.c;
+    let (out_dtype, size) = match out_half {
+        true => (half.dtype(), 2),
+        false => (CTC_DTYPE_FLOAT32, 4),
+    };
+    let upstream: Vec<u8> = g
+        .grad_out
+        .iter()
+        .flat_map(|&v| match out_half {
+            true => half.bits(v).to_ne_bytes().to_vec(),
+            false => (v as f32).to_ne_bytes().to_vec(),
+        })
+        .collect();
+    let go = DeviceBuf::upload(&upstream);
+    let grad = DeviceBuf::new(count * size);
+    let loss = DeviceBuf::new(g.n * size);
+    let shape = [g.t as i64, g.n as i64, g.c as i64];
+    let nshape = [g.n as i64];
+    let mut t_grad = dev_tensor(grad.ptr, out_dtype, &shape, &contiguous(&shape));
+    let mut t_loss = dev_tensor(loss.ptr, out_dtype, &nshape, &[1]);
+    let t_go = dev_tensor(go.ptr, out_dtype, &nshape, &[1]);
+    let targets = int_tensor(&g.targets, true, Place::Device, &[g.n as i64, g.s as i64]);
+    let il = int_tensor(&g.input_lengths, false, Place::Device, &nshape);
+    let tl = int_tensor(&g.target_lengths, true, Place::Device, &nshape);
+    let mut opts = ctc_options_default();
+    opts.blank = g.blank;
+    opts.reduction = CTC_REDUCTION_NONE;
+    opts.input = g.input;
+    opts.cuda_stream = stream.cast();
+    let status = checked_call(stream, false, || {
+        // SAFETY: device tensors alive for the call; the stream orders everything.
+        unsafe {
+            ctc_loss_forward_backward(
+                &t_lp,
+                &targets.tensor,
+                &il.tensor,
+                &tl.tensor,
+                &t_go,
+                &opts,
+                &mut t_loss,
+                &mut t_grad,
+            )
+        }
+    });
+    assert_eq!(status, CTC_STATUS_SUCCESS, "{}: {}", g.name, last_error());
+    cuda::sync(stream);
+    let read = |buf: &DeviceBuf, n: usize| -> Vec<f64> {
+        match out_half {
+            true => buf
+                .download::<u16>(n)
+                .into_iter()
+                .map(|b| half.value(b))
+                .collect(),
+            false => buf.download::<f32>(n).into_iter().map(f64::from).collect(),
+        }
+    };
+    (read(&loss, g.n), read(&grad, count))
+}
+
+/// Half inputs on the device are float32 on the same (widened) values, bit for bit, whether
+/// the outputs are float32 or the half type (then rounded once from float32); log-probabilities
+/// and logits; the alignment's path and float32 score likewise.
+#[test]
+fn half_inputs_compute_in_float32_on_the_widened_values() {
+    if driver("half_inputs").is_none() {
+        return;
+    }
+    let stream = Stream::non_blocking();
+    for half in [Half::F16, Half::BF16] {
+        for logits in [false, true] {
+            let name = format!("{half:?}{}", if logits { " logits" } else { "" });
+            let mut g = random_case(&name, 17, 4, 11, 1, 6, 21);
+            if logits {
+                let mut rng = Rng(5);
+                g.log_probs = g.log_probs.iter().map(|_| 3.0 * rng.normal()).collect();
+                g.input = CTC_INPUT_LOGITS;
+            }
+            g.grad_out = (0..g.n).map(|b| 0.5 + 0.25 * b as f64).collect();
+            g.log_probs = g
+                .log_probs
+                .iter()
+                .map(|&v| half.value(half.bits(v)))
+                .collect();
+            let want = ok_case::<f32>(&g, Setup::new(stream.0));
+            let (loss, grad) = run_half(&g, half, false, stream.0);
+            assert_eq!(bits(&loss), bits(&want.loss), "{name}: float32 loss");
+            assert_eq!(bits(&grad), bits(&want.grad), "{name}: float32 gradient");
+            let (loss, grad) = run_half(&g, half, true, stream.0);
+            let rounded = |v: &[f64]| -> Vec<u64> {
+                let r = v.iter().map(|&x| half.value(half.round(x as f32)));
+                r.map(f64::to_bits).collect()
+            };
+            assert_eq!(bits(&loss), rounded(&want.loss), "{name}: half loss");
+            assert_eq!(bits(&grad), rounded(&want.grad), "{name}: half gradient");
+            assert!(grad.iter().any(|&v| v != 0.0), "{name}: a gradient");
+        }
+        let a = half_align_case(half);
+        let want = gpu_align::<f32>(&a, AlignSetup::new(stream.0));
+        assert_eq!(want.status, CTC_STATUS_SUCCESS, "{}", want.message);
+        let (path, scores) = run_half_align(&a, half, stream.0);
+        assert_eq!(path, want.path, "{half:?}: alignment path");
+        assert_eq!(
+            bits(&scores),
+            want.score_bits(),
+            "{half:?}: alignment scores"
+        );
+    }
+    no_violations();
+}
+
+/// Random logits rounded to `half` for an alignment (normalized on the device).
+fn half_align_case(half: Half) -> AlignCase {
+    let (t, c) = (30, 9);
+    let samples: Vec<(Vec<i64>, i64)> = vec![
+        (vec![1, 2, 2, 3], 30),
+        (vec![4, 5, 6, 7, 8, 1], 24),
+        (vec![], 9),
+    ];
+    let mut rng = Rng(77);
+    let lp: Vec<f64> = (0..t * samples.len() * c)
+        .map(|_| half.value(half.bits(2.0 * rng.normal())))
+        .collect();
+    let mut a = AlignCase::new(&format!("{half:?} align"), t, c, 0, lp, &samples);
+    a.logits = true;
+    a
+}
+
+/// `ctc_align` of `a` from half logits on the device: the (T, N) path and float32 scores.
+fn run_half_align(a: &AlignCase, half: Half, stream: cu::CUstream) -> (Vec<i64>, Vec<f64>) {
+    let lp_bits: Vec<u16> = a.lp.iter().map(|&v| half.bits(v)).collect();
+    let lp = DeviceBuf::upload(&lp_bits);
+    let shape = [a.t as i64, a.n as i64, a.c as i64];
+    let t_lp = dev_tensor(lp.ptr, half.dtype(), &shape, &contiguous(&shape));
+    let path = filled(a.t * a.n, 77i64);
+    let scores = filled(a.n, 12345f32);
+    let nshape = [a.n as i64];
+    let mut t_path = dev_tensor(path.ptr, CTC_DTYPE_INT64, &shape[..2], &[a.n as i64, 1]);
+    let mut t_scores = dev_tensor(scores.ptr, CTC_DTYPE_FLOAT32, &nshape, &[1]);
+    let (targets, tshape) = a.targets(true);
+    let tg = int_tensor(&targets, true, Place::Device, &tshape);
+    let il = int_tensor(&a.input_lengths, true, Place::Device, &nshape);
+    let tl = int_tensor(&a.target_lengths, true, Place::Device, &nshape);
+    let mut opts = ctc_options_default();
+    opts.blank = a.blank;
+    opts.input = CTC_INPUT_LOGITS;
+    opts.cuda_stream = stream.cast();
+    let status = checked_call(stream, false, || {
+        // SAFETY: device tensors alive for the call; the stream orders everything.
+        unsafe {
+            ctc_align(
+                &t_lp,
+                &tg.tensor,
+                &il.tensor,
+                &tl.tensor,
+                &opts,
+                &mut t_path,
+                &mut t_scores,
+            )
+        }
+    });
+    assert_eq!(status, CTC_STATUS_SUCCESS, "{}", last_error());
+    cuda::sync(stream);
+    let s = scores.download::<f32>(a.n).into_iter().map(f64::from);
+    (path.download::<i64>(a.t * a.n), s.collect())
+}
+
+/// Alignment of logits on the device: the CPU's path, and its score within float rounding (the
+/// frames' log-sum-exp is summed in another order).
+#[test]
+fn align_logits_agree_with_the_cpu() {
+    if driver("align_logits").is_none() {
+        return;
+    }
+    let stream = Stream::non_blocking();
+    for (k, segment_test) in [false, true].into_iter().enumerate() {
+        let t = if segment_test { 400 } else { 40 };
+        let c = 12;
+        let samples: Vec<(Vec<i64>, i64)> = (0..3)
+            .map(|b| {
+                let labels = (0..(5 + 7 * b))
+                    .map(|i| 1 + (i * 5 + b) as i64 % 11)
+                    .collect();
+                (labels, t as i64 - 3 * b as i64)
+            })
+            .collect();
+        let mut rng = Rng(31 + k as u64);
+        let lp: Vec<f64> = (0..t * 3 * c).map(|_| 4.0 * rng.normal() + 100.0).collect();
+        let mut a = AlignCase::new("align_logits", t, c, 0, lp, &samples);
+        a.logits = true;
+        for f64_case in [false, true] {
+            let (cpu, gpu, tol) = match f64_case {
+                false => (
+                    cpu_align::<f32>(&a, false),
+                    gpu_align::<f32>(&a, AlignSetup::new(stream.0)),
+                    1e-5,
+                ),
+                true => (
+                    cpu_align::<f64>(&a, false),
+                    gpu_align::<f64>(&a, AlignSetup::new(stream.0)),
+                    1e-12,
+                ),
+            };
+            assert_eq!(cpu.status, CTC_STATUS_SUCCESS, "{}", cpu.message);
+            assert_eq!(gpu.status, CTC_STATUS_SUCCESS, "{}", gpu.message);
+            assert_eq!(gpu.path, cpu.path, "T = {t}, f64 {f64_case}");
+            for (x, y) in gpu.scores.iter().zip(&cpu.scores) {
+                assert!((x - y).abs() <= tol * y.abs(), "score {x}, CPU {y}");
+            }
+        }
+    }
+    no_violations();
 }

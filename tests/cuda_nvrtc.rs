@@ -45,7 +45,7 @@ fn kernels_compile_with_nvrtc_without_spills() {
     assert!(
         stdout
             .lines()
-            .any(|l| l == "nvrtc: 3 architectures, 12 kernels each, no spills"),
+            .any(|l| l == "nvrtc: 3 architectures, 24 kernels each, no spills"),
         "the NVRTC script ends with its summary"
     );
     for arch in ["sm_70", "sm_80", "sm_90"] {

@@ -15,7 +15,7 @@ use super::module::{self, Kernels};
 use super::params::*;
 use crate::error::{invalid, Error};
 use crate::problem::Lengths as IndexCheck;
-use crate::types::{DType, Gradient, Options, Reduction};
+use crate::types::{DType, Gradient, Input, Options, Reduction};
 use cudarc::driver::sys as cu;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -81,8 +81,8 @@ impl IntArg<'_> {
 pub(crate) struct AlignOut {
     /// (T, N) int32 or int64: address, element strides (t, n), bytes of an element (4 or 8).
     pub path: (u64, [i64; 2], i32),
-    /// (N,) float32 or float64: address, element stride, bytes of an element; None: not written.
-    pub scores: Option<(u64, i64, i32)>,
+    /// (N,) float32 or log_probs' type: address, element stride, type; None: not written.
+    pub scores: Option<(u64, i64, Real)>,
 }
 
 /// What a call computes, which decides its workspace.
@@ -114,9 +114,10 @@ pub(crate) struct Request<'h> {
     pub target_lengths: IntArg<'h>,
     /// The sizes a host-side check established, when targets and lengths are all on the host.
     pub checked: Option<IndexCheck>,
-    pub loss: Option<(u64, i64)>,
-    pub grad: Option<(u64, [i64; 3])>,
-    pub grad_loss: Option<(u64, i64)>,
+    /// Address, element stride(s) and type of each floating operand (float32 or log_probs' type).
+    pub loss: Option<(u64, i64, Real)>,
+    pub grad: Option<(u64, [i64; 3], Real)>,
+    pub grad_loss: Option<(u64, i64, Real)>,
     /// A forced alignment's outputs (then loss, grad and grad_loss are None).
     pub align: Option<AlignOut>,
     pub options: Options,
@@ -130,6 +131,8 @@ const MAX_LABELS: usize = (1 << 30) - 1;
 const MAX_CLASSES: usize = 1 << 30;
 /// Gradient elements a block of `ctc_grad` aims at (frames per block = this / C, at least 1).
 const GRAD_BLOCK_ELEMENTS: usize = 2048;
+/// Blocks of `ctc_shift` at most (each loops over frames with the grid's stride).
+const SHIFT_BLOCKS: usize = 1 << 20;
 
 fn to_i32(v: usize, what: &str) -> Result<i32, Error> {
     i32::try_from(v).map_err(|_| {
@@ -182,7 +185,21 @@ impl Request<'_> {
 
     /// An alignment's checkpoints, sized for the longest input.
     fn checkpoints(&self, pass: Pass) -> Option<Checkpoints> {
-        (pass == Pass::Align).then(|| Checkpoints::new(self.max_input(), self.dtype.size()))
+        (pass == Pass::Align).then(|| Checkpoints::new(self.max_input(), self.compute_size()))
+    }
+
+    /// Bytes of the type the kernels compute in: float64 for float64, else float32.
+    fn compute_size(&self) -> usize {
+        if self.dtype == DType::Float64 {
+            8
+        } else {
+            4
+        }
+    }
+
+    /// Whether log_probs holds logits (each frame shifted by ctc_shift's max and lse).
+    fn logits(&self) -> bool {
+        self.options.input == Input::Logits
     }
 
     /// The workspace layout for this request computing `pass`.
@@ -210,7 +227,14 @@ impl Request<'_> {
             classes,
             lmax,
             alpha_rows: self.alpha_rows(pass),
-            elem: self.dtype.size(),
+            elem: self.compute_size(),
+            shifted_frames: if self.logits() {
+                batch.checked_mul(self.dims.0).ok_or_else(|| {
+                    Error::OutOfMemory("N T frame shifts overflow the address space".into())
+                })?
+            } else {
+                0
+            },
             gradient: pass == Pass::Gradient,
             concatenated: !self.padded,
             staging: [
@@ -554,6 +578,8 @@ struct Regions {
     nll: u64,
     checkpoints: u64,
     codes: u64,
+    /// Each frame's (max, lse) for logits; 0 (NULL) for log-probabilities.
+    shift: u64,
 }
 
 impl<'r> Args<'r> {
@@ -581,6 +607,7 @@ impl<'r> Args<'r> {
                 nll: at(&layout.nll),
                 checkpoints: at(&layout.checkpoints),
                 codes: at(&layout.codes),
+                shift: if r.logits() { at(&layout.shifts) } else { 0 },
             },
             sweep: threads(layout.width, SWEEP_THREADS),
             n: to_i32(batch, "N")?,
@@ -642,10 +669,25 @@ impl<'r> Args<'r> {
         }
     }
 
+    fn shift(&self) -> ShiftParams {
+        let [st, sn, sc] = self.r.log_probs_strides;
+        ShiftParams {
+            logits: self.r.log_probs,
+            shift: self.ws.shift,
+            st,
+            sn,
+            sc,
+            n: self.n,
+            max_time: self.t,
+            c: self.c,
+        }
+    }
+
     fn alpha(&self) -> AlphaParams {
         let [st, sn, sc] = self.r.log_probs_strides;
         AlphaParams {
             log_probs: self.r.log_probs,
+            shift: self.ws.shift,
             labels: self.ws.labels,
             in_len: self.ws.in_len,
             tgt_len: self.ws.tgt_len,
@@ -667,6 +709,7 @@ impl<'r> Args<'r> {
         let [st, sn, sc] = self.r.log_probs_strides;
         BetaParams {
             log_probs: self.r.log_probs,
+            shift: self.ws.shift,
             labels: self.ws.labels,
             in_len: self.ws.in_len,
             tgt_len: self.ws.tgt_len,
@@ -688,14 +731,16 @@ impl<'r> Args<'r> {
     /// `ctc_grad`'s struct for the gradient `(grad, strides)` in chunks of `frames` frames.
     fn grad(
         &self,
-        (grad, [gt, gn, gc]): (u64, [i64; 3]),
+        (grad, [gt, gn, gc], grad_type): (u64, [i64; 3], Real),
         frames: usize,
         chunks: usize,
     ) -> GradParams {
         let [st, sn, sc] = self.r.log_probs_strides;
-        let (grad_loss, grad_loss_stride) = self.r.grad_loss.unwrap_or((0, 0));
+        let (grad_loss, grad_loss_stride, grad_loss_type) =
+            self.r.grad_loss.unwrap_or((0, 0, Real::F32));
         GradParams {
             log_probs: self.r.log_probs,
+            shift: self.ws.shift,
             next_same: self.ws.next_same,
             class_head: self.ws.class_head,
             in_len: self.ws.in_len,
@@ -723,6 +768,8 @@ impl<'r> Args<'r> {
             frames: frames as i32,
             chunks: chunks as i32,
             exact: self.exact,
+            grad_dtype: grad_type as i32,
+            grad_loss_dtype: grad_loss_type as i32,
         }
     }
 
@@ -733,9 +780,10 @@ impl<'r> Args<'r> {
         };
         let [st, sn, sc] = self.r.log_probs_strides;
         let (path, [path_st, path_sn], path_bytes) = out.path;
-        let (scores, scores_stride, scores_bytes) = out.scores.unwrap_or((0, 0, 4));
+        let (scores, scores_stride, scores_type) = out.scores.unwrap_or((0, 0, Real::F32));
         Ok(AlignParams {
             log_probs: self.r.log_probs,
+            shift: self.ws.shift,
             labels: self.ws.labels,
             in_len: self.ws.in_len,
             tgt_len: self.ws.tgt_len,
@@ -759,11 +807,11 @@ impl<'r> Args<'r> {
             segment: to_i32(checkpoints.segment, "the alignment's segment length")?,
             checkpoint_rows: to_i32(checkpoints.rows, "the alignment's checkpoint rows")?,
             path_bytes,
-            scores_bytes,
+            scores_dtype: scores_type as i32,
         })
     }
 
-    fn reduce(&self, (loss, loss_stride): (u64, i64)) -> ReduceParams {
+    fn reduce(&self, (loss, loss_stride, loss_type): (u64, i64, Real)) -> ReduceParams {
         ReduceParams {
             nll: self.ws.nll,
             tgt_len: self.ws.tgt_len,
@@ -772,11 +820,13 @@ impl<'r> Args<'r> {
             n: self.n,
             reduction: self.reduction,
             zero_infinity: self.zero_infinity,
+            loss_dtype: loss_type as i32,
         }
     }
 }
 
-/// The launches that fill the labels and lengths (offsets for concatenated targets, prepare).
+/// The launches that fill the labels and lengths (offsets for concatenated targets, prepare)
+/// and, for logits, each frame's shift.
 ///
 /// # Safety
 /// `a` is built from a validated request and the workspace of its layout.
@@ -785,7 +835,7 @@ unsafe fn enqueue_prepare(
     kernels: &Kernels,
     stream: cu::CUstream,
 ) -> Result<(), Error> {
-    let (_, batch, classes) = a.r.dims;
+    let (max_time, batch, classes) = a.r.dims;
     if !a.r.padded {
         let block = threads(batch, GRID_THREADS);
         // SAFETY: forwarded from this function's contract (see `enqueue`).
@@ -793,7 +843,16 @@ unsafe fn enqueue_prepare(
     }
     let block = threads((a.lmax as usize).max(classes), GRID_THREADS);
     // SAFETY: as above.
-    unsafe { launch(kernels.prepare, batch as u32, block, stream, &a.prepare()) }
+    unsafe { launch(kernels.prepare, batch as u32, block, stream, &a.prepare())? };
+    let frames = batch * max_time;
+    if a.ws.shift != 0 && frames > 0 {
+        let grid = frames.min(SHIFT_BLOCKS) as u32;
+        let block = threads(classes, SHIFT_PARTS);
+        let shift = kernels.typed(a.r.dtype).shift;
+        // SAFETY: as above.
+        unsafe { launch(shift, grid, block, stream, &a.shift())? };
+    }
+    Ok(())
 }
 
 /// The kernel launches of one loss call, in stream order.

@@ -13,6 +13,7 @@
 //! | `nll` | T | N (loss) | each sample's loss |
 //! | `checkpoints` | T | N R W (align) | the delta rows of frames 0, K, 2K, ... |
 //! | `codes` | u8 | N K ceil(W / 4) (align) | one segment's back-pointers, 2 bits a state |
+//! | `shifts` | T | N Tmax 2 (logits) | each frame's max and log-sum-exp |
 //! | `staging` | bytes | | host targets and lengths copied to the device |
 //!
 //! W = 2 lmax + 1. Forced alignment (`ctc_align`) keeps R = ceil(Tmax / K) checkpoint rows and
@@ -38,8 +39,10 @@ pub(crate) struct DeviceDims {
     pub lmax: usize,
     /// Rows of alpha per sample: the largest input length for a gradient, 2 for the loss alone.
     pub alpha_rows: usize,
-    /// Bytes of the floating type.
+    /// Bytes of the type of the computation (float32 for half inputs).
     pub elem: usize,
+    /// Frames whose shift (max, lse) is kept: N T for logits, else 0.
+    pub shifted_frames: usize,
     /// Whether beta rows are needed (a gradient).
     pub gradient: bool,
     /// Whether the targets are concatenated (the offsets region is needed).
@@ -84,6 +87,7 @@ pub(crate) struct DeviceLayout {
     pub nll: Range<usize>,
     pub checkpoints: Range<usize>,
     pub codes: Range<usize>,
+    pub shifts: Range<usize>,
     /// The staged copies of host targets, input lengths and target lengths, together (one
     /// host-to-device copy fills it).
     pub staging: Range<usize>,
@@ -134,6 +138,7 @@ impl DeviceLayout {
         let (segment, rows) = d.align.map_or((0, 0), |c| (c.segment, c.rows));
         let checkpoints = reg(mul(mul(d.batch, rows)?, width)?, d.elem)?;
         let codes = reg(mul(mul(d.batch, segment)?, code_row)?, 1)?;
+        let shifts = reg(mul(d.shifted_frames, 2)?, d.elem)?;
         let start = reg(0, 1)?.start;
         let mut inner = start;
         let staged = [
@@ -155,6 +160,7 @@ impl DeviceLayout {
             nll,
             checkpoints,
             codes,
+            shifts,
             staging,
             staged,
             width,
@@ -176,6 +182,7 @@ mod tests {
             lmax: 5,
             alpha_rows: 9,
             elem: 4,
+            shifted_frames: 3 * 10,
             gradient: true,
             concatenated: true,
             staging: [13, 24, 5],
@@ -192,15 +199,17 @@ mod tests {
             &l.log_alpha,
             &l.work,
             &l.nll,
+            &l.shifts,
         ];
         for w in regions.windows(2) {
             assert!(w[0].end <= w[1].start, "{regions:?}");
         }
         assert!(regions.iter().all(|r| r.start % DEVICE_ALIGN == 0));
         assert_eq!(l.log_alpha.len(), 3 * 9 * 11 * 4);
+        assert_eq!(l.shifts.len(), 3 * 10 * 2 * 4);
         assert_eq!(l.staged.clone().map(|r| r.len()), [13, 24, 5]);
         assert!(l.staged.iter().all(|r| r.start % STAGED_ALIGN == 0));
-        assert!(l.staging.start >= l.nll.end && l.staging.end == l.staged[2].end);
+        assert!(l.staging.start >= l.shifts.end && l.staging.end == l.staged[2].end);
         assert!(l.bytes >= l.staging.end + DEVICE_ALIGN - 1);
         assert!(l.checkpoints.is_empty() && l.codes.is_empty());
     }
@@ -222,6 +231,7 @@ mod tests {
             lmax: 5,
             alpha_rows: 2,
             elem: 4,
+            shifted_frames: 0,
             gradient: false,
             concatenated: false,
             staging: [0, 0, 0],
@@ -232,7 +242,7 @@ mod tests {
         assert_eq!(l.log_alpha.len(), 3 * 2 * 11 * 4);
         assert_eq!(l.checkpoints.len(), 3 * 3 * 11 * 4);
         assert_eq!(l.codes.len(), 3 * 40 * 3);
-        assert!(l.work.is_empty() && l.nll.is_empty());
+        assert!(l.work.is_empty() && l.nll.is_empty() && l.shifts.is_empty());
         let regions = [&l.log_alpha, &l.nll, &l.checkpoints, &l.codes, &l.staging];
         for w in regions.windows(2) {
             assert!(w[0].end <= w[1].start, "{regions:?}");

@@ -15,8 +15,9 @@ use crate::problem::{
     AlignOutputs, DeviceArray, In1, IntView2, Ints, LogProbs, Out1, Out3, Outputs, PathOut, Place,
     Problem, Targets, TargetsArg, Workspace,
 };
-use crate::types::{Call, DType, Input};
+use crate::types::{Call, DType};
 use launch::{AlignOut, IntArg, IntSource, Pass, Request};
+use params::Real;
 
 /// The kernel source, compiled at run time.
 pub(crate) const KERNEL_SOURCE: &str = include_str!("kernels/ctc.cu");
@@ -68,7 +69,7 @@ fn align_out(out: AlignOutputs<'_>) -> Result<AlignOut, Error> {
     };
     let scores = match out.scores {
         None => None,
-        Some(Out1::Device(a)) => Some((a.addr, a.strides[0] as i64, a.dtype.size() as i32)),
+        Some(Out1::Device(a)) => Some((a.addr, a.strides[0] as i64, Real::of(a.dtype))),
         Some(Out1::Host(_)) => return Err(host("path_scores")),
     };
     let bytes = match path.dtype {
@@ -127,24 +128,6 @@ fn padded_copy(v: &IntView2<'_>) -> Vec<i64> {
     out
 }
 
-/// Refuses what the CUDA kernels do not compute yet: logits input and half inputs.
-fn served(p: &Problem<'_>) -> Result<(), Error> {
-    let o = &p.options;
-    if o.input == Input::Logits {
-        return Err(Error::Unsupported(
-            "options.input = CTC_INPUT_LOGITS (1) on CUDA tensors is not served by this build yet"
-                .into(),
-        ));
-    }
-    if matches!(p.dtype, DType::Float16 | DType::BFloat16) {
-        return Err(Error::Unsupported(format!(
-            "log_probs.dtype = {} on CUDA tensors is not served by this build yet (float32 and float64 are; float16 and bfloat16 on the host)",
-            p.dtype.name()
-        )));
-    }
-    Ok(())
-}
-
 /// The launch request of a problem (an alignment's outputs are added by [`align`]).
 fn request<'s>(
     p: &Problem<'_>,
@@ -152,7 +135,6 @@ fn request<'s>(
     out: Outputs<'_>,
     workspace: &Workspace<'_>,
 ) -> Result<Request<'s>, Error> {
-    served(p)?;
     let Place::Cuda(device_index) = p.place else {
         return Err(Error::Internal(
             "a host problem reached the CUDA backend".into(),
@@ -166,17 +148,17 @@ fn request<'s>(
     let host = |what: &str| Error::Internal(format!("a host {what} reached the CUDA backend"));
     let loss = match out.loss {
         None => None,
-        Some(Out1::Device(a)) => Some((a.addr, a.strides[0] as i64)),
+        Some(Out1::Device(a)) => Some((a.addr, a.strides[0] as i64, Real::of(a.dtype))),
         Some(Out1::Host(_)) => return Err(host("loss")),
     };
     let grad = match out.grad {
         None => None,
-        Some(Out3::Device(a)) => Some((a.addr, a.strides.map(|s| s as i64))),
+        Some(Out3::Device(a)) => Some((a.addr, a.strides.map(|s| s as i64), Real::of(a.dtype))),
         Some(Out3::Host(_)) => return Err(host("gradient")),
     };
     let grad_loss = match out.grad_loss {
         None => None,
-        Some(In1::Device(a)) => Some((a.addr, a.strides[0] as i64)),
+        Some(In1::Device(a)) => Some((a.addr, a.strides[0] as i64, Real::of(a.dtype))),
         Some(In1::Host(_)) => return Err(host("grad_loss")),
     };
     let workspace = match *workspace {

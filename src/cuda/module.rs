@@ -9,24 +9,31 @@ use crate::error::Error;
 use crate::types::DType;
 use cudarc::driver::sys as cu;
 use std::collections::HashMap;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Function handles of one context, per floating type where the kernel has two.
+/// The suffixes of the kernels that read log_probs, one per element type, in [`input_index`]
+/// order.
+const INPUT_SUFFIXES: [&str; 4] = ["f32", "f64", "f16", "bf16"];
+
+/// Function handles of one context: per element type of log_probs where the kernel reads it,
+/// per type of the computation (float32 for the half types) for `ctc_reduce`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Kernels {
     pub offsets: usize,
     pub prepare: usize,
-    alpha: [usize; 2],
-    beta: [usize; 2],
-    grad: [usize; 2],
+    shift: [usize; 4],
+    alpha: [usize; 4],
+    beta: [usize; 4],
+    grad: [usize; 4],
+    align: [usize; 4],
     reduce: [usize; 2],
-    align: [usize; 2],
 }
 
-/// The kernels of one floating type.
+/// The kernels of one element type of log_probs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Typed {
+    pub shift: usize,
     pub alpha: usize,
     pub beta: usize,
     pub grad: usize,
@@ -34,14 +41,25 @@ pub(crate) struct Typed {
     pub align: usize,
 }
 
+/// Where `dtype`'s kernels are in [`INPUT_SUFFIXES`].
+fn input_index(dtype: DType) -> usize {
+    match dtype {
+        DType::Float64 => 1,
+        DType::Float16 => 2,
+        DType::BFloat16 => 3,
+        _ => 0,
+    }
+}
+
 impl Kernels {
     pub(crate) fn typed(&self, dtype: DType) -> Typed {
-        let i = usize::from(dtype == DType::Float64);
+        let i = input_index(dtype);
         Typed {
+            shift: self.shift[i],
             alpha: self.alpha[i],
             beta: self.beta[i],
             grad: self.grad[i],
-            reduce: self.reduce[i],
+            reduce: self.reduce[usize::from(dtype == DType::Float64)],
             align: self.align[i],
         }
     }
@@ -128,15 +146,25 @@ fn load(image: &nvrtc::Image) -> Result<Kernels, Error> {
         )?;
         Ok(f as usize)
     };
+    let per_input = |kernel: &str| -> Result<[usize; 4], Error> {
+        let mut handles = [0; 4];
+        for (h, suffix) in handles.iter_mut().zip(INPUT_SUFFIXES) {
+            let name = CString::new(format!("ctc_{kernel}_{suffix}"))
+                .map_err(|_| Error::Internal("a kernel name with a NUL".into()))?;
+            *h = get(&name)?;
+        }
+        Ok(handles)
+    };
     let kernels = (|| {
         Ok(Kernels {
             offsets: get(c"ctc_offsets")?,
             prepare: get(c"ctc_prepare")?,
-            alpha: [get(c"ctc_alpha_f32")?, get(c"ctc_alpha_f64")?],
-            beta: [get(c"ctc_beta_f32")?, get(c"ctc_beta_f64")?],
-            grad: [get(c"ctc_grad_f32")?, get(c"ctc_grad_f64")?],
+            shift: per_input("shift")?,
+            alpha: per_input("alpha")?,
+            beta: per_input("beta")?,
+            grad: per_input("grad")?,
+            align: per_input("align")?,
             reduce: [get(c"ctc_reduce_f32")?, get(c"ctc_reduce_f64")?],
-            align: [get(c"ctc_align_f32")?, get(c"ctc_align_f64")?],
         })
     })();
     if kernels.is_err() {

@@ -75,35 +75,28 @@ kernel_params!(
 );
 
 kernel_params!(
-    /// `ctc_alpha_f32` / `ctc_alpha_f64`.
-    AlphaParams, size 104 {
-        log_probs: u64 = 0,
-        labels: u64 = 8,
-        in_len: u64 = 16,
-        tgt_len: u64 = 24,
-        log_alpha: u64 = 32,
-        nll: u64 = 40,
-        st: i64 = 48,
-        sn: i64 = 56,
-        sc: i64 = 64,
-        width: i64 = 72,
-        n: i32 = 80,
-        max_time: i32 = 84,
-        blank: i32 = 88,
-        lmax: i32 = 92,
-        alpha_rows: i32 = 96,
+    /// `ctc_shift_<t>` (logits: each frame's max and log-sum-exp).
+    ShiftParams, size 56 {
+        logits: u64 = 0,
+        shift: u64 = 8,
+        st: i64 = 16,
+        sn: i64 = 24,
+        sc: i64 = 32,
+        n: i32 = 40,
+        max_time: i32 = 44,
+        c: i32 = 48,
     }
 );
 
 kernel_params!(
-    /// `ctc_beta_f32` / `ctc_beta_f64`.
-    BetaParams, size 112 {
+    /// `ctc_alpha_<t>`, t = f32, f64, f16, bf16 (the type of log_probs).
+    AlphaParams, size 112 {
         log_probs: u64 = 0,
-        labels: u64 = 8,
-        in_len: u64 = 16,
-        tgt_len: u64 = 24,
-        log_alpha: u64 = 32,
-        work: u64 = 40,
+        shift: u64 = 8,
+        labels: u64 = 16,
+        in_len: u64 = 24,
+        tgt_len: u64 = 32,
+        log_alpha: u64 = 40,
         nll: u64 = 48,
         st: i64 = 56,
         sn: i64 = 64,
@@ -118,41 +111,67 @@ kernel_params!(
 );
 
 kernel_params!(
-    /// `ctc_grad_f32` / `ctc_grad_f64`.
-    GradParams, size 184 {
+    /// `ctc_beta_<t>`.
+    BetaParams, size 120 {
         log_probs: u64 = 0,
-        next_same: u64 = 8,
-        class_head: u64 = 16,
+        shift: u64 = 8,
+        labels: u64 = 16,
         in_len: u64 = 24,
         tgt_len: u64 = 32,
         log_alpha: u64 = 40,
-        nll: u64 = 48,
-        grad_loss: u64 = 56,
-        grad: u64 = 64,
-        st: i64 = 72,
-        sn: i64 = 80,
-        sc: i64 = 88,
-        width: i64 = 96,
-        grad_loss_stride: i64 = 104,
-        gt: i64 = 112,
-        gn: i64 = 120,
-        gc: i64 = 128,
-        n: i32 = 136,
-        max_time: i32 = 140,
-        c: i32 = 144,
-        blank: i32 = 148,
-        lmax: i32 = 152,
-        alpha_rows: i32 = 156,
-        reduction: i32 = 160,
-        zero_infinity: i32 = 164,
-        frames: i32 = 168,
-        chunks: i32 = 172,
-        exact: i32 = 176,
+        work: u64 = 48,
+        nll: u64 = 56,
+        st: i64 = 64,
+        sn: i64 = 72,
+        sc: i64 = 80,
+        width: i64 = 88,
+        n: i32 = 96,
+        max_time: i32 = 100,
+        blank: i32 = 104,
+        lmax: i32 = 108,
+        alpha_rows: i32 = 112,
     }
 );
 
 kernel_params!(
-    /// `ctc_reduce_f32` / `ctc_reduce_f64`.
+    /// `ctc_grad_<t>`.
+    GradParams, size 200 {
+        log_probs: u64 = 0,
+        shift: u64 = 8,
+        next_same: u64 = 16,
+        class_head: u64 = 24,
+        in_len: u64 = 32,
+        tgt_len: u64 = 40,
+        log_alpha: u64 = 48,
+        nll: u64 = 56,
+        grad_loss: u64 = 64,
+        grad: u64 = 72,
+        st: i64 = 80,
+        sn: i64 = 88,
+        sc: i64 = 96,
+        width: i64 = 104,
+        grad_loss_stride: i64 = 112,
+        gt: i64 = 120,
+        gn: i64 = 128,
+        gc: i64 = 136,
+        n: i32 = 144,
+        max_time: i32 = 148,
+        c: i32 = 152,
+        blank: i32 = 156,
+        lmax: i32 = 160,
+        alpha_rows: i32 = 164,
+        reduction: i32 = 168,
+        zero_infinity: i32 = 172,
+        frames: i32 = 176,
+        chunks: i32 = 180,
+        exact: i32 = 184,
+        grad_dtype: i32 = 188,
+        grad_loss_dtype: i32 = 192,
+    }
+);
+
+kernel_params!(
+    /// `ctc_reduce_f32` / `ctc_reduce_f64` (the type of the computation).
     ReduceParams, size 48 {
         nll: u64 = 0,
         tgt_len: u64 = 8,
@@ -161,44 +180,80 @@ kernel_params!(
         n: i32 = 32,
         reduction: i32 = 36,
         zero_infinity: i32 = 40,
+        loss_dtype: i32 = 44,
     }
 );
 
 kernel_params!(
-    /// `ctc_align_f32` / `ctc_align_f64`.
-    AlignParams, size 168 {
+    /// `ctc_align_<t>`.
+    AlignParams, size 176 {
         log_probs: u64 = 0,
-        labels: u64 = 8,
-        in_len: u64 = 16,
-        tgt_len: u64 = 24,
-        rows: u64 = 32,
-        checkpoints: u64 = 40,
-        codes: u64 = 48,
-        path: u64 = 56,
-        scores: u64 = 64,
-        st: i64 = 72,
-        sn: i64 = 80,
-        sc: i64 = 88,
-        width: i64 = 96,
-        code_row: i64 = 104,
-        path_st: i64 = 112,
-        path_sn: i64 = 120,
-        scores_stride: i64 = 128,
-        n: i32 = 136,
-        max_time: i32 = 140,
-        blank: i32 = 144,
-        lmax: i32 = 148,
-        segment: i32 = 152,
-        checkpoint_rows: i32 = 156,
-        path_bytes: i32 = 160,
-        scores_bytes: i32 = 164,
+        shift: u64 = 8,
+        labels: u64 = 16,
+        in_len: u64 = 24,
+        tgt_len: u64 = 32,
+        rows: u64 = 40,
+        checkpoints: u64 = 48,
+        codes: u64 = 56,
+        path: u64 = 64,
+        scores: u64 = 72,
+        st: i64 = 80,
+        sn: i64 = 88,
+        sc: i64 = 96,
+        width: i64 = 104,
+        code_row: i64 = 112,
+        path_st: i64 = 120,
+        path_sn: i64 = 128,
+        scores_stride: i64 = 136,
+        n: i32 = 144,
+        max_time: i32 = 148,
+        blank: i32 = 152,
+        lmax: i32 = 156,
+        segment: i32 = 160,
+        checkpoint_rows: i32 = 164,
+        path_bytes: i32 = 168,
+        scores_dtype: i32 = 172,
     }
 );
+
+/// The floating type of an output or of the upstream gradient, as the kernels number them
+/// (`CTC_REAL_*` of `kernels/ctc.cu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub(crate) enum Real {
+    F32 = 0,
+    F64 = 1,
+    F16 = 2,
+    BF16 = 3,
+}
+
+impl Real {
+    pub(crate) fn of(dtype: crate::types::DType) -> Real {
+        use crate::types::DType;
+        match dtype {
+            DType::Float64 => Real::F64,
+            DType::Float16 => Real::F16,
+            DType::BFloat16 => Real::BF16,
+            _ => Real::F32,
+        }
+    }
+
+    /// All of them, with their names in the kernel source.
+    #[cfg(test)]
+    const ALL: [(Real, &'static str); 4] = [
+        (Real::F32, "CTC_REAL_F32"),
+        (Real::F64, "CTC_REAL_F64"),
+        (Real::F16, "CTC_REAL_F16"),
+        (Real::BF16, "CTC_REAL_BF16"),
+    ];
+}
 
 /// The largest blocks of the sweeps (alpha, beta, align) and of the other kernels: the
 /// `__launch_bounds__` of `kernels/ctc.cu` (`CTC_SWEEP_THREADS`, `CTC_GRID_THREADS`).
 pub(crate) const SWEEP_THREADS: u32 = 512;
 pub(crate) const GRID_THREADS: u32 = 256;
+/// The partial sums of a frame in `ctc_shift` (`CTC_SHIFT_PARTS`): more threads would idle.
+pub(crate) const SHIFT_PARTS: u32 = 128;
 
 #[cfg(test)]
 mod tests {
@@ -213,7 +268,7 @@ mod tests {
             let inner = rest.strip_suffix(");")?;
             Some(inner.split(',').map(|s| s.trim().to_owned()).collect())
         };
-        let own = |s: &str| s == name || s == format!("{name}<float>");
+        let own = |s: &str| s == name || s == format!("{name}_f32");
         let mut fields = Vec::new();
         let mut size = 0;
         for line in src.lines() {
@@ -233,9 +288,10 @@ mod tests {
     #[test]
     fn parameter_structs_match_the_kernel_source() {
         type Fields = &'static [(&'static str, usize)];
-        let ours: [(&str, Fields, usize); 7] = [
+        let ours: [(&str, Fields, usize); 8] = [
             ("OffsetsParams", OffsetsParams::FIELDS, OffsetsParams::SIZE),
             ("PrepareParams", PrepareParams::FIELDS, PrepareParams::SIZE),
+            ("ShiftParams", ShiftParams::FIELDS, ShiftParams::SIZE),
             ("AlphaParams", AlphaParams::FIELDS, AlphaParams::SIZE),
             ("BetaParams", BetaParams::FIELDS, BetaParams::SIZE),
             ("GradParams", GradParams::FIELDS, GradParams::SIZE),
@@ -252,7 +308,7 @@ mod tests {
     }
 
     #[test]
-    fn thread_bounds_match_the_kernel_source() {
+    fn thread_bounds_and_type_codes_match_the_kernel_source() {
         let define = |name: &str| -> u32 {
             let prefix = format!("#define {name} ");
             crate::cuda::KERNEL_SOURCE
@@ -265,5 +321,9 @@ mod tests {
         };
         assert_eq!(define("CTC_SWEEP_THREADS"), SWEEP_THREADS);
         assert_eq!(define("CTC_GRID_THREADS"), GRID_THREADS);
+        assert_eq!(define("CTC_SHIFT_PARTS"), SHIFT_PARTS);
+        for (real, name) in Real::ALL {
+            assert_eq!(define(name), real as u32, "{name}");
+        }
     }
 }

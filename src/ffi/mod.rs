@@ -42,8 +42,8 @@ pub type CtcDType = i32;
 pub const CTC_DTYPE_FLOAT32: CtcDType = 0;
 /// IEEE binary64.
 pub const CTC_DTYPE_FLOAT64: CtcDType = 1;
-/// IEEE binary16: log_probs and the outputs of a half computation (accumulated in float32; on
-/// the host in this version, `CTC_STATUS_UNSUPPORTED` on CUDA).
+/// IEEE binary16: log_probs and the outputs of a half computation (accumulated in float32, on
+/// the host and on CUDA).
 pub const CTC_DTYPE_FLOAT16: CtcDType = 2;
 /// bfloat16 (as float16).
 pub const CTC_DTYPE_BFLOAT16: CtcDType = 3;
@@ -93,8 +93,9 @@ pub const CTC_INPUT_LOG_PROBS: CtcInput = 0;
 /// Unnormalized scores x: the library applies log_softmax over C itself, without storing it;
 /// the loss is that of log_softmax(x) and the gradient is d loss / d x =
 /// (softmax(x) - posterior) * grad_loss (finite at x = -inf; a frame of NaN, +inf or only -inf
-/// scores gives its sample NaN; ctc_align aligns them as their log_softmax). Served on the CPU;
-/// CUDA tensors answer CTC_STATUS_UNSUPPORTED in this version.
+/// scores gives its sample NaN; ctc_align aligns them as their log_softmax). On the CPU and on
+/// CUDA (where each frame's log-sum-exp is summed in another fixed order than on the CPU, so
+/// results agree to rounding, not bit for bit).
 pub const CTC_INPUT_LOGITS: CtcInput = 1;
 
 /// Which derivative `grad_log_probs` receives (`CtcOptions.gradient`; a 32-bit integer in the
@@ -320,7 +321,7 @@ pub extern "C" fn ctc_options_default() -> CtcOptions {
 ///
 /// Inputs (read only, never kept after the call):
 /// - `log_probs`: (T, N, C) or unbatched (T, C), float32, float64, float16 or bfloat16 (the
-///   half types read as they are and accumulated in float32; host memory only in this version),
+///   half types read as they are and accumulated in float32),
 ///   any non-negative strides:
 ///   element [t][n][c] at `data + t*strides[0] + n*strides[1] + c*strides[2]` (elements), so
 ///   (N, T, C) memory, transposed views and padded rows all work without a copy. Its device
@@ -343,7 +344,7 @@ pub extern "C" fn ctc_options_default() -> CtcOptions {
 ///
 /// Returns CTC_STATUS_SUCCESS; CTC_STATUS_INVALID_ARGUMENT for any rule above broken (message names
 /// the argument and value); CTC_STATUS_UNSUPPORTED for CUDA tensors where no CUDA driver or NVRTC
-/// is usable, and for float16/bfloat16 on CUDA in this version; CTC_STATUS_OUT_OF_MEMORY when scratch
+/// is usable; CTC_STATUS_OUT_OF_MEMORY when scratch
 /// memory or worker threads cannot be had; CTC_STATUS_DEVICE_ERROR when a CUDA driver or NVRTC
 /// call fails; CTC_STATUS_INTERNAL_ERROR for a library bug (a caught panic).
 ///
@@ -524,7 +525,7 @@ pub extern "C" fn ctc_release_cached_memory() -> usize {
 /// (NULL for the defaults): `blank`, `num_threads`, `cuda_stream` and `workspace` apply,
 /// `reduction`, `zero_infinity` and `gradient` are ignored; with `input` = CTC_INPUT_LOGITS the
 /// values are aligned as their log_softmax over C (the same paths; `path_scores` sums
-/// log-probabilities), on the CPU (CUDA tensors: CTC_STATUS_UNSUPPORTED in this version).
+/// log-probabilities).
 ///
 /// Outputs (written only on success; same device as log_probs):
 /// - `path`: (T, N) (unbatched: (T,)), int32 or int64, any strides that do not make two
@@ -542,7 +543,8 @@ pub extern "C" fn ctc_release_cached_memory() -> usize {
 /// label unless the final blank is strictly better; a state stays unless its predecessor one or
 /// two states back is strictly better), which always gives a best alignment; results are bitwise
 /// identical for every thread count, and on the CPU and on CUDA (the same paths, the same
-/// scores). Memory: the forward pass keeps rows at checkpoints about sqrt(T) frames apart and
+/// scores; for logits, whose normalizer CUDA sums in another order, scores agree to rounding
+/// and only a near-tie can pick another best path). Memory: the forward pass keeps rows at checkpoints about sqrt(T) frames apart and
 /// the read-back recomputes one segment at a time
 /// (`ctc_workspace_size_for_call(CTC_CALL_ALIGN, ...)` gives the size). On CUDA tensors
 /// everything, the read-back included, runs on log_probs' device in one launch sequence on

@@ -22,19 +22,10 @@ import site
 import sys
 
 ARCHS = ["sm_70", "sm_80", "sm_90"]
-KERNELS = [
-    "ctc_offsets",
-    "ctc_prepare",
-    "ctc_alpha_f32",
-    "ctc_alpha_f64",
-    "ctc_beta_f32",
-    "ctc_beta_f64",
-    "ctc_grad_f32",
-    "ctc_grad_f64",
-    "ctc_reduce_f32",
-    "ctc_reduce_f64",
-    "ctc_align_f32",
-    "ctc_align_f64",
+KERNELS = ["ctc_offsets", "ctc_prepare", "ctc_reduce_f32", "ctc_reduce_f64"] + [
+    f"ctc_{kernel}_{dtype}"
+    for kernel in ("shift", "alpha", "beta", "grad", "align")
+    for dtype in ("f32", "f64", "f16", "bf16")
 ]
 # "Architectures prior to '<compute/sm>_75' are deprecated and may be removed ...".
 DEPRECATED_ARCH = re.compile(r"Architectures prior to .* are deprecated")

@@ -118,17 +118,30 @@ void run_kernel(dim3 grid, dim3 block, const void* params) {
 const Kernel kKernels[] = {
     {"ctc_offsets", run_kernel<OffsetsParams, ctc_offsets>, sizeof(OffsetsParams), 2, CTC_GRID_THREADS, 0},
     {"ctc_prepare", run_kernel<PrepareParams, ctc_prepare>, sizeof(PrepareParams), 9, CTC_GRID_THREADS, 1 << 3},
-    {"ctc_alpha_f32", run_kernel<AlphaParams<float>, ctc_alpha_f32>, sizeof(AlphaParams<float>), 6, CTC_SWEEP_THREADS, 0},
-    {"ctc_alpha_f64", run_kernel<AlphaParams<double>, ctc_alpha_f64>, sizeof(AlphaParams<double>), 6, CTC_SWEEP_THREADS, 0},
-    {"ctc_beta_f32", run_kernel<BetaParams<float>, ctc_beta_f32>, sizeof(BetaParams<float>), 7, CTC_SWEEP_THREADS, 0},
-    {"ctc_beta_f64", run_kernel<BetaParams<double>, ctc_beta_f64>, sizeof(BetaParams<double>), 7, CTC_SWEEP_THREADS, 0},
-    {"ctc_grad_f32", run_kernel<GradParams<float>, ctc_grad_f32>, sizeof(GradParams<float>), 9, CTC_GRID_THREADS, 1 << 7},
-    {"ctc_grad_f64", run_kernel<GradParams<double>, ctc_grad_f64>, sizeof(GradParams<double>), 9, CTC_GRID_THREADS, 1 << 7},
+    // shift is NULL for log-probabilities; grad_loss may be NULL; path is never written when
+    // T = 0 (an empty tensor's pointer); path_scores may be NULL.
+    {"ctc_shift_f32", run_kernel<ShiftParams<float, float>, ctc_shift_f32>, sizeof(ShiftParams<float, float>), 2, CTC_GRID_THREADS, 0},
+    {"ctc_alpha_f32", run_kernel<AlphaParams<float, float>, ctc_alpha_f32>, sizeof(AlphaParams<float, float>), 7, CTC_SWEEP_THREADS, 1 << 1},
+    {"ctc_beta_f32", run_kernel<BetaParams<float, float>, ctc_beta_f32>, sizeof(BetaParams<float, float>), 8, CTC_SWEEP_THREADS, 1 << 1},
+    {"ctc_grad_f32", run_kernel<GradParams<float, float>, ctc_grad_f32>, sizeof(GradParams<float, float>), 10, CTC_GRID_THREADS, 1 << 1 | 1 << 8},
+    {"ctc_align_f32", run_kernel<AlignParams<float, float>, ctc_align_f32>, sizeof(AlignParams<float, float>), 10, CTC_SWEEP_THREADS, 1 << 1 | 3 << 8},
+    {"ctc_shift_f64", run_kernel<ShiftParams<double, double>, ctc_shift_f64>, sizeof(ShiftParams<double, double>), 2, CTC_GRID_THREADS, 0},
+    {"ctc_alpha_f64", run_kernel<AlphaParams<double, double>, ctc_alpha_f64>, sizeof(AlphaParams<double, double>), 7, CTC_SWEEP_THREADS, 1 << 1},
+    {"ctc_beta_f64", run_kernel<BetaParams<double, double>, ctc_beta_f64>, sizeof(BetaParams<double, double>), 8, CTC_SWEEP_THREADS, 1 << 1},
+    {"ctc_grad_f64", run_kernel<GradParams<double, double>, ctc_grad_f64>, sizeof(GradParams<double, double>), 10, CTC_GRID_THREADS, 1 << 1 | 1 << 8},
+    {"ctc_align_f64", run_kernel<AlignParams<double, double>, ctc_align_f64>, sizeof(AlignParams<double, double>), 10, CTC_SWEEP_THREADS, 1 << 1 | 3 << 8},
+    {"ctc_shift_f16", run_kernel<ShiftParams<ctc_f16, float>, ctc_shift_f16>, sizeof(ShiftParams<ctc_f16, float>), 2, CTC_GRID_THREADS, 0},
+    {"ctc_alpha_f16", run_kernel<AlphaParams<ctc_f16, float>, ctc_alpha_f16>, sizeof(AlphaParams<ctc_f16, float>), 7, CTC_SWEEP_THREADS, 1 << 1},
+    {"ctc_beta_f16", run_kernel<BetaParams<ctc_f16, float>, ctc_beta_f16>, sizeof(BetaParams<ctc_f16, float>), 8, CTC_SWEEP_THREADS, 1 << 1},
+    {"ctc_grad_f16", run_kernel<GradParams<ctc_f16, float>, ctc_grad_f16>, sizeof(GradParams<ctc_f16, float>), 10, CTC_GRID_THREADS, 1 << 1 | 1 << 8},
+    {"ctc_align_f16", run_kernel<AlignParams<ctc_f16, float>, ctc_align_f16>, sizeof(AlignParams<ctc_f16, float>), 10, CTC_SWEEP_THREADS, 1 << 1 | 3 << 8},
+    {"ctc_shift_bf16", run_kernel<ShiftParams<ctc_bf16, float>, ctc_shift_bf16>, sizeof(ShiftParams<ctc_bf16, float>), 2, CTC_GRID_THREADS, 0},
+    {"ctc_alpha_bf16", run_kernel<AlphaParams<ctc_bf16, float>, ctc_alpha_bf16>, sizeof(AlphaParams<ctc_bf16, float>), 7, CTC_SWEEP_THREADS, 1 << 1},
+    {"ctc_beta_bf16", run_kernel<BetaParams<ctc_bf16, float>, ctc_beta_bf16>, sizeof(BetaParams<ctc_bf16, float>), 8, CTC_SWEEP_THREADS, 1 << 1},
+    {"ctc_grad_bf16", run_kernel<GradParams<ctc_bf16, float>, ctc_grad_bf16>, sizeof(GradParams<ctc_bf16, float>), 10, CTC_GRID_THREADS, 1 << 1 | 1 << 8},
+    {"ctc_align_bf16", run_kernel<AlignParams<ctc_bf16, float>, ctc_align_bf16>, sizeof(AlignParams<ctc_bf16, float>), 10, CTC_SWEEP_THREADS, 1 << 1 | 3 << 8},
     {"ctc_reduce_f32", run_kernel<ReduceParams<float>, ctc_reduce_f32>, sizeof(ReduceParams<float>), 3, CTC_GRID_THREADS, 0},
     {"ctc_reduce_f64", run_kernel<ReduceParams<double>, ctc_reduce_f64>, sizeof(ReduceParams<double>), 3, CTC_GRID_THREADS, 0},
-    // path is never written when T = 0 (an empty tensor's pointer); path_scores may be NULL.
-    {"ctc_align_f32", run_kernel<AlignParams<float>, ctc_align_f32>, sizeof(AlignParams<float>), 9, CTC_SWEEP_THREADS, 3 << 7},
-    {"ctc_align_f64", run_kernel<AlignParams<double>, ctc_align_f64>, sizeof(AlignParams<double>), 9, CTC_SWEEP_THREADS, 3 << 7},
 };
 
 struct Module {
@@ -347,7 +360,11 @@ Context* new_context(int device, bool primary) {
 bool holds_kernels(const unsigned char* image, size_t n, bool source) {
     for (const Kernel& k : kKernels) {
         size_t len = std::strlen(k.name);
-        if (source && (std::strstr(k.name, "_f32") || std::strstr(k.name, "_f64"))) len -= 3;
+        // The source names the typed kernels through a macro: look for their common prefix.
+        const char* type = std::strrchr(k.name, '_');
+        const bool typed = type && (!std::strcmp(type, "_f32") || !std::strcmp(type, "_f64") ||
+                                    !std::strcmp(type, "_f16") || !std::strcmp(type, "_bf16"));
+        if (source && typed) len = static_cast<size_t>(type - k.name) + 1;
         bool found = false;
         for (size_t i = 0; i + len <= n && !found; ++i)
             found = std::memcmp(image + i, k.name, len) == 0;

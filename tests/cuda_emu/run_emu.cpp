@@ -413,20 +413,23 @@ Outcome run(const Case& cs, int layout, int bs, int garbage, bool ring = false) 
                            tgt_len.data(), tsize, tn, ts, il_stride, tl_stride, tbytes, il_bytes,
                            tl_bytes, cs.padded, iN, iT, iC, cs.blank, ilmax};
     emu::launch(ctc_prepare, grid, block, pp);
-    const AlphaParams<T> ap{lp.data(), labels.data(), in_len.data(), tgt_len.data(), log_alpha.data(),
+    const int real = sizeof(T) == 4 ? CTC_REAL_F32 : CTC_REAL_F64;
+    // shift NULL: log-probabilities (logits run through the driver stand-in, tests/cuda_gpu.rs).
+    const AlphaParams<T, T> ap{lp.data(), nullptr, labels.data(), in_len.data(), tgt_len.data(), log_alpha.data(),
                             nll.data(), st, sn, sc, width, iN, iT, cs.blank, ilmax, irows};
-    const BetaParams<T> bp{lp.data(), labels.data(), in_len.data(), tgt_len.data(), log_alpha.data(),
+    const BetaParams<T, T> bp{lp.data(), nullptr, labels.data(), in_len.data(), tgt_len.data(), log_alpha.data(),
                            work.data(), nll.data(), st, sn, sc, width, iN, iT, cs.blank, ilmax, irows};
     // Frames per gradient block: a few, so that several chunks and partial last chunks occur.
     const int frames = 1 + (layout + bs) % 4;
     const int chunks = iT == 0 ? 0 : (iT + frames - 1) / frames;
-    const GradParams<T> gp{lp.data(), next_same.data(), class_head.data(), in_len.data(), tgt_len.data(),
+    const GradParams<T, T> gp{lp.data(), nullptr, next_same.data(), class_head.data(), in_len.data(), tgt_len.data(),
                            log_alpha.data(), nll.data(), grad_loss, grad.data(), st, sn, sc, width,
                            go_stride, gt, gn, gc, iN, iT, iC, cs.blank, ilmax, irows, cs.reduction,
                            cs.zero_infinity, frames, chunks,
-                           /* exact: torch's form here; the exact one in tests/cuda_gpu.rs */ 0};
+                           /* exact: torch's form here; the exact one in tests/cuda_gpu.rs */ 0,
+                           real, real};
     const ReduceParams<T> rp{nll.data(), tgt_len.data(), loss.data(), loss_stride, iN, cs.reduction,
-                             cs.zero_infinity};
+                             cs.zero_infinity, real};
     if constexpr (sizeof(T) == 4) {
         emu::launch(ctc_alpha_f32, grid, block, ap);
         if (!ring) {
@@ -644,11 +647,12 @@ Aligned run_align(const Case& cs, int layout, int bs, int garbage) {
     void* scores = a.scores_bytes == 8   ? static_cast<void*>(scores64.data())
                    : a.scores_bytes == 4 ? static_cast<void*>(scores32.data())
                                          : nullptr;
-    const AlignParams<T> ap{in.lp.data(), labels.data(), in_len.data(), tgt_len.data(), rows.data(),
+    const AlignParams<T, T> ap{in.lp.data(), nullptr, labels.data(), in_len.data(), tgt_len.data(), rows.data(),
                             checkpoints.data(), codes.data(), path, scores, in.st, in.sn, in.sc, a.width,
                             a.code_row, a.path_st, a.path_sn, a.scores_stride, iN, iT, cs.blank,
                             static_cast<int>(a.lmax), static_cast<int>(a.segment),
-                            static_cast<int>(a.checkpoint_rows), a.path_bytes, a.scores_bytes};
+                            static_cast<int>(a.checkpoint_rows), a.path_bytes,
+                            a.scores_bytes == 8 ? CTC_REAL_F64 : CTC_REAL_F32};
     if constexpr (sizeof(T) == 4) {
         emu::launch(ctc_align_f32, grid, block, ap);
     } else {

@@ -274,11 +274,11 @@ def ctc_loss(
     library applies ``log_softmax`` over the classes itself, without storing it: the loss is that
     of ``log_softmax(logits)`` and the gradient is taken with respect to the logits (as
     ``log_softmax`` then ``ctc_loss`` would give, in one pass and without the (T, N, C)
-    intermediate; finite at -inf logits). CPU tensors only in this version.
+    intermediate; finite at -inf logits). CPU and CUDA tensors.
 
     float16 and bfloat16 ``log_probs`` (not in torch, whose CTC refuses them): read as they are,
     accumulated in float32; the returned loss is float32 (a half loss overflows past 65504), the
-    gradient has log_probs' dtype. CPU tensors only in this version."""
+    gradient has log_probs' dtype. CPU and CUDA tensors."""
     return _ctc_loss(
         log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, exact_gradient, from_logits
     )

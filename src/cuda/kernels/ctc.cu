@@ -22,20 +22,29 @@
 //
 // Every kernel takes a 1-D block of blockDim.x threads, a power of two in [1, its maximum]
 // (CTC_SWEEP_THREADS for alpha, beta and align, CTC_GRID_THREADS for the others) chosen by the
-// host; any such value gives the same bits (no sum depends on it). No dynamic shared memory.
+// host; any such value gives the same bits (no sum depends on it: see "Determinism"). No dynamic shared memory.
 //
 //   ctc_offsets                       1 block        concatenated targets only
 //   ctc_prepare                       N blocks       block b: sample b
-//   ctc_alpha_f32 / _f64              N blocks
-//   ctc_beta_f32 / _f64               N blocks       only for a gradient
-//   ctc_grad_f32 / _f64               N * chunks     block b * chunks + k: frames
+//   ctc_shift_<t>                     any            logits only: frame f = b * max_time + t
+//                                                    in block f, f + grid, ...
+//   ctc_alpha_<t>                     N blocks
+//   ctc_beta_<t>                      N blocks       only for a gradient
+//   ctc_grad_<t>                      N * chunks     block b * chunks + k: frames
 //                                                    [k F, (k + 1) F) of sample b
 //   ctc_reduce_f32 / _f64             1 block
-//   ctc_align_f32 / _f64              N blocks       forced alignment (ctc_align)
+//   ctc_align_<t>                     N blocks       forced alignment (ctc_align)
 //
-// Run them in this order on one stream: offsets, prepare, alpha, then reduce and/or beta + grad
-// (beta replaces log_alpha entries by posteriors, so run it after anything else reading them).
-// Forced alignment runs offsets, prepare, align. Blocks past the grid's work return at once.
+// <t> is the element type of log_probs: f32 and f64 compute in their own type, f16 (IEEE
+// binary16) and bf16 (bfloat16) in float, widening each element exactly where it is read; the
+// reduce kernel is that of the computation's type. Outputs and the upstream gradient are float32
+// or log_probs' type (CTC_REAL_*); a half output is rounded once from float (src/halfconv.rs,
+// the same operations, so the bits are the CPU's for the same float value).
+//
+// Run them in this order on one stream: offsets, prepare, shift (logits), alpha, then reduce
+// and/or beta + grad (beta replaces log_alpha entries by posteriors, so run it after anything
+// else reading them). Forced alignment runs offsets, prepare, shift (logits), align. Blocks
+// past the grid's work return at once.
 //
 // Strides are in elements, never bytes, and may be any value (zero or negative included) that
 // keeps the addressed elements inside the caller's tensor.
@@ -70,6 +79,13 @@
 //                                * width, state s at offset s; width >= 2*lmax + 1.
 //                                alpha_rows >= max_b T_b when beta follows; 2 for the loss alone
 //   nll [N]                      the negative log-likelihood of each sample
+//   shift [N][max_time][2] T     NULL: log_probs holds log-probabilities; else it holds logits
+//                                and every kernel reading it (alpha, beta, grad, align) reads
+//                                (x - shift[b][t][0]) - shift[b][t][1] instead of x
+//
+// ShiftParams (ctc_shift_<t>): logits, st, sn, sc as log_probs; shift[b][t] = (m, lse) of the
+//   frame, m = max_c x, lse = ln(sum_c exp(x - m)) (src/algorithm.rs "Logits"); (NaN, NaN) for
+//   a frame holding a NaN or +inf, (-inf, 0) for a frame of -inf.
 //
 // BetaParams (ctc_beta_<t>): the beta sweep (two rows of log_beta per sample in `work`,
 //   [N][2][width]); each state's log_alpha entry is replaced by its posterior
@@ -83,13 +99,17 @@
 //   reduction 0 none, 1 mean, 2 sum; zero_infinity 0 or 1
 //   grad, gt, gn, gc             (T, N, C): every element with t < max_time is written exactly
 //                                once (no memset needed), nothing else (gaps stay)
+//   grad_dtype, grad_loss_dtype  CTC_REAL_* of grad and grad_loss
+//   exact                        1: -P_c g_b (CTC_GRADIENT_EXACT); logits (shift not NULL):
+//                                (softmax - P_c) g_b whatever `exact` says
 //
 // ReduceParams (ctc_reduce_<t>)
 //   loss, loss_stride            reduction none: loss[b*loss_stride] = nll_b (0 where
 //                                zero_infinity and nll_b = +inf); sum: loss[0] = sum_b nll_b;
 //                                mean: loss[0] = (1/N) sum_b nll_b / max(L_b, 1). The sum and
 //                                the mean accumulate in double in increasing b, from -0.0 (as
-//                                Rust's f64 `sum`), then round once to T.
+//                                Rust's f64 `sum`), then round once to T (and from it to a
+//                                half loss_dtype)
 //
 // AlignParams (ctc_align_<t>): the Viterbi recurrence of src/algorithm.rs "Forced alignment"
 //   log_probs, st, sn, sc        as for alpha
@@ -100,8 +120,8 @@
 //                                bits 2 (s % 4) and up; code_row >= (width + 3) / 4
 //   path, path_st, path_sn, path_bytes   (max_time, N) int32 or int64 (4 or 8): element [t][b]
 //                                at t * path_st + b * path_sn; every t < max_time is written
-//   scores, scores_stride, scores_bytes  (N,) float32 or float64 (4 or 8), [b] at
-//                                b * scores_stride; NULL: not written
+//   scores, scores_stride, scores_dtype  (N,) CTC_REAL_*, [b] at b * scores_stride; NULL: not
+//                                written
 //   segment (K >= 1), checkpoint_rows (>= 1): a sample needs ceil(T_b / K) checkpoint rows;
 //                                one with more is treated as impossible (the host sizes them
 //                                for its longest input)
@@ -113,7 +133,8 @@
 //
 // Workspace, in elements: offsets: N long long (concatenated); labels, next_same: N * lmax int;
 // class_head: N * C int; in_len, tgt_len: N int; log_alpha: N * alpha_rows * width T; work:
-// N * 2 * width T (gradient); nll: N T. Nothing needs initializing.
+// N * 2 * width T (gradient); nll: N T; shift (logits): N * max_time * 2 T. Nothing needs
+// initializing.
 // Forced alignment: offsets, labels, next_same, class_head, in_len, tgt_len as above (prepare
 // fills them); rows (in log_alpha's place): N * 2 * width T; checkpoints:
 // N * checkpoint_rows * width T; codes: N * segment * code_row bytes. With K = segment =
@@ -186,7 +207,9 @@
 //     increasing s;
 //   - the posterior mass of a label class at frame t: one thread adds the states of the chain
 //     of its repeats (class_head, next_same) in increasing label index;
-//   - the reduced loss: one thread, increasing b, in double.
+//   - the reduced loss: one thread, increasing b, in double;
+//   - a frame's log-sum-exp (logits): class c in partial c % CTC_SHIFT_PARTS in increasing c,
+//     then one thread adds the partials in increasing order.
 //
 // =============================================================================================
 // Numerical rules (as src/algorithm.rs and src/cpu/fast.rs)
@@ -251,8 +274,40 @@ struct PrepareParams {
     int lmax;
 };
 
-template <typename T> struct AlphaParams {
-    const T* log_probs;
+/// float16 and bfloat16 elements, as their bits (NVRTC without headers has no cuda_fp16.h).
+struct ctc_f16 {
+    unsigned short bits;
+};
+struct ctc_bf16 {
+    unsigned short bits;
+};
+
+/// The floating types of outputs and of the upstream gradient (GradParams.grad_dtype,
+/// grad_loss_dtype, ReduceParams.loss_dtype, AlignParams.scores_dtype); src/cuda/params.rs has
+/// the same numbers.
+#define CTC_REAL_F32 0
+#define CTC_REAL_F64 1
+#define CTC_REAL_F16 2
+#define CTC_REAL_BF16 3
+
+// `In` is the element type of log_probs (float, double, ctc_f16, ctc_bf16) and `T` the type of
+// every computation (float for the half types). `shift` is NULL for log-probabilities; for
+// logits it holds each frame's (max, lse) (ctc_shift), [b][t][2] at (b * max_time + t) * 2.
+
+template <typename In, typename T> struct ShiftParams {
+    const In* logits;
+    T* shift;
+    long long st;
+    long long sn;
+    long long sc;
+    int N;
+    int max_time;
+    int C;
+};
+
+template <typename In, typename T> struct AlphaParams {
+    const In* log_probs;
+    const T* shift;
     const int* labels;
     const int* in_len;
     const int* tgt_len;
@@ -269,8 +324,9 @@ template <typename T> struct AlphaParams {
     int alpha_rows;
 };
 
-template <typename T> struct BetaParams {
-    const T* log_probs;
+template <typename In, typename T> struct BetaParams {
+    const In* log_probs;
+    const T* shift;
     const int* labels;
     const int* in_len;
     const int* tgt_len;
@@ -288,16 +344,17 @@ template <typename T> struct BetaParams {
     int alpha_rows;
 };
 
-template <typename T> struct GradParams {
-    const T* log_probs;
+template <typename In, typename T> struct GradParams {
+    const In* log_probs;
+    const T* shift;
     const int* next_same;
     const int* class_head;
     const int* in_len;
     const int* tgt_len;
     const T* log_alpha;
     const T* nll;
-    const T* grad_loss;
-    T* grad;
+    const void* grad_loss;
+    void* grad;
     long long st;
     long long sn;
     long long sc;
@@ -317,20 +374,24 @@ template <typename T> struct GradParams {
     int frames;
     int chunks;
     int exact;  // CTC_GRADIENT_EXACT: -P_c g_b instead of torch's formula
+    int grad_dtype;
+    int grad_loss_dtype;
 };
 
 template <typename T> struct ReduceParams {
     const T* nll;
     const int* tgt_len;
-    T* loss;
+    void* loss;
     long long loss_stride;
     int N;
     int reduction;
     int zero_infinity;
+    int loss_dtype;
 };
 
-template <typename T> struct AlignParams {
-    const T* log_probs;
+template <typename In, typename T> struct AlignParams {
+    const In* log_probs;
+    const T* shift;
     const int* labels;
     const int* in_len;
     const int* tgt_len;
@@ -354,12 +415,12 @@ template <typename T> struct AlignParams {
     int segment;
     int checkpoint_rows;
     int path_bytes;
-    int scores_bytes;
+    int scores_dtype;
 };
 
-// Offsets and sizes, in bytes; src/cuda/launch.rs asserts the same numbers (T appears only
-// behind pointers, so every instantiation of a template has the offsets of the float one).
-// NVRTC has no offsetof: the offsets are checked by the host compilers (the emulation and the
+// Offsets and sizes, in bytes; src/cuda/params.rs asserts the same numbers. Every instantiation
+// of a template has the offsets of its float one, named below (the types appear only behind
+// pointers). NVRTC has no offsetof: the offsets are checked by the host compilers (the emulation and the
 // driver stand-in), the sizes by all.
 #if defined(__CUDACC_RTC__)
 #define CTC_FIELD(S, f, at) static_assert(true, "")
@@ -367,6 +428,12 @@ template <typename T> struct AlignParams {
 #define CTC_FIELD(S, f, at) static_assert(__builtin_offsetof(S, f) == at, #S "." #f)
 #endif
 #define CTC_SIZE(S, n) static_assert(sizeof(S) == n, "sizeof " #S)
+typedef ShiftParams<float, float> ShiftParams_f32;
+typedef AlphaParams<float, float> AlphaParams_f32;
+typedef BetaParams<float, float> BetaParams_f32;
+typedef GradParams<float, float> GradParams_f32;
+typedef ReduceParams<float> ReduceParams_f32;
+typedef AlignParams<float, float> AlignParams_f32;
 CTC_FIELD(OffsetsParams, target_lengths, 0);
 CTC_FIELD(OffsetsParams, offsets, 8);
 CTC_FIELD(OffsetsParams, tl_stride, 16);
@@ -397,102 +464,118 @@ CTC_FIELD(PrepareParams, C, 136);
 CTC_FIELD(PrepareParams, blank, 140);
 CTC_FIELD(PrepareParams, lmax, 144);
 CTC_SIZE(PrepareParams, 152);
-CTC_FIELD(AlphaParams<float>, log_probs, 0);
-CTC_FIELD(AlphaParams<float>, labels, 8);
-CTC_FIELD(AlphaParams<float>, in_len, 16);
-CTC_FIELD(AlphaParams<float>, tgt_len, 24);
-CTC_FIELD(AlphaParams<float>, log_alpha, 32);
-CTC_FIELD(AlphaParams<float>, nll, 40);
-CTC_FIELD(AlphaParams<float>, st, 48);
-CTC_FIELD(AlphaParams<float>, sn, 56);
-CTC_FIELD(AlphaParams<float>, sc, 64);
-CTC_FIELD(AlphaParams<float>, width, 72);
-CTC_FIELD(AlphaParams<float>, N, 80);
-CTC_FIELD(AlphaParams<float>, max_time, 84);
-CTC_FIELD(AlphaParams<float>, blank, 88);
-CTC_FIELD(AlphaParams<float>, lmax, 92);
-CTC_FIELD(AlphaParams<float>, alpha_rows, 96);
-CTC_SIZE(AlphaParams<float>, 104);
-CTC_FIELD(BetaParams<float>, log_probs, 0);
-CTC_FIELD(BetaParams<float>, labels, 8);
-CTC_FIELD(BetaParams<float>, in_len, 16);
-CTC_FIELD(BetaParams<float>, tgt_len, 24);
-CTC_FIELD(BetaParams<float>, log_alpha, 32);
-CTC_FIELD(BetaParams<float>, work, 40);
-CTC_FIELD(BetaParams<float>, nll, 48);
-CTC_FIELD(BetaParams<float>, st, 56);
-CTC_FIELD(BetaParams<float>, sn, 64);
-CTC_FIELD(BetaParams<float>, sc, 72);
-CTC_FIELD(BetaParams<float>, width, 80);
-CTC_FIELD(BetaParams<float>, N, 88);
-CTC_FIELD(BetaParams<float>, max_time, 92);
-CTC_FIELD(BetaParams<float>, blank, 96);
-CTC_FIELD(BetaParams<float>, lmax, 100);
-CTC_FIELD(BetaParams<float>, alpha_rows, 104);
-CTC_SIZE(BetaParams<float>, 112);
-CTC_FIELD(GradParams<float>, log_probs, 0);
-CTC_FIELD(GradParams<float>, next_same, 8);
-CTC_FIELD(GradParams<float>, class_head, 16);
-CTC_FIELD(GradParams<float>, in_len, 24);
-CTC_FIELD(GradParams<float>, tgt_len, 32);
-CTC_FIELD(GradParams<float>, log_alpha, 40);
-CTC_FIELD(GradParams<float>, nll, 48);
-CTC_FIELD(GradParams<float>, grad_loss, 56);
-CTC_FIELD(GradParams<float>, grad, 64);
-CTC_FIELD(GradParams<float>, st, 72);
-CTC_FIELD(GradParams<float>, sn, 80);
-CTC_FIELD(GradParams<float>, sc, 88);
-CTC_FIELD(GradParams<float>, width, 96);
-CTC_FIELD(GradParams<float>, grad_loss_stride, 104);
-CTC_FIELD(GradParams<float>, gt, 112);
-CTC_FIELD(GradParams<float>, gn, 120);
-CTC_FIELD(GradParams<float>, gc, 128);
-CTC_FIELD(GradParams<float>, N, 136);
-CTC_FIELD(GradParams<float>, max_time, 140);
-CTC_FIELD(GradParams<float>, C, 144);
-CTC_FIELD(GradParams<float>, blank, 148);
-CTC_FIELD(GradParams<float>, lmax, 152);
-CTC_FIELD(GradParams<float>, alpha_rows, 156);
-CTC_FIELD(GradParams<float>, reduction, 160);
-CTC_FIELD(GradParams<float>, zero_infinity, 164);
-CTC_FIELD(GradParams<float>, frames, 168);
-CTC_FIELD(GradParams<float>, chunks, 172);
-CTC_FIELD(GradParams<float>, exact, 176);
-CTC_SIZE(GradParams<float>, 184);
-CTC_FIELD(ReduceParams<float>, nll, 0);
-CTC_FIELD(ReduceParams<float>, tgt_len, 8);
-CTC_FIELD(ReduceParams<float>, loss, 16);
-CTC_FIELD(ReduceParams<float>, loss_stride, 24);
-CTC_FIELD(ReduceParams<float>, N, 32);
-CTC_FIELD(ReduceParams<float>, reduction, 36);
-CTC_FIELD(ReduceParams<float>, zero_infinity, 40);
-CTC_SIZE(ReduceParams<float>, 48);
-CTC_FIELD(AlignParams<float>, log_probs, 0);
-CTC_FIELD(AlignParams<float>, labels, 8);
-CTC_FIELD(AlignParams<float>, in_len, 16);
-CTC_FIELD(AlignParams<float>, tgt_len, 24);
-CTC_FIELD(AlignParams<float>, rows, 32);
-CTC_FIELD(AlignParams<float>, checkpoints, 40);
-CTC_FIELD(AlignParams<float>, codes, 48);
-CTC_FIELD(AlignParams<float>, path, 56);
-CTC_FIELD(AlignParams<float>, scores, 64);
-CTC_FIELD(AlignParams<float>, st, 72);
-CTC_FIELD(AlignParams<float>, sn, 80);
-CTC_FIELD(AlignParams<float>, sc, 88);
-CTC_FIELD(AlignParams<float>, width, 96);
-CTC_FIELD(AlignParams<float>, code_row, 104);
-CTC_FIELD(AlignParams<float>, path_st, 112);
-CTC_FIELD(AlignParams<float>, path_sn, 120);
-CTC_FIELD(AlignParams<float>, scores_stride, 128);
-CTC_FIELD(AlignParams<float>, N, 136);
-CTC_FIELD(AlignParams<float>, max_time, 140);
-CTC_FIELD(AlignParams<float>, blank, 144);
-CTC_FIELD(AlignParams<float>, lmax, 148);
-CTC_FIELD(AlignParams<float>, segment, 152);
-CTC_FIELD(AlignParams<float>, checkpoint_rows, 156);
-CTC_FIELD(AlignParams<float>, path_bytes, 160);
-CTC_FIELD(AlignParams<float>, scores_bytes, 164);
-CTC_SIZE(AlignParams<float>, 168);
+CTC_FIELD(ShiftParams_f32, logits, 0);
+CTC_FIELD(ShiftParams_f32, shift, 8);
+CTC_FIELD(ShiftParams_f32, st, 16);
+CTC_FIELD(ShiftParams_f32, sn, 24);
+CTC_FIELD(ShiftParams_f32, sc, 32);
+CTC_FIELD(ShiftParams_f32, N, 40);
+CTC_FIELD(ShiftParams_f32, max_time, 44);
+CTC_FIELD(ShiftParams_f32, C, 48);
+CTC_SIZE(ShiftParams_f32, 56);
+CTC_FIELD(AlphaParams_f32, log_probs, 0);
+CTC_FIELD(AlphaParams_f32, shift, 8);
+CTC_FIELD(AlphaParams_f32, labels, 16);
+CTC_FIELD(AlphaParams_f32, in_len, 24);
+CTC_FIELD(AlphaParams_f32, tgt_len, 32);
+CTC_FIELD(AlphaParams_f32, log_alpha, 40);
+CTC_FIELD(AlphaParams_f32, nll, 48);
+CTC_FIELD(AlphaParams_f32, st, 56);
+CTC_FIELD(AlphaParams_f32, sn, 64);
+CTC_FIELD(AlphaParams_f32, sc, 72);
+CTC_FIELD(AlphaParams_f32, width, 80);
+CTC_FIELD(AlphaParams_f32, N, 88);
+CTC_FIELD(AlphaParams_f32, max_time, 92);
+CTC_FIELD(AlphaParams_f32, blank, 96);
+CTC_FIELD(AlphaParams_f32, lmax, 100);
+CTC_FIELD(AlphaParams_f32, alpha_rows, 104);
+CTC_SIZE(AlphaParams_f32, 112);
+CTC_FIELD(BetaParams_f32, log_probs, 0);
+CTC_FIELD(BetaParams_f32, shift, 8);
+CTC_FIELD(BetaParams_f32, labels, 16);
+CTC_FIELD(BetaParams_f32, in_len, 24);
+CTC_FIELD(BetaParams_f32, tgt_len, 32);
+CTC_FIELD(BetaParams_f32, log_alpha, 40);
+CTC_FIELD(BetaParams_f32, work, 48);
+CTC_FIELD(BetaParams_f32, nll, 56);
+CTC_FIELD(BetaParams_f32, st, 64);
+CTC_FIELD(BetaParams_f32, sn, 72);
+CTC_FIELD(BetaParams_f32, sc, 80);
+CTC_FIELD(BetaParams_f32, width, 88);
+CTC_FIELD(BetaParams_f32, N, 96);
+CTC_FIELD(BetaParams_f32, max_time, 100);
+CTC_FIELD(BetaParams_f32, blank, 104);
+CTC_FIELD(BetaParams_f32, lmax, 108);
+CTC_FIELD(BetaParams_f32, alpha_rows, 112);
+CTC_SIZE(BetaParams_f32, 120);
+CTC_FIELD(GradParams_f32, log_probs, 0);
+CTC_FIELD(GradParams_f32, shift, 8);
+CTC_FIELD(GradParams_f32, next_same, 16);
+CTC_FIELD(GradParams_f32, class_head, 24);
+CTC_FIELD(GradParams_f32, in_len, 32);
+CTC_FIELD(GradParams_f32, tgt_len, 40);
+CTC_FIELD(GradParams_f32, log_alpha, 48);
+CTC_FIELD(GradParams_f32, nll, 56);
+CTC_FIELD(GradParams_f32, grad_loss, 64);
+CTC_FIELD(GradParams_f32, grad, 72);
+CTC_FIELD(GradParams_f32, st, 80);
+CTC_FIELD(GradParams_f32, sn, 88);
+CTC_FIELD(GradParams_f32, sc, 96);
+CTC_FIELD(GradParams_f32, width, 104);
+CTC_FIELD(GradParams_f32, grad_loss_stride, 112);
+CTC_FIELD(GradParams_f32, gt, 120);
+CTC_FIELD(GradParams_f32, gn, 128);
+CTC_FIELD(GradParams_f32, gc, 136);
+CTC_FIELD(GradParams_f32, N, 144);
+CTC_FIELD(GradParams_f32, max_time, 148);
+CTC_FIELD(GradParams_f32, C, 152);
+CTC_FIELD(GradParams_f32, blank, 156);
+CTC_FIELD(GradParams_f32, lmax, 160);
+CTC_FIELD(GradParams_f32, alpha_rows, 164);
+CTC_FIELD(GradParams_f32, reduction, 168);
+CTC_FIELD(GradParams_f32, zero_infinity, 172);
+CTC_FIELD(GradParams_f32, frames, 176);
+CTC_FIELD(GradParams_f32, chunks, 180);
+CTC_FIELD(GradParams_f32, exact, 184);
+CTC_FIELD(GradParams_f32, grad_dtype, 188);
+CTC_FIELD(GradParams_f32, grad_loss_dtype, 192);
+CTC_SIZE(GradParams_f32, 200);
+CTC_FIELD(ReduceParams_f32, nll, 0);
+CTC_FIELD(ReduceParams_f32, tgt_len, 8);
+CTC_FIELD(ReduceParams_f32, loss, 16);
+CTC_FIELD(ReduceParams_f32, loss_stride, 24);
+CTC_FIELD(ReduceParams_f32, N, 32);
+CTC_FIELD(ReduceParams_f32, reduction, 36);
+CTC_FIELD(ReduceParams_f32, zero_infinity, 40);
+CTC_FIELD(ReduceParams_f32, loss_dtype, 44);
+CTC_SIZE(ReduceParams_f32, 48);
+CTC_FIELD(AlignParams_f32, log_probs, 0);
+CTC_FIELD(AlignParams_f32, shift, 8);
+CTC_FIELD(AlignParams_f32, labels, 16);
+CTC_FIELD(AlignParams_f32, in_len, 24);
+CTC_FIELD(AlignParams_f32, tgt_len, 32);
+CTC_FIELD(AlignParams_f32, rows, 40);
+CTC_FIELD(AlignParams_f32, checkpoints, 48);
+CTC_FIELD(AlignParams_f32, codes, 56);
+CTC_FIELD(AlignParams_f32, path, 64);
+CTC_FIELD(AlignParams_f32, scores, 72);
+CTC_FIELD(AlignParams_f32, st, 80);
+CTC_FIELD(AlignParams_f32, sn, 88);
+CTC_FIELD(AlignParams_f32, sc, 96);
+CTC_FIELD(AlignParams_f32, width, 104);
+CTC_FIELD(AlignParams_f32, code_row, 112);
+CTC_FIELD(AlignParams_f32, path_st, 120);
+CTC_FIELD(AlignParams_f32, path_sn, 128);
+CTC_FIELD(AlignParams_f32, scores_stride, 136);
+CTC_FIELD(AlignParams_f32, N, 144);
+CTC_FIELD(AlignParams_f32, max_time, 148);
+CTC_FIELD(AlignParams_f32, blank, 152);
+CTC_FIELD(AlignParams_f32, lmax, 156);
+CTC_FIELD(AlignParams_f32, segment, 160);
+CTC_FIELD(AlignParams_f32, checkpoint_rows, 164);
+CTC_FIELD(AlignParams_f32, path_bytes, 168);
+CTC_FIELD(AlignParams_f32, scores_dtype, 172);
+CTC_SIZE(AlignParams_f32, 176);
 
 namespace ctc_kernels {
 
@@ -522,6 +605,96 @@ __device__ __forceinline__ int imin(int a, int b) { return a < b ? a : b; }
 __device__ __forceinline__ int imax(int a, int b) { return a > b ? a : b; }
 __device__ __forceinline__ long long imin_ll(long long a, long long b) { return a < b ? a : b; }
 
+/// float16 bits to float (exact): src/halfconv.rs f16_to_f32, the same operations.
+__device__ __forceinline__ float f16_to_float(unsigned short h) {
+    const unsigned shifted_exp = 0x7c00u << 13;
+    const unsigned bits = static_cast<unsigned>(h & 0x7fff) << 13;
+    const unsigned exp = shifted_exp & bits;
+    const unsigned normal = bits + ((127u - 15u) << 23);
+    const unsigned special = normal + ((128u - 16u) << 23);  // infinity or NaN
+    const float magic = __int_as_float(113 << 23);
+    const unsigned subnormal = static_cast<unsigned>(
+        __float_as_int(__int_as_float(static_cast<int>(normal + (1u << 23))) - magic));
+    const unsigned o = exp == shifted_exp ? special : (exp == 0 ? subnormal : normal);
+    return __int_as_float(static_cast<int>(o | (static_cast<unsigned>(h & 0x8000) << 16)));
+}
+
+/// float to float16 bits, to nearest even (src/halfconv.rs f32_to_f16, the same operations).
+__device__ __forceinline__ unsigned short float_to_f16(float f) {
+    const unsigned f32_infinity = 255u << 23;
+    const unsigned f16_overflow = (127u + 16u) << 23;
+    const unsigned denorm_magic = ((127u - 15u) + (23u - 10u) + 1u) << 23;
+    const unsigned bits = static_cast<unsigned>(__float_as_int(f));
+    const unsigned short sign = static_cast<unsigned short>((bits & 0x80000000u) >> 16);
+    const unsigned u = bits & 0x7fffffffu;
+    const unsigned short overflow = u > f32_infinity ? 0x7e00 : 0x7c00;
+    const float sum = __int_as_float(static_cast<int>(u)) + __int_as_float(static_cast<int>(denorm_magic));
+    const unsigned short small =
+        static_cast<unsigned short>(static_cast<unsigned>(__float_as_int(sum)) - denorm_magic);
+    const unsigned mant_odd = (u >> 13) & 1u;
+    const unsigned short normal = static_cast<unsigned short>(
+        (u + ((15u - 127u) << 23) + 0xfffu + mant_odd) >> 13);
+    const unsigned short o = u >= f16_overflow ? overflow : (u < (113u << 23) ? small : normal);
+    return static_cast<unsigned short>(o | sign);
+}
+
+/// float to bfloat16 bits, to nearest even; NaN gives a quiet NaN (src/halfconv.rs).
+__device__ __forceinline__ unsigned short float_to_bf16(float f) {
+    const unsigned u = static_cast<unsigned>(__float_as_int(f));
+    if (f != f) return static_cast<unsigned short>((u >> 16) | 0x40);
+    return static_cast<unsigned short>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/// An element of log_probs as the computation's type (exact).
+__device__ __forceinline__ float widen(float x) { return x; }
+__device__ __forceinline__ double widen(double x) { return x; }
+__device__ __forceinline__ float widen(ctc_f16 x) { return f16_to_float(x.bits); }
+__device__ __forceinline__ float widen(ctc_bf16 x) {
+    return __int_as_float(static_cast<int>(static_cast<unsigned>(x.bits) << 16));
+}
+
+/// The log-probability at element `at` of frame `frame_shift` (NULL: log-probabilities as given;
+/// logits: (x - max) - lse, torch's log_softmax order, src/algorithm.rs "Logits").
+template <typename In, typename T>
+__device__ __forceinline__ T log_prob(const In* x, long long at, const T* frame_shift) {
+    const T v = widen(x[at]);
+    return frame_shift == nullptr ? v : (v - frame_shift[0]) - frame_shift[1];
+}
+
+/// The (max, lse) pair of frame t of sample b, or NULL for log-probabilities.
+template <typename T>
+__device__ __forceinline__ const T* frame_shift(const T* shift, int max_time, int b, int t) {
+    if (shift == nullptr) return nullptr;
+    return shift + (static_cast<long long>(b) * max_time + t) * 2;
+}
+
+/// Element i of a float32, float64, float16 or bfloat16 tensor (CTC_REAL_*), as T.
+template <typename T>
+__device__ __forceinline__ T load_real(const void* p, int dtype, long long i) {
+    switch (dtype) {
+    case CTC_REAL_F64: return static_cast<T>(static_cast<const double*>(p)[i]);
+    case CTC_REAL_F16: return static_cast<T>(f16_to_float(static_cast<const unsigned short*>(p)[i]));
+    case CTC_REAL_BF16:
+        return static_cast<T>(widen(ctc_bf16{static_cast<const unsigned short*>(p)[i]}));
+    default: return static_cast<T>(static_cast<const float*>(p)[i]);
+    }
+}
+
+/// Stores v at element i of a CTC_REAL_* tensor: a half type is rounded once, from float.
+template <typename T>
+__device__ __forceinline__ void store_real(void* p, int dtype, long long i, T v) {
+    switch (dtype) {
+    case CTC_REAL_F64: static_cast<double*>(p)[i] = static_cast<double>(v); break;
+    case CTC_REAL_F16:
+        static_cast<unsigned short*>(p)[i] = float_to_f16(static_cast<float>(v));
+        break;
+    case CTC_REAL_BF16:
+        static_cast<unsigned short*>(p)[i] = float_to_bf16(static_cast<float>(v));
+        break;
+    default: static_cast<float*>(p)[i] = static_cast<float>(v); break;
+    }
+}
+
 /// ln(exp(a) + exp(b)), stable, NaN-propagating (algorithm::log_add_exp).
 template <typename T> __device__ __forceinline__ T log_add_exp(T a, T b) {
     T m = b > a ? b : a;
@@ -540,8 +713,11 @@ template <typename T> __device__ __forceinline__ T log_add_exp3(T a, T b, T c) {
 
 /// A gradient element: (exp(lp) - p) * g, NaN where lp = -inf (torch's formula gives
 /// -inf + inf there); exact: (0 - p) * g, finite at lp = -inf (src/cpu/planar/gradient.rs
-/// grad_value, the same operations).
-template <typename T> __device__ __forceinline__ T grad_value(T lp, T p, T g, bool exact) {
+/// grad_value, the same operations). Logits: (softmax - p) * g whichever the option, finite
+/// (the softmax is 0 at lp = -inf).
+template <typename T>
+__device__ __forceinline__ T grad_value(T lp, T p, T g, bool exact, bool logits) {
+    if (logits) return (ctc_exp(lp) - p) * g;
     if (exact) return (T(0) - p) * g;
     if (lp == -Limits<T>::inf()) return Limits<T>::nan();
     return (ctc_exp(lp) - p) * g;
@@ -578,10 +754,11 @@ __device__ __forceinline__ unsigned long long sat_add(unsigned long long a, unsi
 
 namespace ctc_kernels {
 
-/// Writes `value` to grad[t][c] for t in [t0, t1), every class.
+/// Writes `value` to grad[origin + t gt + c gc] (a CTC_REAL_* tensor) for t in [t0, t1), every
+/// class.
 template <typename T>
-__device__ __forceinline__ void fill_rows(T* grad_b, long long gt, long long gc, int t0, int t1,
-                                          int C, T value) {
+__device__ __forceinline__ void fill_rows(void* grad, int dtype, long long origin, long long gt,
+                                          long long gc, int t0, int t1, int C, T value) {
     const int tid = static_cast<int>(threadIdx.x);
     const int nth = static_cast<int>(blockDim.x);
     if (t1 <= t0 || C <= 0) return;
@@ -589,7 +766,7 @@ __device__ __forceinline__ void fill_rows(T* grad_b, long long gt, long long gc,
     for (long long i = tid; i < count; i += nth) {
         const long long t = t0 + i / C;
         const long long c = i % C;
-        grad_b[t * gt + c * gc] = value;
+        store_real(grad, dtype, origin + t * gt + c * gc, value);
     }
 }
 
@@ -722,9 +899,80 @@ __device__ __forceinline__ void prepare(const PrepareParams& p) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ctc_shift (logits): each frame's (max, lse), src/algorithm.rs "Logits"
+
+/// Class c of a frame goes to partial c % CTC_SHIFT_PARTS (in increasing c) and the partials
+/// are folded in increasing order, so the bits depend on neither the block size nor the
+/// schedule.
+#define CTC_SHIFT_PARTS 128
+
+/// One block per frame in a grid-stride loop: m = max_c x, lse = ln(sum_c exp(x - m)); NaN for
+/// a frame holding a NaN or +inf, (-inf, 0) for a frame of -inf (their log-probabilities are
+/// NaN, as torch's log_softmax gives; src/cpu/logits.rs). Two barriers a frame: every thread
+/// folds the partial maxima itself (a broadcast read of shared memory), thread 0 the sums.
+template <typename In, typename T>
+__device__ __forceinline__ void shift(const ShiftParams<In, T>& p) {
+    __shared__ T maxima[CTC_SHIFT_PARTS];
+    __shared__ T sums[CTC_SHIFT_PARTS];
+    __shared__ int poison[CTC_SHIFT_PARTS];
+    const int tid = static_cast<int>(threadIdx.x);
+    const int nth = static_cast<int>(blockDim.x);
+    const T ninf = -Limits<T>::inf();
+    const long long frames = static_cast<long long>(p.N) * p.max_time;
+    for (long long f = blockIdx.x; f < frames; f += gridDim.x) {
+        const long long b = f / p.max_time;
+        const long long t = f % p.max_time;
+        const In* x = p.logits + b * p.sn + t * p.st;
+        for (int k = tid; k < CTC_SHIFT_PARTS; k += nth) {
+            T m = ninf;
+            int bad = 0;
+            for (long long c = k; c < p.C; c += CTC_SHIFT_PARTS) {
+                const T v = widen(x[c * p.sc]);
+                m = v > m ? v : m;
+                bad = bad | (v != v || v == Limits<T>::inf());
+            }
+            maxima[k] = m;
+            poison[k] = bad;
+        }
+        __syncthreads();
+        T m = ninf;
+        int bad = 0;
+        for (int k = 0; k < CTC_SHIFT_PARTS; ++k) {
+            m = maxima[k] > m ? maxima[k] : m;
+            bad = bad | poison[k];
+        }
+        T* out = p.shift + 2 * f;
+        if (bad || m == ninf) {
+            if (tid == 0) {
+                out[0] = bad ? Limits<T>::nan() : ninf;
+                out[1] = bad ? Limits<T>::nan() : T(0);
+            }
+            __syncthreads();  // the maxima are read before the next frame writes them
+            continue;         // uniform over the block
+        }
+        for (int k = tid; k < CTC_SHIFT_PARTS; k += nth) {
+            T sum = T(0);
+            for (long long c = k; c < p.C; c += CTC_SHIFT_PARTS)
+                sum = sum + ctc_exp(widen(x[c * p.sc]) - m);
+            sums[k] = sum;
+        }
+        // Also orders every read of the maxima before the next frame writes them; the sums are
+        // read by thread 0 before it reaches the next frame's first barrier.
+        __syncthreads();
+        if (tid == 0) {
+            T total = T(0);
+            for (int k = 0; k < CTC_SHIFT_PARTS; ++k) total = total + sums[k];
+            out[0] = m;
+            out[1] = ctc_log(total);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // ctc_alpha
 
-template <typename T> __device__ __forceinline__ void alpha(const AlphaParams<T>& p) {
+template <typename In, typename T>
+__device__ __forceinline__ void alpha(const AlphaParams<In, T>& p) {
     const int b = static_cast<int>(blockIdx.x);
     if (b >= p.N) return;
     const int tid = static_cast<int>(threadIdx.x);
@@ -751,7 +999,7 @@ template <typename T> __device__ __forceinline__ void alpha(const AlphaParams<T>
 
     const int s_prime = 2 * L + 1;
     const int* lab = p.labels + static_cast<long long>(b) * p.lmax;
-    const T* lp_b = p.log_probs + static_cast<long long>(b) * p.sn;
+    const In* lp_b = p.log_probs + static_cast<long long>(b) * p.sn;
     T* table = p.log_alpha + static_cast<long long>(b) * p.alpha_rows * p.width;
     const long long sc = p.sc;
 
@@ -760,13 +1008,14 @@ template <typename T> __device__ __forceinline__ void alpha(const AlphaParams<T>
     for (int t = 0; t < T_b; ++t) {
         const int lo = window_lo(t, T_b, s_prime);
         const int hi = window_hi(t, s_prime);
-        const T* lp = lp_b + static_cast<long long>(t) * p.st;
+        const In* lp = lp_b + static_cast<long long>(t) * p.st;
+        const T* sh = frame_shift(p.shift, p.max_time, b, t);
         T* cur = table + static_cast<long long>(t % p.alpha_rows) * p.width;
         if (t == 0) {
             // log_alpha[0][0] = lp[0][blank], log_alpha[0][1] = lp[0][l[0]].
             for (int s = lo + tid; s < hi; s += nth) {
                 const int c = (s & 1) ? lab[s >> 1] : p.blank;
-                cur[s] = lp[c * sc];
+                cur[s] = log_prob(lp, c * sc, sh);
             }
         } else {
             const T* prev = table + static_cast<long long>((t - 1) % p.alpha_rows) * p.width;
@@ -790,7 +1039,7 @@ template <typename T> __device__ __forceinline__ void alpha(const AlphaParams<T>
                 } else {
                     v = log_add_exp(a1, a2);
                 }
-                cur[s] = v + lp[c * sc];
+                cur[s] = v + log_prob(lp, c * sc, sh);
             }
         }
         __syncthreads();
@@ -814,7 +1063,8 @@ template <typename T> __device__ __forceinline__ void alpha(const AlphaParams<T>
 // ---------------------------------------------------------------------------------------------
 // ctc_beta
 
-template <typename T> __device__ __forceinline__ void beta(const BetaParams<T>& p) {
+template <typename In, typename T>
+__device__ __forceinline__ void beta(const BetaParams<In, T>& p) {
     const int b = static_cast<int>(blockIdx.x);
     if (b >= p.N) return;
     const int tid = static_cast<int>(threadIdx.x);
@@ -829,7 +1079,7 @@ template <typename T> __device__ __forceinline__ void beta(const BetaParams<T>& 
 
     const int s_prime = 2 * L + 1;
     const int* lab = p.labels + static_cast<long long>(b) * p.lmax;
-    const T* lp_b = p.log_probs + static_cast<long long>(b) * p.sn;
+    const In* lp_b = p.log_probs + static_cast<long long>(b) * p.sn;
     // The alpha table: the sweep replaces each state's log_alpha (dead once the state's
     // posterior is known) with that posterior.
     T* table = p.log_alpha + static_cast<long long>(b) * p.alpha_rows * p.width;
@@ -841,7 +1091,8 @@ template <typename T> __device__ __forceinline__ void beta(const BetaParams<T>& 
     for (int t = T_b - 1; t >= 0; --t) {
         const int lo = window_lo(t, T_b, s_prime);
         const int hi = window_hi(t, s_prime);
-        const T* lp = lp_b + static_cast<long long>(t) * p.st;
+        const In* lp = lp_b + static_cast<long long>(t) * p.st;
+        const T* sh = frame_shift(p.shift, p.max_time, b, t);
         T* row = table + static_cast<long long>(t) * p.width;  // alpha_rows >= T_b
         T* cur = log_beta + (t & 1) * p.width;
         const T* nxt = log_beta + ((t + 1) & 1) * p.width;
@@ -850,7 +1101,7 @@ template <typename T> __device__ __forceinline__ void beta(const BetaParams<T>& 
         for (int s = lo + tid; s < hi; s += nth) {
             const int k = s >> 1;
             const int c = (s & 1) ? lab[k] : p.blank;  // target_prime(s)
-            const T e = lp[c * sc];
+            const T e = log_prob(lp, c * sc, sh);
             T v;
             if (t == T_b - 1) {
                 // log_beta[T_b-1][S'-1] = lp[blank], log_beta[T_b-1][S'-2] = lp[l[L-1]].
@@ -876,7 +1127,8 @@ template <typename T> __device__ __forceinline__ void beta(const BetaParams<T>& 
 // ---------------------------------------------------------------------------------------------
 // ctc_grad
 
-template <typename T> __device__ __forceinline__ void grad(const GradParams<T>& p) {
+template <typename In, typename T>
+__device__ __forceinline__ void grad(const GradParams<In, T>& p) {
     const long long block = blockIdx.x;
     if (block >= static_cast<long long>(p.N) * p.chunks) return;
     const int b = static_cast<int>(block / p.chunks);
@@ -888,31 +1140,32 @@ template <typename T> __device__ __forceinline__ void grad(const GradParams<T>& 
     const int C = p.C;
     const int L = p.tgt_len[b];
     const int T_b = p.in_len[b];
-    T* grad_b = p.grad + static_cast<long long>(b) * p.gn;
+    // The gradient's elements are addressed from the sample's origin; rows and classes
+    // through store_real (the output may be float32 for half inputs).
+    void* grad_b = p.grad;
+    const long long gb = static_cast<long long>(b) * p.gn;
 
     if (!usable(L, T_b, p.max_time, p.lmax, p.width, T_b, p.alpha_rows)) {
-        fill_rows(grad_b, p.gt, p.gc, t0, t1, C, Limits<T>::nan());
+        fill_rows(grad_b, p.grad_dtype, gb, p.gt, p.gc, t0, t1, C, Limits<T>::nan());
         return;
     }
-    fill_rows(grad_b, p.gt, p.gc, imax(t0, T_b), t1, C, T(0));
+    fill_rows(grad_b, p.grad_dtype, gb, p.gt, p.gc, imax(t0, T_b), t1, C, T(0));
     const int t_end = imin(t1, T_b);  // the frames of this block with a gradient
     if (t_end <= t0) return;
     const T nll_b = p.nll[b];
     if (p.zero_infinity && nll_b == Limits<T>::inf()) {
-        fill_rows(grad_b, p.gt, p.gc, t0, t_end, C, T(0));
+        fill_rows(grad_b, p.grad_dtype, gb, p.gt, p.gc, t0, t_end, C, T(0));
         return;
     }
     if (nll_b != nll_b || nll_b == Limits<T>::inf()) {
         // torch's formula: lcab + nll - lp is NaN for every class of every frame below T_b.
-        fill_rows(grad_b, p.gt, p.gc, t0, t_end, C, Limits<T>::nan());
+        fill_rows(grad_b, p.grad_dtype, gb, p.gt, p.gc, t0, t_end, C, Limits<T>::nan());
         return;
     }
 
     // g_b, the upstream gradient of the sample's loss.
-    T g = p.grad_loss == nullptr
-              ? T(1)
-              : (p.reduction == 0 ? p.grad_loss[static_cast<long long>(b) * p.grad_loss_stride]
-                                  : p.grad_loss[0]);
+    const long long g_at = p.reduction == 0 ? static_cast<long long>(b) * p.grad_loss_stride : 0;
+    T g = p.grad_loss == nullptr ? T(1) : load_real<T>(p.grad_loss, p.grad_loss_dtype, g_at);
     if (p.reduction == 1) g = g / static_cast<T>(p.N) / static_cast<T>(imax(L, 1));
 
     // Every (t, c) of the block's frames on its own, each written once. P_c adds the posteriors
@@ -921,7 +1174,8 @@ template <typename T> __device__ __forceinline__ void grad(const GradParams<T>& 
     const int s_prime = 2 * L + 1;
     const int* next = p.next_same + static_cast<long long>(b) * p.lmax;
     const int* head = p.class_head + static_cast<long long>(b) * C;
-    const T* lp_b = p.log_probs + static_cast<long long>(b) * p.sn;
+    const In* lp_b = p.log_probs + static_cast<long long>(b) * p.sn;
+    const bool logits = p.shift != nullptr;
     const T* table = p.log_alpha + static_cast<long long>(b) * p.alpha_rows * p.width;
     const long long count = static_cast<long long>(t_end - t0) * C;
     const bool narrow = count <= 0x7fffffffLL;
@@ -948,8 +1202,10 @@ template <typename T> __device__ __forceinline__ void grad(const GradParams<T>& 
                 if (s >= lo) mass = mass + post[s];
             }
         }
-        grad_b[static_cast<long long>(t) * p.gt + c * p.gc] =
-            grad_value(lp_b[static_cast<long long>(t) * p.st + c * p.sc], mass, g, p.exact != 0);
+        const T lp = log_prob(lp_b, static_cast<long long>(t) * p.st + c * p.sc,
+                              frame_shift(p.shift, p.max_time, b, t));
+        store_real(grad_b, p.grad_dtype, gb + static_cast<long long>(t) * p.gt + c * p.gc,
+                   grad_value(lp, mass, g, p.exact != 0, logits));
     }
 }
 
@@ -964,8 +1220,8 @@ template <typename T> __device__ __forceinline__ void reduce(const ReduceParams<
     if (p.reduction == 0) {
         for (int b = tid; b < p.N; b += nth) {
             const T v = p.nll[b];
-            p.loss[static_cast<long long>(b) * p.loss_stride] =
-                (p.zero_infinity && v == Limits<T>::inf()) ? T(0) : v;
+            store_real(p.loss, p.loss_dtype, static_cast<long long>(b) * p.loss_stride,
+                       (p.zero_infinity && v == Limits<T>::inf()) ? T(0) : v);
         }
         return;
     }
@@ -987,7 +1243,8 @@ template <typename T> __device__ __forceinline__ void reduce(const ReduceParams<
         __syncthreads();
     }
     if (tid == 0) {
-        p.loss[0] = static_cast<T>(p.reduction == 1 ? total / static_cast<double>(p.N) : total);
+        const T value = static_cast<T>(p.reduction == 1 ? total / static_cast<double>(p.N) : total);
+        store_real(p.loss, p.loss_dtype, 0, value);
     }
 }
 
@@ -995,8 +1252,9 @@ template <typename T> __device__ __forceinline__ void reduce(const ReduceParams<
 // ctc_align (see "Forced alignment" above)
 
 /// One sample of an alignment: its log-probabilities, labels and tables.
-template <typename T> struct AlignSample {
-    const T* lp;            // [t][c] at t * st + c * sc
+template <typename In, typename T> struct AlignSample {
+    const In* lp;           // [t][c] at t * st + c * sc
+    const T* shift;         // the sample's frame shifts (logits), or NULL
     const int* lab;         // L labels
     T* rows;                // the ring: 2 rows of width
     T* checkpoints;         // checkpoint_rows rows of width
@@ -1016,19 +1274,20 @@ template <typename T> struct Cell {
 /// Whether sample (L, T_b) runs the recurrence: valid, 1 <= T_b, L <= T_b (else it has no
 /// alignment), and within the label capacity, the row width, the code row and the checkpoint
 /// rows (ceil(T_b / K) of them).
-template <typename T>
-__device__ __forceinline__ bool alignable(const AlignParams<T>& p, int L, int T_b) {
+template <typename In, typename T>
+__device__ __forceinline__ bool alignable(const AlignParams<In, T>& p, int L, int T_b) {
     if (L < 0 || T_b < 1 || T_b > p.max_time || L > T_b || p.segment < 1) return false;
     const long long s_prime = 2LL * L + 1;
     return L <= p.lmax && p.width >= s_prime && 4 * p.code_row >= s_prime &&
            (T_b - 1) / p.segment < p.checkpoint_rows;
 }
 
-template <typename T>
-__device__ __forceinline__ AlignSample<T> align_sample(const AlignParams<T>& p, int b, int L,
+template <typename In, typename T>
+__device__ __forceinline__ AlignSample<In, T> align_sample(const AlignParams<In, T>& p, int b, int L,
                                                       int T_b) {
-    AlignSample<T> a;
+    AlignSample<In, T> a;
     a.lp = p.log_probs + static_cast<long long>(b) * p.sn;
+    a.shift = frame_shift(p.shift, p.max_time, b, 0);
     a.lab = p.labels + static_cast<long long>(b) * p.lmax;
     a.rows = p.rows + static_cast<long long>(b) * 2 * p.width;
     a.checkpoints = p.checkpoints + static_cast<long long>(b) * p.checkpoint_rows * p.width;
@@ -1040,23 +1299,24 @@ __device__ __forceinline__ AlignSample<T> align_sample(const AlignParams<T>& p, 
 }
 
 /// target_prime(s): the blank for even states, label s / 2 for odd ones.
-template <typename T>
-__device__ __forceinline__ int target_class(const AlignParams<T>& p, const AlignSample<T>& a,
+template <typename In, typename T>
+__device__ __forceinline__ int target_class(const AlignParams<In, T>& p, const AlignSample<In, T>& a,
                                             int s) {
     return (s & 1) ? a.lab[s >> 1] : p.blank;
 }
 
 /// lp[t][target_prime(s)].
-template <typename T>
-__device__ __forceinline__ T emission(const AlignParams<T>& p, const AlignSample<T>& a, int t,
+template <typename In, typename T>
+__device__ __forceinline__ T emission(const AlignParams<In, T>& p, const AlignSample<In, T>& a, int t,
                                       int s) {
     const long long c = target_class(p, a, s);
-    return a.lp[static_cast<long long>(t) * p.st + c * p.sc];
+    const T* sh = a.shift == nullptr ? nullptr : a.shift + 2LL * t;
+    return log_prob(a.lp, static_cast<long long>(t) * p.st + c * p.sc, sh);
 }
 
 /// Row t of the forward sweep: a checkpoint for t = 0, K, 2K, ..., else the ring.
-template <typename T>
-__device__ __forceinline__ T* forward_row(const AlignParams<T>& p, const AlignSample<T>& a,
+template <typename In, typename T>
+__device__ __forceinline__ T* forward_row(const AlignParams<In, T>& p, const AlignSample<In, T>& a,
                                           int t) {
     if (t % p.segment == 0) return a.checkpoints + static_cast<long long>(t / p.segment) * p.width;
     return a.rows + static_cast<long long>(t & 1) * p.width;
@@ -1088,8 +1348,8 @@ __device__ __forceinline__ Cell<T> viterbi_cell(const T* prev, int plo, int phi,
 /// delta over frames 0 .. T_b - 1, keeping the rows of frames 0, K, 2K, ... One barrier per
 /// frame: row t - 1 is complete before row t is computed, and read completely before frame
 /// t + 1 overwrites its ring slot.
-template <typename T>
-__device__ __forceinline__ void viterbi_forward(const AlignParams<T>& p, const AlignSample<T>& a) {
+template <typename In, typename T>
+__device__ __forceinline__ void viterbi_forward(const AlignParams<In, T>& p, const AlignSample<In, T>& a) {
     const int tid = static_cast<int>(threadIdx.x);
     const int nth = static_cast<int>(blockDim.x);
     for (int t = 0; t < a.T_b; ++t) {
@@ -1112,8 +1372,8 @@ __device__ __forceinline__ void viterbi_forward(const AlignParams<T>& p, const A
 
 /// The end of the path at frame T_b - 1 (value: its score, code: its state): the last label
 /// unless the final blank is strictly better (a state outside the window is -inf).
-template <typename T>
-__device__ __forceinline__ Cell<T> path_end(const AlignParams<T>& p, const AlignSample<T>& a) {
+template <typename In, typename T>
+__device__ __forceinline__ Cell<T> path_end(const AlignParams<In, T>& p, const AlignSample<In, T>& a) {
     const int t = a.T_b - 1;
     const int hi = window_hi(t, a.s_prime);
     const T* last = forward_row(p, a, t);
@@ -1128,9 +1388,9 @@ __device__ __forceinline__ Cell<T> path_end(const AlignParams<T>& p, const Align
 /// Frames first + 1 ..= last again, from the checkpoint of frame first (a multiple of K), into
 /// the ring, with the back-pointers of each frame in the segment's code row t - first - 1. One
 /// thread owns a code byte (four states), so no byte has two writers.
-template <typename T>
-__device__ __forceinline__ void recompute_segment(const AlignParams<T>& p,
-                                                  const AlignSample<T>& a, int first, int last) {
+template <typename In, typename T>
+__device__ __forceinline__ void recompute_segment(const AlignParams<In, T>& p,
+                                                  const AlignSample<In, T>& a, int first, int last) {
     const int tid = static_cast<int>(threadIdx.x);
     const int nth = static_cast<int>(blockDim.x);
     for (int t = first + 1; t <= last; ++t) {
@@ -1160,8 +1420,8 @@ __device__ __forceinline__ void recompute_segment(const AlignParams<T>& p,
 }
 
 /// path[t][b] = v, int32 or int64.
-template <typename T>
-__device__ __forceinline__ void set_path(const AlignParams<T>& p, int b, long long t, long long v) {
+template <typename In, typename T>
+__device__ __forceinline__ void set_path(const AlignParams<In, T>& p, int b, long long t, long long v) {
     const long long at = t * p.path_st + static_cast<long long>(b) * p.path_sn;
     if (p.path_bytes == 8) {
         static_cast<long long*>(p.path)[at] = v;
@@ -1172,8 +1432,8 @@ __device__ __forceinline__ void set_path(const AlignParams<T>& p, int b, long lo
 
 /// Thread 0: frames last down to first + 1 of the path from the segment's back-pointers, each
 /// log-probability added to `score` in double; returns the state of frame first.
-template <typename T>
-__device__ __forceinline__ int walk_segment(const AlignParams<T>& p, const AlignSample<T>& a,
+template <typename In, typename T>
+__device__ __forceinline__ int walk_segment(const AlignParams<In, T>& p, const AlignSample<In, T>& a,
                                             int b, int first, int last, int state,
                                             double& score) {
     for (int t = last; t > first; --t) {
@@ -1189,8 +1449,8 @@ __device__ __forceinline__ int walk_segment(const AlignParams<T>& p, const Align
 
 /// The path of frames T_b - 1 down to 0, ending in `state`, one segment at a time from the last;
 /// returns its score (on thread 0; the other threads only recompute).
-template <typename T>
-__device__ __forceinline__ double read_back(const AlignParams<T>& p, const AlignSample<T>& a,
+template <typename In, typename T>
+__device__ __forceinline__ double read_back(const AlignParams<In, T>& p, const AlignSample<In, T>& a,
                                             int b, int state) {
     double score = 0.0;
     const int segments = (a.T_b - 1) / p.segment + ((a.T_b - 1) % p.segment != 0);
@@ -1210,23 +1470,18 @@ __device__ __forceinline__ double read_back(const AlignParams<T>& p, const Align
 
 /// Frames [from, max_time) of sample b get -1 (the block shares them); thread 0 writes the
 /// score, rounded to T (the CPU's accumulator) and then to the output's type.
-template <typename T>
-__device__ __forceinline__ void finish_sample(const AlignParams<T>& p, int b, int from,
+template <typename In, typename T>
+__device__ __forceinline__ void finish_sample(const AlignParams<In, T>& p, int b, int from,
                                               double score) {
     const int tid = static_cast<int>(threadIdx.x);
     const int nth = static_cast<int>(blockDim.x);
     for (long long t = from + tid; t < p.max_time; t += nth) set_path(p, b, t, -1);
     if (tid != 0 || p.scores == nullptr) return;
     const T rounded = static_cast<T>(score);
-    const long long at = static_cast<long long>(b) * p.scores_stride;
-    if (p.scores_bytes == 8) {
-        static_cast<double*>(p.scores)[at] = static_cast<double>(rounded);
-    } else {
-        static_cast<float*>(p.scores)[at] = static_cast<float>(rounded);
-    }
+    store_real(p.scores, p.scores_dtype, static_cast<long long>(b) * p.scores_stride, rounded);
 }
 
-template <typename T> __device__ __forceinline__ void align(const AlignParams<T>& p) {
+template <typename In, typename T> __device__ __forceinline__ void align(const AlignParams<In, T>& p) {
     const int b = static_cast<int>(blockIdx.x);
     if (b >= p.N) return;
     const double no_alignment = -Limits<double>::inf();
@@ -1239,7 +1494,7 @@ template <typename T> __device__ __forceinline__ void align(const AlignParams<T>
         finish_sample(p, b, 0, L == 0 && T_b == 0 ? 0.0 : no_alignment);
         return;
     }
-    const AlignSample<T> a = align_sample(p, b, L, T_b);
+    const AlignSample<In, T> a = align_sample(p, b, L, T_b);
     viterbi_forward(p, a);
     const Cell<T> end = path_end(p, a);
     __syncthreads();  // every thread has read the last row before the read-back reuses the ring
@@ -1266,27 +1521,37 @@ extern "C" __global__ void __launch_bounds__(CTC_GRID_THREADS, 1)
     ctc_kernels::prepare(p);
 }
 
-#define CTC_FLOAT_KERNELS(T, SUFFIX)                                                            \
-    extern "C" __global__ void __launch_bounds__(CTC_SWEEP_THREADS, 1)                             \
-        ctc_alpha_##SUFFIX(const AlphaParams<T> p) {                                            \
-        ctc_kernels::alpha<T>(p);                                                               \
+#define CTC_INPUT_KERNELS(In, T, SUFFIX)                                                        \
+    extern "C" __global__ void __launch_bounds__(CTC_GRID_THREADS, 1)                              \
+        ctc_shift_##SUFFIX(const ShiftParams<In, T> p) {                                        \
+        ctc_kernels::shift<In, T>(p);                                                           \
     }                                                                                           \
     extern "C" __global__ void __launch_bounds__(CTC_SWEEP_THREADS, 1)                             \
-        ctc_beta_##SUFFIX(const BetaParams<T> p) {                                              \
-        ctc_kernels::beta<T>(p);                                                                \
+        ctc_alpha_##SUFFIX(const AlphaParams<In, T> p) {                                        \
+        ctc_kernels::alpha<In, T>(p);                                                           \
+    }                                                                                           \
+    extern "C" __global__ void __launch_bounds__(CTC_SWEEP_THREADS, 1)                             \
+        ctc_beta_##SUFFIX(const BetaParams<In, T> p) {                                          \
+        ctc_kernels::beta<In, T>(p);                                                            \
     }                                                                                           \
     extern "C" __global__ void __launch_bounds__(CTC_GRID_THREADS, 1)                              \
-        ctc_grad_##SUFFIX(const GradParams<T> p) {                                              \
-        ctc_kernels::grad<T>(p);                                                                \
+        ctc_grad_##SUFFIX(const GradParams<In, T> p) {                                          \
+        ctc_kernels::grad<In, T>(p);                                                            \
     }                                                                                           \
+    extern "C" __global__ void __launch_bounds__(CTC_SWEEP_THREADS, 1)                             \
+        ctc_align_##SUFFIX(const AlignParams<In, T> p) {                                        \
+        ctc_kernels::align<In, T>(p);                                                           \
+    }
+
+#define CTC_REDUCE_KERNEL(T, SUFFIX)                                                            \
     extern "C" __global__ void __launch_bounds__(CTC_GRID_THREADS, 1)                              \
         ctc_reduce_##SUFFIX(const ReduceParams<T> p) {                                          \
         ctc_kernels::reduce<T>(p);                                                              \
-    }                                                                                           \
-    extern "C" __global__ void __launch_bounds__(CTC_SWEEP_THREADS, 1)                             \
-        ctc_align_##SUFFIX(const AlignParams<T> p) {                                            \
-        ctc_kernels::align<T>(p);                                                               \
     }
 
-CTC_FLOAT_KERNELS(float, f32)
-CTC_FLOAT_KERNELS(double, f64)
+CTC_INPUT_KERNELS(float, float, f32)
+CTC_INPUT_KERNELS(double, double, f64)
+CTC_INPUT_KERNELS(ctc_f16, float, f16)
+CTC_INPUT_KERNELS(ctc_bf16, float, bf16)
+CTC_REDUCE_KERNEL(float, f32)
+CTC_REDUCE_KERNEL(double, f64)
