@@ -459,7 +459,7 @@ def forced_align(
     """Drop-in for ``torchaudio.functional.forced_align``, for any batch size.
 
     Args:
-        log_probs: (B, T, C) float32, float64 or float16 (CPU; accumulated in float32)
+        log_probs: (B, T, C) float32, float64 or float16 (accumulated in float32)
             log-probabilities, any strides (read in place). CPU or CUDA: a CUDA tensor is
             aligned on its device, on ``torch.cuda.current_stream()``, with the CPU's paths.
         targets: (B, L) int32 or int64 labels, padded: only the first target_lengths[b] of row b
