@@ -488,6 +488,58 @@ fn a_parameter_struct_with_two_fields_swapped_does_not_compile() {
     );
 }
 
+/// The kernels' float16 and bfloat16 conversions (ctc.cu's port of src/halfconv.rs) against the
+/// `half` crate: every half value widened, and every float32 whose top 20 bits vary (with the low
+/// bits that decide ties) narrowed, round to nearest even, subnormals, overflow and NaN included.
+#[test]
+fn the_kernels_half_conversions_match_the_half_crate() {
+    let Some(exe) = emulator() else { return };
+    let out = dir().join("halfconv.bin");
+    run_emulator(exe, &["halfconv", out.to_str().unwrap()], "halfconv.log", 1);
+    let bytes = std::fs::read(&out).unwrap();
+    let (widened, narrowed) = bytes.split_at(65536 * 8);
+    let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    for (h, pair) in widened.chunks_exact(8).enumerate() {
+        let word =
+            |k: usize| f32::from_bits(u32::from_ne_bytes(pair[k..k + 4].try_into().unwrap()));
+        let want = half::f16::from_bits(h as u16).to_f32();
+        assert!(
+            same(word(0), want),
+            "f16 {h:#06x}: {}, want {want}",
+            word(0)
+        );
+        let want = half::bf16::from_bits(h as u16).to_f32();
+        assert!(
+            same(word(4), want),
+            "bf16 {h:#06x}: {}, want {want}",
+            word(4)
+        );
+    }
+    let lows = [0u32, 1, 0x7ff, 0x800, 0x801, 0xfff];
+    assert_eq!(narrowed.len(), (1 << 20) * lows.len() * 4);
+    let mut pairs = narrowed.chunks_exact(4);
+    for hi in 0..(1u32 << 20) {
+        for lo in lows {
+            let f = f32::from_bits((hi << 12) | lo);
+            let pair = pairs.next().unwrap();
+            let got16 = u16::from_ne_bytes([pair[0], pair[1]]);
+            let got_bf = u16::from_ne_bytes([pair[2], pair[3]]);
+            let want = half::f16::from_f32(f);
+            assert!(
+                got16 == want.to_bits() || (f.is_nan() && half::f16::from_bits(got16).is_nan()),
+                "f16 of {f:e}: {got16:#06x}, want {:#06x}",
+                want.to_bits()
+            );
+            let want = half::bf16::from_f32(f);
+            assert!(
+                got_bf == want.to_bits() || (f.is_nan() && half::bf16::from_bits(got_bf).is_nan()),
+                "bf16 of {f:e}: {got_bf:#06x}, want {:#06x}",
+                want.to_bits()
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Forced alignment (ctc_align_<t>): the emulated kernel's paths and scores against the CPU
 // backend's ctc_align, bit for bit.

@@ -2070,8 +2070,9 @@ fn half_log_probs(g: &Golden, half: Half) -> (DeviceBuf, CtcTensor) {
     (lp, t)
 }
 
-/// The loss (reduction none) and gradient of the padded batch `g` from half log_probs, with
-/// the loss, the gradient and the upstream gradient in `half` (`out_half`) or float32.
+/// The loss (one per sample for reduction none) and gradient of the padded batch `g` from half
+/// log_probs, with the loss, the gradient and the upstream gradient in `half` (`out_half`) or
+/// float32.
 fn run_half(g: &Golden, half: Half, out_half: bool, stream: cu::CUstream) -> (Vec<f64>, Vec<f64>) {
     let (_lp, t_lp) = half_log_probs(g, half);
     let count = g.t * g.n * g.c;
@@ -2089,18 +2090,24 @@ fn run_half(g: &Golden, half: Half, out_half: bool, stream: cu::CUstream) -> (Ve
         .collect();
     let go = DeviceBuf::upload(&upstream);
     let grad = DeviceBuf::new(count * size);
-    let loss = DeviceBuf::new(g.n * size);
+    let per_sample = g.reduction == CTC_REDUCTION_NONE;
+    let nloss = if per_sample { g.n } else { 1 };
+    let loss = DeviceBuf::new(nloss * size);
     let shape = [g.t as i64, g.n as i64, g.c as i64];
     let nshape = [g.n as i64];
+    let (lshape, lstrides): (&[i64], &[i64]) = match per_sample {
+        true => (&nshape, &[1]),
+        false => (&[], &[]),
+    };
     let mut t_grad = dev_tensor(grad.ptr, out_dtype, &shape, &contiguous(&shape));
-    let mut t_loss = dev_tensor(loss.ptr, out_dtype, &nshape, &[1]);
-    let t_go = dev_tensor(go.ptr, out_dtype, &nshape, &[1]);
+    let mut t_loss = dev_tensor(loss.ptr, out_dtype, lshape, lstrides);
+    let t_go = dev_tensor(go.ptr, out_dtype, lshape, lstrides);
     let targets = int_tensor(&g.targets, true, Place::Device, &[g.n as i64, g.s as i64]);
     let il = int_tensor(&g.input_lengths, false, Place::Device, &nshape);
     let tl = int_tensor(&g.target_lengths, true, Place::Device, &nshape);
     let mut opts = ctc_options_default();
     opts.blank = g.blank;
-    opts.reduction = CTC_REDUCTION_NONE;
+    opts.reduction = g.reduction;
     opts.input = g.input;
     opts.cuda_stream = stream.cast();
     let status = checked_call(stream, false, || {
@@ -2130,12 +2137,12 @@ fn run_half(g: &Golden, half: Half, out_half: bool, stream: cu::CUstream) -> (Ve
             false => buf.download::<f32>(n).into_iter().map(f64::from).collect(),
         }
     };
-    (read(&loss, g.n), read(&grad, count))
+    (read(&loss, nloss), read(&grad, count))
 }
 
 /// Half inputs on the device are float32 on the same (widened) values, bit for bit, whether
 /// the outputs are float32 or the half type (then rounded once from float32); log-probabilities
-/// and logits; the alignment's path and float32 score likewise.
+/// and logits, every reduction; the alignment's path and scores (float32 or half) likewise.
 #[test]
 fn half_inputs_compute_in_float32_on_the_widened_values() {
     if driver("half_inputs").is_none() {
@@ -2143,15 +2150,26 @@ fn half_inputs_compute_in_float32_on_the_widened_values() {
     }
     let stream = Stream::non_blocking();
     for half in [Half::F16, Half::BF16] {
-        for logits in [false, true] {
-            let name = format!("{half:?}{}", if logits { " logits" } else { "" });
+        let reductions = [CTC_REDUCTION_NONE, CTC_REDUCTION_SUM, CTC_REDUCTION_MEAN];
+        let cases = [false, true]
+            .into_iter()
+            .flat_map(|l| reductions.map(|r| (l, r)));
+        for (logits, reduction) in cases {
+            let name = format!("{half:?} logits {logits} reduction {reduction}");
             let mut g = random_case(&name, 17, 4, 11, 1, 6, 21);
+            g.reduction = reduction;
             if logits {
                 let mut rng = Rng(5);
                 g.log_probs = g.log_probs.iter().map(|_| 3.0 * rng.normal()).collect();
                 g.input = CTC_INPUT_LOGITS;
             }
-            g.grad_out = (0..g.n).map(|b| 0.5 + 0.25 * b as f64).collect();
+            g.grad_out = match reduction == CTC_REDUCTION_NONE {
+                true => (0..g.n).map(|b| 0.5 + 0.25 * b as f64).collect(),
+                false => vec![0.75],
+            };
+            if reduction != CTC_REDUCTION_NONE {
+                g.loss.truncate(1); // one loss (run_case sizes its output by it)
+            }
             g.log_probs = g
                 .log_probs
                 .iter()
@@ -2173,13 +2191,17 @@ fn half_inputs_compute_in_float32_on_the_widened_values() {
         let a = half_align_case(half);
         let want = gpu_align::<f32>(&a, AlignSetup::new(stream.0));
         assert_eq!(want.status, CTC_STATUS_SUCCESS, "{}", want.message);
-        let (path, scores) = run_half_align(&a, half, stream.0);
+        let (path, scores) = run_half_align(&a, half, false, stream.0);
         assert_eq!(path, want.path, "{half:?}: alignment path");
-        assert_eq!(
-            bits(&scores),
-            want.score_bits(),
-            "{half:?}: alignment scores"
-        );
+        assert_eq!(bits(&scores), want.score_bits(), "{half:?}: scores");
+        let (path, scores) = run_half_align(&a, half, true, stream.0);
+        assert_eq!(path, want.path, "{half:?}: alignment path, half scores");
+        let rounded: Vec<f64> = want
+            .scores
+            .iter()
+            .map(|&s| half.value(half.round(s as f32)))
+            .collect();
+        assert_eq!(bits(&scores), bits(&rounded), "{half:?}: half scores");
     }
     no_violations();
 }
@@ -2201,17 +2223,26 @@ fn half_align_case(half: Half) -> AlignCase {
     a
 }
 
-/// `ctc_align` of `a` from half logits on the device: the (T, N) path and float32 scores.
-fn run_half_align(a: &AlignCase, half: Half, stream: cu::CUstream) -> (Vec<i64>, Vec<f64>) {
+/// `ctc_align` of `a` from half logits on the device: the (T, N) path and the scores, in `half`
+/// (`scores_half`) or float32.
+fn run_half_align(
+    a: &AlignCase,
+    half: Half,
+    scores_half: bool,
+    stream: cu::CUstream,
+) -> (Vec<i64>, Vec<f64>) {
     let lp_bits: Vec<u16> = a.lp.iter().map(|&v| half.bits(v)).collect();
     let lp = DeviceBuf::upload(&lp_bits);
     let shape = [a.t as i64, a.n as i64, a.c as i64];
     let t_lp = dev_tensor(lp.ptr, half.dtype(), &shape, &contiguous(&shape));
     let path = filled(a.t * a.n, 77i64);
-    let scores = filled(a.n, 12345f32);
+    let (scores, sdtype) = match scores_half {
+        true => (filled(a.n, 0x7777u16), half.dtype()),
+        false => (filled(a.n, 12345f32), CTC_DTYPE_FLOAT32),
+    };
     let nshape = [a.n as i64];
     let mut t_path = dev_tensor(path.ptr, CTC_DTYPE_INT64, &shape[..2], &[a.n as i64, 1]);
-    let mut t_scores = dev_tensor(scores.ptr, CTC_DTYPE_FLOAT32, &nshape, &[1]);
+    let mut t_scores = dev_tensor(scores.ptr, sdtype, &nshape, &[1]);
     let (targets, tshape) = a.targets(true);
     let tg = int_tensor(&targets, true, Place::Device, &tshape);
     let il = int_tensor(&a.input_lengths, true, Place::Device, &nshape);
@@ -2236,8 +2267,19 @@ fn run_half_align(a: &AlignCase, half: Half, stream: cu::CUstream) -> (Vec<i64>,
     });
     assert_eq!(status, CTC_STATUS_SUCCESS, "{}", last_error());
     cuda::sync(stream);
-    let s = scores.download::<f32>(a.n).into_iter().map(f64::from);
-    (path.download::<i64>(a.t * a.n), s.collect())
+    let s: Vec<f64> = match scores_half {
+        true => scores
+            .download::<u16>(a.n)
+            .into_iter()
+            .map(|b| half.value(b))
+            .collect(),
+        false => scores
+            .download::<f32>(a.n)
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+    };
+    (path.download::<i64>(a.t * a.n), s)
 }
 
 /// Alignment of logits on the device: the CPU's path, and its score within float rounding (the
@@ -2283,6 +2325,49 @@ fn align_logits_agree_with_the_cpu() {
                 assert!((x - y).abs() <= tol * y.abs(), "score {x}, CPU {y}");
             }
         }
+    }
+    no_violations();
+}
+
+/// Logits with masked (-inf) classes, a frame holding a NaN, one holding +inf and one of only
+/// -inf (their samples NaN, the others unharmed), over more frames than `ctc_shift` has blocks
+/// (each block then normalizes several frames), against the CPU.
+#[test]
+fn logits_with_non_finite_frames_over_many_frames_per_block() {
+    if driver("logits_non_finite").is_none() {
+        return;
+    }
+    let stream = Stream::non_blocking();
+    let (t, n, c) = (300, 8, 7);
+    let mut g = random_case("logits_non_finite", t, n, c, 1, 20, 41);
+    let mut rng = Rng(9);
+    g.log_probs = g.log_probs.iter().map(|_| 2.0 * rng.normal()).collect();
+    g.input = CTC_INPUT_LOGITS;
+    assert!(t * n > 2048, "more frames than ctc_shift's blocks");
+    // Class 6 is made no label, then masked everywhere.
+    for k in g.targets.iter_mut().filter(|k| **k == 6) {
+        *k = 5;
+    }
+    let at = |t: usize, b: usize, k: usize| (t * n + b) * c + k;
+    for t in 0..t {
+        for b in 0..n {
+            g.log_probs[at(t, b, 6)] = f64::NEG_INFINITY;
+        }
+    }
+    g.log_probs[at(5, 1, 2)] = f64::NAN;
+    g.log_probs[at(7, 2, 0)] = f64::INFINITY;
+    for k in 0..c {
+        g.log_probs[at(9, 3, k)] = f64::NEG_INFINITY;
+    }
+    agrees_with_the_cpu(&g, Setup::new(stream.0));
+    let gpu = ok_case::<f64>(&g, Setup::new(stream.0));
+    for b in 0..n {
+        assert_eq!(
+            gpu.loss[b].is_nan(),
+            (1..=3).contains(&b),
+            "sample {b}: {}",
+            gpu.loss[b]
+        );
     }
     no_violations();
 }

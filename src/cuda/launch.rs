@@ -131,8 +131,9 @@ const MAX_LABELS: usize = (1 << 30) - 1;
 const MAX_CLASSES: usize = 1 << 30;
 /// Gradient elements a block of `ctc_grad` aims at (frames per block = this / C, at least 1).
 const GRAD_BLOCK_ELEMENTS: usize = 2048;
-/// Blocks of `ctc_shift` at most (each loops over frames with the grid's stride).
-const SHIFT_BLOCKS: usize = 1 << 20;
+/// Blocks of `ctc_shift` at most (each loops over frames with the grid's stride): enough to fill
+/// the largest GPUs (about 2,000 resident blocks of 128 threads on an H100).
+const SHIFT_BLOCKS: usize = 2048;
 
 fn to_i32(v: usize, what: &str) -> Result<i32, Error> {
     i32::try_from(v).map_err(|_| {

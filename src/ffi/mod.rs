@@ -449,7 +449,8 @@ pub unsafe extern "C" fn ctc_loss_forward_backward(
 /// `ctc_workspace_size_for_call(CTC_CALL_FORWARD_BACKWARD, ...)`. The inputs are validated (and
 /// targets and lengths read) as by the compute calls; `options.workspace` itself is not required.
 /// The size depends on N, C, the largest input and target lengths and `options.input` (logits
-/// take N * T more floats: each frame's log-sum-exp).
+/// take N * T pairs more of the computation's type, float64 for float64 and float32 otherwise:
+/// each frame's maximum and log-sum-exp).
 ///
 /// `bytes` (output, host memory) must not be NULL; it is written only on success.
 ///

@@ -1016,15 +1016,50 @@ int fuzz(unsigned long long seed, int count) {
 
 }  // namespace
 
+/// The kernels' half conversions, for tests/cuda_emulation.rs to compare with the `half` crate:
+/// writes to `out_path` (native byte order) the float bits of every float16 and every bfloat16
+/// widened (65536 pairs of uint32), then for hi in [0, 2^20) and lo in {0, 1, 0x7ff, 0x800,
+/// 0x801, 0xfff} the float16 and bfloat16 bits of the float with bits (hi << 12) | lo narrowed
+/// (pairs of uint16).
+void halfconv(const char* out_path) {
+    std::FILE* f = std::fopen(out_path, "wb");
+    if (!f) {
+        std::fprintf(stderr, "cannot write %s\n", out_path);
+        std::exit(2);
+    }
+    std::vector<unsigned> widened;
+    for (unsigned h = 0; h < 65536; ++h) {
+        const unsigned short bits = static_cast<unsigned short>(h);
+        widened.push_back(std::bit_cast<unsigned>(ctc_kernels::widen(ctc_f16{bits})));
+        widened.push_back(std::bit_cast<unsigned>(ctc_kernels::widen(ctc_bf16{bits})));
+    }
+    std::fwrite(widened.data(), sizeof(unsigned), widened.size(), f);
+    const unsigned lows[] = {0, 1, 0x7ff, 0x800, 0x801, 0xfff};
+    std::vector<unsigned short> narrowed;
+    for (unsigned hi = 0; hi < (1u << 20); ++hi) {
+        for (unsigned lo : lows) {
+            const float x = std::bit_cast<float>((hi << 12) | lo);
+            narrowed.push_back(ctc_kernels::float_to_f16(x));
+            narrowed.push_back(ctc_kernels::float_to_bf16(x));
+        }
+    }
+    std::fwrite(narrowed.data(), sizeof(unsigned short), narrowed.size(), f);
+    std::fclose(f);
+    g_passed += 1;
+    std::printf("ok halfconv: %zu widened, %zu narrowed\n", widened.size(), narrowed.size());
+}
+
 int main(int argc, char** argv) {
     if (argc == 5 && std::strcmp(argv[1], "golden") == 0) {
         golden(argv[2], argv[3], argv[4]);
     } else if (argc == 5 && std::strcmp(argv[1], "align") == 0) {
         align(argv[2], argv[3], argv[4]);
+    } else if (argc == 3 && std::strcmp(argv[1], "halfconv") == 0) {
+        halfconv(argv[2]);
     } else if (argc == 4 && std::strcmp(argv[1], "fuzz") == 0) {
         fuzz(std::stoull(argv[2]), std::stoi(argv[3]));
     } else {
-        std::fprintf(stderr, "usage: %s golden DATA OUT CONFIGS | align DATA OUT CONFIGS | fuzz SEED COUNT\n",
+        std::fprintf(stderr, "usage: %s golden DATA OUT CONFIGS | align DATA OUT CONFIGS | halfconv OUT | fuzz SEED COUNT\n",
                      argv[0]);
         return 2;
     }

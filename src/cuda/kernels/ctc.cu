@@ -1,8 +1,8 @@
 // CTC loss kernels (torch.nn.functional.ctc_loss semantics) for the CUDA backend.
 //
 // Compiled at run time by NVRTC, so this file includes no header and uses only what NVRTC
-// provides built in (expf, logf, exp, log, __int_as_float, __longlong_as_double,
-// __syncthreads, __syncthreads_or). The same file compiles as C++20 on the
+// provides built in (expf, logf, exp, log, __int_as_float, __float_as_int,
+// __longlong_as_double, __syncthreads, __syncthreads_or). The same file compiles as C++20 on the
 // host against tests/cuda_emu/emu.h, which emulates those built-ins (tests/cuda_emulation.rs and
 // the driver stand-in of tests/cuda_driver/), and tests/cuda/nvrtc_compile.py compiles it with
 // NVRTC for sm_70, sm_80 and sm_90.
@@ -165,7 +165,8 @@
 // -inf; the other samples are aligned as with valid values there.
 //
 // =============================================================================================
-// Forced alignment (ctc_align): the CPU's path and score, bit for bit
+// Forced alignment (ctc_align): the CPU's path and score, bit for bit (log-probabilities; for
+// logits the frames' log-sum-exp is summed in another order, so to rounding)
 // =============================================================================================
 //
 // One block per sample sweeps its frames in a loop (one barrier a frame), as alpha does, over
