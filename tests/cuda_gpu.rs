@@ -1973,17 +1973,7 @@ fn logits_golden_cases_on_the_device() {
         return;
     }
     let stream = Stream::non_blocking();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-logits");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    assert!(paths.len() >= 9, "golden logits cases in {}", dir.display());
-    for path in paths {
-        let g = load_golden(&path);
-        assert_eq!(g.input, CTC_INPUT_LOGITS, "{}", g.name);
+    for g in golden_logits() {
         for (k, layout) in LAYOUTS.into_iter().enumerate() {
             let setup = Setup {
                 layout,

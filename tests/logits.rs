@@ -301,19 +301,9 @@ fn logits_align_as_their_log_softmax() {
 /// memory layout and with 1 and 3 threads.
 #[test]
 fn logits_match_torch_golden_cases() {
-    use common::{check_golden_f32, check_golden_f64, load_golden, run_golden, LAYOUTS};
+    use common::{check_golden_f32, check_golden_f64, golden_logits, run_golden, LAYOUTS};
     use ctc::ffi::CTC_STATUS_SUCCESS;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-logits");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    assert!(paths.len() >= 9, "golden logits cases in {}", dir.display());
-    for path in paths {
-        let g = load_golden(&path);
-        assert_eq!(g.input, ctc::ffi::CTC_INPUT_LOGITS, "{}", g.name);
+    for g in golden_logits() {
         for layout in LAYOUTS {
             for threads in [1, 3] {
                 let what = format!("{} {layout:?} {threads} threads", g.name);

@@ -113,15 +113,32 @@ pub fn load_golden(path: &Path) -> Golden {
     }
 }
 
-pub fn all_golden() -> Vec<Golden> {
-    let mut paths: Vec<_> = std::fs::read_dir(golden_dir())
+/// The cases of a directory of golden JSON files, in name order.
+fn golden_cases(dir: &Path) -> Vec<Golden> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     paths.sort();
-    assert_eq!(paths.len(), 20, "the golden set has twenty cases");
     paths.iter().map(|p| load_golden(p)).collect()
+}
+
+pub fn all_golden() -> Vec<Golden> {
+    let cases = golden_cases(&golden_dir());
+    assert_eq!(cases.len(), 20, "the golden set has twenty cases");
+    cases
+}
+
+/// torch's answers on logits (tests/data/golden-logits/, scripts/make_golden_logits.py).
+pub fn golden_logits() -> Vec<Golden> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden-logits");
+    let cases = golden_cases(&dir);
+    assert!(cases.len() >= 9, "golden logits cases in {}", dir.display());
+    for g in &cases {
+        assert_eq!(g.input, CTC_INPUT_LOGITS, "{}", g.name);
+    }
+    cases
 }
 
 pub trait Float: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {

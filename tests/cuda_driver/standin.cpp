@@ -115,31 +115,28 @@ void run_kernel(dim3 grid, dim3 block, const void* params) {
     emu::launch(K, grid, block, p);
 }
 
+// The kernels reading log_probs, for one element type (ctc.cu's CTC_INPUT_KERNELS).
+#define STANDIN_INPUT_KERNELS(In, T, SUFFIX)                                                     \
+    {"ctc_shift_" #SUFFIX, run_kernel<ShiftParams<In, T>, ctc_shift_##SUFFIX>,                   \
+     sizeof(ShiftParams<In, T>), 2, CTC_GRID_THREADS, 0},                                       \
+    {"ctc_alpha_" #SUFFIX, run_kernel<AlphaParams<In, T>, ctc_alpha_##SUFFIX>,                   \
+     sizeof(AlphaParams<In, T>), 7, CTC_SWEEP_THREADS, 1 << 1},                                 \
+    {"ctc_beta_" #SUFFIX, run_kernel<BetaParams<In, T>, ctc_beta_##SUFFIX>,                      \
+     sizeof(BetaParams<In, T>), 8, CTC_SWEEP_THREADS, 1 << 1},                                  \
+    {"ctc_grad_" #SUFFIX, run_kernel<GradParams<In, T>, ctc_grad_##SUFFIX>,                      \
+     sizeof(GradParams<In, T>), 10, CTC_GRID_THREADS, 1 << 1 | 1 << 8},                         \
+    {"ctc_align_" #SUFFIX, run_kernel<AlignParams<In, T>, ctc_align_##SUFFIX>,                   \
+     sizeof(AlignParams<In, T>), 10, CTC_SWEEP_THREADS, 1 << 1 | 3 << 8}
+
 const Kernel kKernels[] = {
     {"ctc_offsets", run_kernel<OffsetsParams, ctc_offsets>, sizeof(OffsetsParams), 2, CTC_GRID_THREADS, 0},
     {"ctc_prepare", run_kernel<PrepareParams, ctc_prepare>, sizeof(PrepareParams), 9, CTC_GRID_THREADS, 1 << 3},
     // shift is NULL for log-probabilities; grad_loss may be NULL; path is never written when
     // T = 0 (an empty tensor's pointer); path_scores may be NULL.
-    {"ctc_shift_f32", run_kernel<ShiftParams<float, float>, ctc_shift_f32>, sizeof(ShiftParams<float, float>), 2, CTC_GRID_THREADS, 0},
-    {"ctc_alpha_f32", run_kernel<AlphaParams<float, float>, ctc_alpha_f32>, sizeof(AlphaParams<float, float>), 7, CTC_SWEEP_THREADS, 1 << 1},
-    {"ctc_beta_f32", run_kernel<BetaParams<float, float>, ctc_beta_f32>, sizeof(BetaParams<float, float>), 8, CTC_SWEEP_THREADS, 1 << 1},
-    {"ctc_grad_f32", run_kernel<GradParams<float, float>, ctc_grad_f32>, sizeof(GradParams<float, float>), 10, CTC_GRID_THREADS, 1 << 1 | 1 << 8},
-    {"ctc_align_f32", run_kernel<AlignParams<float, float>, ctc_align_f32>, sizeof(AlignParams<float, float>), 10, CTC_SWEEP_THREADS, 1 << 1 | 3 << 8},
-    {"ctc_shift_f64", run_kernel<ShiftParams<double, double>, ctc_shift_f64>, sizeof(ShiftParams<double, double>), 2, CTC_GRID_THREADS, 0},
-    {"ctc_alpha_f64", run_kernel<AlphaParams<double, double>, ctc_alpha_f64>, sizeof(AlphaParams<double, double>), 7, CTC_SWEEP_THREADS, 1 << 1},
-    {"ctc_beta_f64", run_kernel<BetaParams<double, double>, ctc_beta_f64>, sizeof(BetaParams<double, double>), 8, CTC_SWEEP_THREADS, 1 << 1},
-    {"ctc_grad_f64", run_kernel<GradParams<double, double>, ctc_grad_f64>, sizeof(GradParams<double, double>), 10, CTC_GRID_THREADS, 1 << 1 | 1 << 8},
-    {"ctc_align_f64", run_kernel<AlignParams<double, double>, ctc_align_f64>, sizeof(AlignParams<double, double>), 10, CTC_SWEEP_THREADS, 1 << 1 | 3 << 8},
-    {"ctc_shift_f16", run_kernel<ShiftParams<ctc_f16, float>, ctc_shift_f16>, sizeof(ShiftParams<ctc_f16, float>), 2, CTC_GRID_THREADS, 0},
-    {"ctc_alpha_f16", run_kernel<AlphaParams<ctc_f16, float>, ctc_alpha_f16>, sizeof(AlphaParams<ctc_f16, float>), 7, CTC_SWEEP_THREADS, 1 << 1},
-    {"ctc_beta_f16", run_kernel<BetaParams<ctc_f16, float>, ctc_beta_f16>, sizeof(BetaParams<ctc_f16, float>), 8, CTC_SWEEP_THREADS, 1 << 1},
-    {"ctc_grad_f16", run_kernel<GradParams<ctc_f16, float>, ctc_grad_f16>, sizeof(GradParams<ctc_f16, float>), 10, CTC_GRID_THREADS, 1 << 1 | 1 << 8},
-    {"ctc_align_f16", run_kernel<AlignParams<ctc_f16, float>, ctc_align_f16>, sizeof(AlignParams<ctc_f16, float>), 10, CTC_SWEEP_THREADS, 1 << 1 | 3 << 8},
-    {"ctc_shift_bf16", run_kernel<ShiftParams<ctc_bf16, float>, ctc_shift_bf16>, sizeof(ShiftParams<ctc_bf16, float>), 2, CTC_GRID_THREADS, 0},
-    {"ctc_alpha_bf16", run_kernel<AlphaParams<ctc_bf16, float>, ctc_alpha_bf16>, sizeof(AlphaParams<ctc_bf16, float>), 7, CTC_SWEEP_THREADS, 1 << 1},
-    {"ctc_beta_bf16", run_kernel<BetaParams<ctc_bf16, float>, ctc_beta_bf16>, sizeof(BetaParams<ctc_bf16, float>), 8, CTC_SWEEP_THREADS, 1 << 1},
-    {"ctc_grad_bf16", run_kernel<GradParams<ctc_bf16, float>, ctc_grad_bf16>, sizeof(GradParams<ctc_bf16, float>), 10, CTC_GRID_THREADS, 1 << 1 | 1 << 8},
-    {"ctc_align_bf16", run_kernel<AlignParams<ctc_bf16, float>, ctc_align_bf16>, sizeof(AlignParams<ctc_bf16, float>), 10, CTC_SWEEP_THREADS, 1 << 1 | 3 << 8},
+    STANDIN_INPUT_KERNELS(float, float, f32),
+    STANDIN_INPUT_KERNELS(double, double, f64),
+    STANDIN_INPUT_KERNELS(ctc_f16, float, f16),
+    STANDIN_INPUT_KERNELS(ctc_bf16, float, bf16),
     {"ctc_reduce_f32", run_kernel<ReduceParams<float>, ctc_reduce_f32>, sizeof(ReduceParams<float>), 3, CTC_GRID_THREADS, 0},
     {"ctc_reduce_f64", run_kernel<ReduceParams<double>, ctc_reduce_f64>, sizeof(ReduceParams<double>), 3, CTC_GRID_THREADS, 0},
 };
