@@ -1,5 +1,7 @@
-//! float16 and bfloat16 to and from float32, bit for bit as IEEE 754 and the `half` crate
-//! (round to nearest, ties to even; NaN stays NaN, infinities and subnormals exact), written
+//! float16 and bfloat16 to and from float32, bit for bit as IEEE 754, the `half` crate and the
+//! x86 F16C instructions (round to nearest, ties to even; infinities and subnormals exact; a NaN
+//! keeps its sign and the top bits of its payload and comes out quiet, except that bfloat16
+//! widens by a shift as torch's does), written
 //! with selects only so that the kernels' loops over them vectorize (the `half` crate converts
 //! one value at a time, through run-time feature detection without the `std` feature's
 //! intrinsics). After F. Giesen's branch-free conversions (public domain).
@@ -13,9 +15,11 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
     let exp = shifted_exp & bits;
     let normal = bits + ((127 - 15) << 23);
     let special = normal + ((128 - 16) << 23); // infinity or NaN
+                                               // A NaN (payload bits set) comes out quiet.
+    let quiet = if bits & 0x007f_e000 != 0 { 1 << 22 } else { 0 };
     let subnormal = (f32::from_bits(normal + (1 << 23)) - magic).to_bits();
     let o = if exp == shifted_exp {
-        special
+        special | quiet
     } else if exp == 0 {
         subnormal
     } else {
@@ -24,7 +28,8 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(o | (((h & 0x8000) as u32) << 16))
 }
 
-/// float32 to float16 bits, rounded to nearest even; overflow gives infinity, NaN a quiet NaN.
+/// float32 to float16 bits, rounded to nearest even; overflow gives infinity, NaN a quiet NaN
+/// with the top 10 bits of its payload.
 #[inline(always)]
 pub(crate) fn f32_to_f16(f: f32) -> u16 {
     const F32_INFINITY: u32 = 255 << 23;
@@ -33,7 +38,11 @@ pub(crate) fn f32_to_f16(f: f32) -> u16 {
     let bits = f.to_bits();
     let sign = ((bits & 0x8000_0000) >> 16) as u16;
     let u = bits & 0x7fff_ffff;
-    let overflow = if u > F32_INFINITY { 0x7e00 } else { 0x7c00 };
+    let overflow = if u > F32_INFINITY {
+        0x7e00 | ((u >> 13) & 0x3ff) as u16
+    } else {
+        0x7c00
+    };
     let small = (f32::from_bits(u) + f32::from_bits(DENORM_MAGIC))
         .to_bits()
         .wrapping_sub(DENORM_MAGIC) as u16;
@@ -52,7 +61,7 @@ pub(crate) fn f32_to_f16(f: f32) -> u16 {
     o | sign
 }
 
-/// bfloat16 bits to float32 (exact).
+/// bfloat16 bits to float32 (exact: a shift, as torch's, so a signalling NaN stays one).
 #[inline(always)]
 pub(crate) fn bf16_to_f32(h: u16) -> f32 {
     f32::from_bits((h as u32) << 16)
@@ -74,17 +83,20 @@ pub(crate) fn f32_to_bf16(f: f32) -> u16 {
 mod tests {
     use super::*;
 
-    fn same(a: f32, b: f32) -> bool {
-        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
-    }
-
     #[test]
     fn every_half_value_widens_as_the_half_crate() {
         for h in 0..=u16::MAX {
-            let want = half::f16::from_bits(h).to_f32();
-            assert!(same(f16_to_f32(h), want), "f16 {h:#06x}");
-            let want = half::bf16::from_bits(h).to_f32();
-            assert!(same(bf16_to_f32(h), want), "bf16 {h:#06x}");
+            let want = half::f16::from_bits(h).to_f32().to_bits();
+            assert_eq!(f16_to_f32(h).to_bits(), want, "f16 {h:#06x}");
+            // bfloat16 widens by a shift, as torch's does: a signalling NaN stays signalling
+            // (the half crate quiets it).
+            let b = half::bf16::from_bits(h);
+            let want = if b.is_nan() {
+                (h as u32) << 16
+            } else {
+                b.to_f32().to_bits()
+            };
+            assert_eq!(bf16_to_f32(h).to_bits(), want, "bf16 {h:#06x}");
         }
     }
 
@@ -95,22 +107,15 @@ mod tests {
         for hi in 0..(1u32 << 20) {
             for lo in [0u32, 1, 0x7ff, 0x800, 0x801, 0xfff] {
                 let f = f32::from_bits((hi << 12) | lo);
-                let want = half::f16::from_f32(f);
+                let want = half::f16::from_f32(f).to_bits();
                 let got = f32_to_f16(f);
-                assert!(
-                    got == want.to_bits()
-                        || (f.is_nan() && want.is_nan() && f16_to_f32(got).is_nan()),
-                    "f16 of {f:e} ({:#010x}): {got:#06x}, want {:#06x}",
-                    f.to_bits(),
-                    want.to_bits()
-                );
-                let want = half::bf16::from_f32(f);
-                let got = f32_to_bf16(f);
-                assert!(
-                    got == want.to_bits()
-                        || (f.is_nan() && want.is_nan() && bf16_to_f32(got).is_nan()),
-                    "bf16 of {f:e}: {got:#06x}, want {:#06x}",
-                    want.to_bits()
+                assert_eq!(got, want, "f16 of {f:e} ({:#010x})", f.to_bits());
+                let want = half::bf16::from_f32(f).to_bits();
+                assert_eq!(
+                    f32_to_bf16(f),
+                    want,
+                    "bf16 of {f:e} ({:#010x})",
+                    f.to_bits()
                 );
             }
         }

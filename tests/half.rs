@@ -2,7 +2,8 @@
 //! - the loss and gradient are those of the float32 computation on the same values widened
 //!   (exactly: the kernels widen each value as they read it), rounded once to the half type, in
 //!   every code path (one sample, groups of 8, long inputs, deferred and streamed gradient rows),
-//!   for log-probabilities and logits, contiguous and strided, every thread count;
+//!   for log-probabilities and logits, both gradients, contiguous and strided, every thread
+//!   count;
 //! - a float32 loss (the C ABI) is the float32 computation's loss bit for bit;
 //! - forced alignment gives the paths of the widened values;
 //! - accuracy against float64 of the same half values is float32's (documented in the README).
@@ -10,7 +11,7 @@
 mod common;
 use common::{log_softmax, PaddedCase, Rng};
 use ctc::ffi::*;
-use ctc::{bf16, ctc_align, ctc_loss_and_grad, f16, Element, Input, Options, Reduction};
+use ctc::{bf16, ctc_align, ctc_loss_and_grad, f16, Element, Gradient, Input, Options, Reduction};
 use ndarray::Array3;
 
 const SHAPES: [(usize, usize, usize, usize); 5] = [
@@ -42,10 +43,16 @@ fn check_half<H: Element<Acc = f32>>(round: fn(f64) -> H) {
                 .unwrap();
             let wide = h.mapv(|v| v.to_acc());
             let h_ntc = h.view().permuted_axes([1, 0, 2]).to_owned();
-            for reduction in [Reduction::None, Reduction::Mean] {
+            let modes = [
+                (Reduction::None, Gradient::Torch),
+                (Reduction::Mean, Gradient::Torch),
+                (Reduction::None, Gradient::Exact),
+            ];
+            for (reduction, gradient) in modes {
                 let o = |threads| Options {
                     reduction,
                     input,
+                    gradient,
                     num_threads: threads,
                     ..Options::default()
                 };
@@ -58,7 +65,7 @@ fn check_half<H: Element<Acc = f32>>(round: fn(f64) -> H) {
                         let (loss, grad) =
                             ctc_loss_and_grad(&case.inputs(view), &o(threads), None).unwrap();
                         let what = format!(
-                            "{:?} T={t} N={n} C={c} {input:?} {reduction:?} {threads}",
+                            "{:?} T={t} N={n} C={c} {input:?} {reduction:?} {gradient:?} {threads}",
                             H::DTYPE
                         );
                         assert_eq!(

@@ -228,7 +228,8 @@ impl<E: CpuElement> AlignJob<'_, '_, E> {
         let Planes { bl, bh, ll, lh } = planes(lo, hi);
         let shift = self.shift::<FMA>(t);
         let sc = &mut self.scratch;
-        let row = row_of(&self.log_probs, t, sc.row, shift);
+        // Alignment gathers the emitted classes only: no whole-row conversion.
+        let row = row_of(&self.log_probs, t, sc.row, shift, None);
         let eb = row.gather(labels, blank, ll, &mut sc.ext[ll..lh], table);
         if t == 0 {
             // Only states 0 and 1 start a path.

@@ -13,9 +13,9 @@ pub(crate) struct Isa(Level);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Level {
-    /// AVX-512 F, BW and VL, with AVX2 and FMA.
+    /// AVX-512 F, BW and VL, with AVX2, FMA and F16C.
     Avx512,
-    /// AVX2 and FMA.
+    /// AVX2, FMA and F16C.
     Avx2,
     /// The target's baseline (SSE2 on x86-64).
     Baseline,
@@ -25,10 +25,19 @@ enum Level {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Avx512(());
 
+/// Proof that this CPU has AVX and F16C, the float16 conversions (see [`Isa::f16c`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct F16c(());
+
 impl Isa {
     /// The AVX-512 token, when this is the AVX-512 set.
     pub fn avx512(self) -> Option<Avx512> {
         (self.0 == Level::Avx512).then_some(Avx512(()))
+    }
+
+    /// The F16C token, when this set includes F16C (both vector sets do).
+    pub fn f16c(self) -> Option<F16c> {
+        (self.0 != Level::Baseline).then_some(F16c(()))
     }
 
     /// The name of the set, for tests and benchmarks.
@@ -73,10 +82,12 @@ fn best() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx2") && has!("fma") {
+        // Every CPU with AVX2 and FMA has F16C; it is checked all the same.
+        let avx2 = has!("avx2") && has!("fma") && has!("f16c");
+        if avx2 && has!("avx512f") && has!("avx512bw") && has!("avx512vl") {
             return Isa(Level::Avx512);
         }
-        if has!("avx2") && has!("fma") {
+        if avx2 {
             return Isa(Level::Avx2);
         }
     }
@@ -96,23 +107,23 @@ pub(crate) fn run<K: Kernel>(isa: Isa, kernel: K) -> K::Output {
     match isa.0 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: an `Isa` of this level is only made by `detect`, which found avx512f,
-        // avx512bw, avx512vl, avx2 and fma on this CPU.
+        // avx512bw, avx512vl, avx2, fma and f16c on this CPU.
         Level::Avx512 => unsafe { run_avx512(isa, kernel) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, avx2 and fma.
+        // SAFETY: as above, avx2, fma and f16c.
         Level::Avx2 => unsafe { run_avx2(isa, kernel) },
         _ => kernel.run::<false>(isa),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
 fn run_avx512<K: Kernel>(isa: Isa, kernel: K) -> K::Output {
     kernel.run::<true>(isa)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn run_avx2<K: Kernel>(isa: Isa, kernel: K) -> K::Output {
     kernel.run::<true>(isa)
 }

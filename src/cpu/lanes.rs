@@ -724,7 +724,7 @@ impl<E: CpuElement> Ctx<'_, '_, E> {
             for (j, acc) in accs.enumerate().filter(|&(j, _)| writes[j]) {
                 let mut out = out_t.row_mut(j);
                 let copy = &mut *sweep.copy[j];
-                let row = row_of(&lp_t, j, copy, super::planar::Shift::none());
+                let row = row_of(&lp_t, j, copy, super::planar::Shift::none(), None);
                 row.write_grad::<FMA>(Some(acc), sweep.upstream[j], &mut out);
             }
         }

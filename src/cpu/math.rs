@@ -10,6 +10,8 @@
 //! uses the standard library's `exp` and `ln`. [`FastReal`] gives the kernels one name for each
 //! function in both precisions.
 
+use super::convert;
+use super::isa::F16c;
 use crate::types::{Element, Real};
 
 /// The scalar type of the CPU kernels: [`Real`] with the kernels' own elementary functions.
@@ -62,10 +64,30 @@ impl FastReal for f64 {
     }
 }
 
-/// An element type the CPU kernels take: its accumulation type is a [`FastReal`].
+/// An element type the CPU kernels take: its accumulation type is a [`FastReal`], and its rows
+/// convert to and from it in blocks.
 pub(crate) trait CpuElement: Element<Acc = <Self as CpuElement>::Fast> {
     /// The accumulation type.
-    type Fast: FastReal + Element<Acc = Self::Fast>;
+    type Fast: FastReal + CpuElement<Fast = Self::Fast>;
+    /// Stored narrower than it is computed (float16, bfloat16): the kernels' passes over whole
+    /// rows go through blocks of the accumulation type ([`Self::widen`], [`Self::narrow`]).
+    const NARROW: bool = false;
+    /// `dst[i] = src[i].to_acc()` for `i < min(len)`, with F16C when `f16c` is given.
+    #[inline(always)]
+    fn widen(src: &[Self], dst: &mut [Self::Fast], f16c: Option<F16c>) {
+        let _ = f16c;
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = s.to_acc();
+        }
+    }
+    /// `dst[i] = from_acc(src[i])` for `i < min(len)`, with F16C when `f16c` is given.
+    #[inline(always)]
+    fn narrow(src: &[Self::Fast], dst: &mut [Self], f16c: Option<F16c>) {
+        let _ = f16c;
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = Self::from_acc(s);
+        }
+    }
 }
 
 impl CpuElement for f32 {
@@ -78,10 +100,28 @@ impl CpuElement for f64 {
 
 impl CpuElement for half::f16 {
     type Fast = f32;
+    const NARROW: bool = true;
+    #[inline(always)]
+    fn widen(src: &[Self], dst: &mut [f32], f16c: Option<F16c>) {
+        convert::widen_f16(src, dst, f16c);
+    }
+    #[inline(always)]
+    fn narrow(src: &[f32], dst: &mut [Self], f16c: Option<F16c>) {
+        convert::narrow_f16(src, dst, f16c);
+    }
 }
 
 impl CpuElement for half::bf16 {
     type Fast = f32;
+    const NARROW: bool = true;
+    #[inline(always)]
+    fn widen(src: &[Self], dst: &mut [f32], _: Option<F16c>) {
+        convert::widen_bf16(src, dst);
+    }
+    #[inline(always)]
+    fn narrow(src: &[f32], dst: &mut [Self], _: Option<F16c>) {
+        convert::narrow_bf16(src, dst);
+    }
 }
 
 /// `a * b + c`, fused when `FMA`.

@@ -13,6 +13,7 @@
 //! bitwise identical for every thread count.
 
 mod align;
+mod convert;
 pub(crate) mod isa;
 mod lanes;
 pub(crate) mod layout;
@@ -824,6 +825,7 @@ impl<E: CpuElement> Runner<'_, '_, '_, E> {
                     .want_grad
                     .then(|| (grad_b, self.upstream(s), b.options.zero_infinity)),
                 deferred: self.plan.deferred,
+                f16c: self.isa.f16c(),
             });
         }
         planar::process(&mut jobs, nll, phase, self.isa);

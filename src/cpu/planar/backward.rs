@@ -115,7 +115,13 @@ impl<E: CpuElement> Job<'_, '_, E> {
             }
         }
         let sc = &mut self.scratch;
-        let row = row_of(&self.log_probs, t, sc.row, Self::shift(&sc.shifts, t));
+        let row = row_of(
+            &self.log_probs,
+            t,
+            sc.row,
+            Self::shift(&sc.shifts, t),
+            self.f16c,
+        );
         let mut out = grad.row_mut(t);
         // Many classes: stream `exp(lp) * g` through the gradient row first (it needs no
         // posterior, and reading the row in order brings it into the cache for the gathers

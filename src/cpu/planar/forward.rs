@@ -72,7 +72,8 @@ impl<E: CpuElement> Job<'_, '_, E> {
         let sc = &mut self.scratch;
         let ext = &mut sc.ext[ll..lh];
         let shift = Self::shift(&sc.shifts, t);
-        let eb = row_of(&self.log_probs, t, sc.row, shift).gather(labels, blank, ll, ext, table);
+        let eb = row_of(&self.log_probs, t, sc.row, shift, self.f16c)
+            .gather(labels, blank, ll, ext, table);
         let cur_at = (t % rows) * width;
         if t == 0 {
             // Only states 0 and 1 start a path; the window at t = 0 lies within [0, 2).

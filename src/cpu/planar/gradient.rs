@@ -5,7 +5,7 @@
 
 use super::gather::{prefetch_lines, table_lookup};
 use super::{planes, row_of, window, Job, Planes, Row, Shift};
-use crate::cpu::isa::Isa;
+use crate::cpu::isa::{F16c, Isa};
 use crate::cpu::layout::VECTOR_WIDTH;
 use crate::cpu::math::{CpuElement, FastReal};
 use crate::types::Element;
@@ -17,6 +17,10 @@ use num_traits::Zero;
 /// correct the emitted classes (a buffer of 8000 classes no longer stays in L1 beside the rows;
 /// the measurements that set the bound are in docs/benchmarks.md).
 const DENSE_BYTES: usize = 8 << 10;
+
+/// Classes of a half row computed at a time through float32 buffers (two of 512 bytes, which
+/// stay in L1 between the widening, the gradient and the narrowing).
+const HALF_BLOCK: usize = 128;
 
 /// The sum of `post`, in `VECTOR_WIDTH` independent lanes (a fixed order, whatever the range).
 #[inline(always)]
@@ -187,23 +191,67 @@ pub(super) fn grad_row_posteriors<
     }
 }
 
+/// [`grad_row_posteriors`] with the class posteriors `acc`, else [`grad_row`], into a
+/// contiguous gradient row: directly for float32 and float64 rows; through float32 blocks for
+/// half rows or outputs, widened and narrowed a block at a time (with F16C when `f16c` is given)
+/// rather than an element at a time (the same bits either way).
+#[inline(always)]
+pub(super) fn grad_row_slice<
+    R: CpuElement<Fast = A>,
+    E: CpuElement<Fast = A>,
+    A: FastReal + CpuElement<Fast = A>,
+    const FMA: bool,
+>(
+    lp: &[R],
+    acc: Option<&[A]>,
+    g: Upstream<A>,
+    out: &mut [E],
+    f16c: Option<F16c>,
+) {
+    if !R::NARROW && !E::NARROW {
+        match acc {
+            None => grad_row::<_, _, _, FMA>(lp, g, out.iter_mut()),
+            Some(acc) => grad_row_posteriors::<_, _, _, FMA>(lp, acc, g, out),
+        }
+        return;
+    }
+    let (mut x, mut y) = ([A::zero(); HALF_BLOCK], [A::zero(); HALF_BLOCK]);
+    for (start, out) in (0..).step_by(HALF_BLOCK).zip(out.chunks_mut(HALF_BLOCK)) {
+        let n = out.len();
+        let (x, y) = (&mut x[..n], &mut y[..n]);
+        if g.form != Form::Exact {
+            // (The exact form does not read the row.)
+            R::widen(&lp[start..start + n], x, f16c);
+        }
+        match acc {
+            None => grad_row::<A, A, A, FMA>(x, g, y.iter_mut()),
+            Some(acc) => grad_row_posteriors::<A, A, A, FMA>(x, &acc[start..start + n], g, &mut *y),
+        }
+        E::narrow(y, out, f16c);
+    }
+}
+
 /// [`grad_row_acc`] with the class posteriors `acc`, else [`grad_row`], into a gradient row of
-/// any class stride (a contiguous one takes the slice loop, which vectorizes).
+/// any class stride (a contiguous one takes [`grad_row_slice`], which vectorizes).
 #[inline(always)]
 pub(super) fn write_grad_row<
-    R: Element<Acc = A>,
-    E: Element<Acc = A>,
-    A: FastReal,
+    R: CpuElement<Fast = A>,
+    E: CpuElement<Fast = A>,
+    A: FastReal + CpuElement<Fast = A>,
     const FMA: bool,
 >(
     lp: &[R],
     acc: Option<&mut [A]>,
     g: Upstream<A>,
     out: &mut ArrayViewMut1<'_, E>,
+    f16c: Option<F16c>,
 ) {
     match (out.as_slice_mut(), acc) {
-        (Some(o), None) => grad_row::<_, _, _, FMA>(lp, g, o.iter_mut()),
-        (Some(o), Some(acc)) => grad_row_acc::<_, _, _, FMA>(lp, acc, g, o.iter_mut()),
+        (Some(o), None) => grad_row_slice::<_, _, _, FMA>(lp, None, g, o, f16c),
+        (Some(o), Some(acc)) => {
+            grad_row_slice::<_, _, _, FMA>(lp, Some(acc), g, o, f16c);
+            acc.fill(A::zero());
+        }
         (None, None) => grad_row::<_, _, _, FMA>(lp, g, out.iter_mut()),
         (None, Some(acc)) => grad_row_acc::<_, _, _, FMA>(lp, acc, g, out.iter_mut()),
     }
@@ -331,7 +379,11 @@ pub(super) fn posteriors_in_place<A: FastReal, const FMA: bool>(
 /// by correcting the emitted classes. `acc` is zero on entry and on return.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn emit_row<E: Element<Acc = A>, A: FastReal + Element<Acc = A>, const FMA: bool>(
+pub(super) fn emit_row<
+    E: CpuElement<Fast = A>,
+    A: FastReal + CpuElement<Fast = A>,
+    const FMA: bool,
+>(
     row: &Row<'_, E, A>,
     post_b: &[A],
     post_l: &[A],
@@ -393,7 +445,8 @@ impl<E: CpuElement> Job<'_, '_, E> {
         let plane = width / 2;
         let (lo, hi) = window(t, t_b, 2 * labels.len() + 1);
         let Planes { bl, bh, ll, lh } = planes(lo, hi);
-        let row = row_of(log_probs, t, sc.row, Job::<E>::shift(&sc.shifts, t));
+        let shift = Job::<E>::shift(&sc.shifts, t);
+        let row = row_of(log_probs, t, sc.row, shift, isa.f16c());
         let mut out = grad.row_mut(t);
         let post = &sc.log_alpha[t * width..][..width];
         if t + 1 < t_b {

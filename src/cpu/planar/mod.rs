@@ -65,16 +65,15 @@ mod gradient;
 
 pub(crate) use gradient::{grad_row_acc, grad_value, Form, Upstream};
 
-use super::isa::{self, Isa, Kernel};
+use super::isa::{self, F16c, Isa, Kernel};
 use super::layout::VECTOR_WIDTH;
 use super::logadd::{lae2_parts, lae_with_pair, pair_value};
 use super::logits::frame_shifts;
 pub(crate) use super::logits::Shift;
 use super::math::{CpuElement, FastReal};
-use crate::types::Element;
 use gather::gather;
 pub(crate) use gather::table_lookup;
-use gradient::{grad_row_posteriors, write_grad_row};
+use gradient::{grad_row_posteriors, grad_row_slice, write_grad_row};
 use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use num_traits::Zero;
 
@@ -124,6 +123,8 @@ pub(crate) struct Job<'j, 'w, E: CpuElement> {
     /// Leave the gradient rows to [`Phase::Gradient`]: the backward sweep writes the posteriors
     /// of each frame's states over that frame's row of alpha instead.
     pub deferred: bool,
+    /// F16C, when the kernel's instruction set has it (whole rows of float16).
+    pub f16c: Option<F16c>,
 }
 
 /// A row of the first tensor: the caller's memory when its class stride is 1, else a copy; and
@@ -132,6 +133,8 @@ pub(crate) struct Job<'j, 'w, E: CpuElement> {
 pub(crate) struct Row<'r, E, A> {
     pub values: RowValues<'r, E, A>,
     pub shift: Shift<A>,
+    /// F16C, for the passes over whole float16 rows (see [`CpuElement::widen`]).
+    pub f16c: Option<F16c>,
 }
 
 pub(crate) enum RowValues<'r, E, A> {
@@ -139,7 +142,7 @@ pub(crate) enum RowValues<'r, E, A> {
     Copied(&'r [A]),
 }
 
-impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
+impl<E: CpuElement<Fast = A>, A: FastReal + CpuElement<Fast = A>> Row<'_, E, A> {
     /// [`gather`] from this row, shifted: log-probabilities.
     #[inline(always)]
     pub(crate) fn gather(
@@ -173,8 +176,8 @@ impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
     ) {
         let g = g.shifted(self.shift);
         match self.values {
-            RowValues::Direct(r) => write_grad_row::<_, _, _, FMA>(r, acc, g, out),
-            RowValues::Copied(r) => write_grad_row::<_, _, _, FMA>(r, acc, g, out),
+            RowValues::Direct(r) => write_grad_row::<_, _, _, FMA>(r, acc, g, out, self.f16c),
+            RowValues::Copied(r) => write_grad_row::<_, _, _, FMA>(r, acc, g, out, self.f16c),
         }
     }
 
@@ -187,9 +190,14 @@ impl<E: Element<Acc = A>, A: FastReal + Element<Acc = A>> Row<'_, E, A> {
         out: &mut ArrayViewMut1<'_, E>,
     ) {
         let g = g.shifted(self.shift);
+        let f16c = self.f16c;
         match (&self.values, out.as_slice_mut()) {
-            (RowValues::Direct(r), Some(o)) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, o),
-            (RowValues::Copied(r), Some(o)) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, o),
+            (RowValues::Direct(r), Some(o)) => {
+                grad_row_slice::<_, _, _, FMA>(r, Some(acc), g, o, f16c)
+            }
+            (RowValues::Copied(r), Some(o)) => {
+                grad_row_slice::<_, _, _, FMA>(r, Some(acc), g, o, f16c)
+            }
             (RowValues::Direct(r), None) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, out),
             (RowValues::Copied(r), None) => grad_row_posteriors::<_, _, _, FMA>(r, acc, g, out),
         }
@@ -288,13 +296,15 @@ pub(super) fn label_rows<A: FastReal, const FMA: bool>(
 }
 
 /// Row `t` of `log_probs`: the caller's memory when its class stride is 1, else a copy into
-/// `copy`; `shift` is what its values are shifted by (see [`Row`]).
+/// `copy`; `shift` is what its values are shifted by (see [`Row`]); `f16c` converts whole rows
+/// of float16.
 #[inline(always)]
 pub(crate) fn row_of<'r, E: CpuElement>(
     log_probs: &'r ArrayView2<'_, E>,
     t: usize,
     copy: &'r mut [E::Acc],
     shift: Shift<E::Acc>,
+    f16c: Option<F16c>,
 ) -> Row<'r, E, E::Acc> {
     let r = log_probs.row(t);
     let values = match r.to_slice() {
@@ -306,7 +316,11 @@ pub(crate) fn row_of<'r, E: CpuElement>(
             RowValues::Copied(copy)
         }
     };
-    Row { values, shift }
+    Row {
+        values,
+        shift,
+        f16c,
+    }
 }
 
 impl<E: CpuElement> Job<'_, '_, E> {

@@ -616,7 +616,8 @@ __device__ __forceinline__ float f16_to_float(unsigned short h) {
     const float magic = __int_as_float(113 << 23);
     const unsigned subnormal = static_cast<unsigned>(
         __float_as_int(__int_as_float(static_cast<int>(normal + (1u << 23))) - magic));
-    const unsigned o = exp == shifted_exp ? special : (exp == 0 ? subnormal : normal);
+    const unsigned quiet = (bits & 0x007fe000u) != 0 ? (1u << 22) : 0u;  // a NaN comes out quiet
+    const unsigned o = exp == shifted_exp ? (special | quiet) : (exp == 0 ? subnormal : normal);
     return __int_as_float(static_cast<int>(o | (static_cast<unsigned>(h & 0x8000) << 16)));
 }
 
@@ -628,7 +629,9 @@ __device__ __forceinline__ unsigned short float_to_f16(float f) {
     const unsigned bits = static_cast<unsigned>(__float_as_int(f));
     const unsigned short sign = static_cast<unsigned short>((bits & 0x80000000u) >> 16);
     const unsigned u = bits & 0x7fffffffu;
-    const unsigned short overflow = u > f32_infinity ? 0x7e00 : 0x7c00;
+    // NaN: quiet, with the top 10 bits of its payload.
+    const unsigned short overflow =
+        u > f32_infinity ? static_cast<unsigned short>(0x7e00u | ((u >> 13) & 0x3ffu)) : 0x7c00;
     const float sum = __int_as_float(static_cast<int>(u)) + __int_as_float(static_cast<int>(denorm_magic));
     const unsigned short small =
         static_cast<unsigned short>(static_cast<unsigned>(__float_as_int(sum)) - denorm_magic);
