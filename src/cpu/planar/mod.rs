@@ -154,8 +154,8 @@ impl<E: CpuElement<Fast = A>, A: FastReal + CpuElement<Fast = A>> Row<'_, E, A> 
         table: Option<isa::Avx512>,
     ) -> A {
         let eb = match self.values {
-            RowValues::Direct(r) => gather(r, labels, blank, first, e, table),
-            RowValues::Copied(r) => gather(r, labels, blank, first, e, table),
+            RowValues::Direct(r) => gather(r, labels, blank, first, e, table, self.f16c),
+            RowValues::Copied(r) => gather(r, labels, blank, first, e, table, self.f16c),
         };
         // Logits only: no shift would give x, bit for bit, but costs a pass.
         if !self.shift.is_none() {
