@@ -2,14 +2,20 @@
 through setuptools-rust, and its C library goes inside the package as libctc/libctc.so, next to
 the ctypes code that loads it. No Python extension module is built, so the wheel is tagged
 py3-none-<platform>: any Python 3, this platform. The version is the crate's, read from
-Cargo.toml, and is written into the package (libctc/_version.py) for the check at import."""
+Cargo.toml, and is written into the package (libctc/_version.py) for the check at import.
 
+The sdist carries the crate's own files (those `cargo package --list` names) under crate/, so
+that it builds on its own; built from it, this script finds crate/Cargo.toml instead."""
+
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
 from setuptools_rust import Binding, RustExtension, build_rust
 
 if sys.version_info >= (3, 11):
@@ -17,10 +23,15 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-CARGO_TOML = "../../Cargo.toml"  # relative: setuptools-rust passes it to cargo as given
+HERE = Path(__file__).resolve().parent
+REPOSITORY = HERE.parent.parent
+# Where an sdist keeps the crate (see Sdist).
+CRATE = "crate"
+# Relative: setuptools-rust passes it to cargo as given.
+CARGO_TOML = f"{CRATE}/Cargo.toml" if (HERE / CRATE / "Cargo.toml").is_file() else "../../Cargo.toml"
 LIBRARY = {"darwin": "libctc.dylib", "win32": "ctc.dll"}.get(sys.platform, "libctc.so")
 
-with open(Path(__file__).resolve().parent / CARGO_TOML, "rb") as f:
+with open(HERE / CARGO_TOML, "rb") as f:
     VERSION = tomllib.load(f)["package"]["version"]
 
 
@@ -42,6 +53,24 @@ class BuildPy(build_py):
             Path(self.build_lib, "libctc", "_version.py").write_text(f'VERSION = "{VERSION}"\n')
 
 
+class Sdist(sdist):
+    """Copies the crate's files, as `cargo package --list` names them (what a crate user builds
+    from: tests/package.rs checks that list), into the sdist's crate/ directory."""
+
+    def make_release_tree(self, base_dir, files):
+        super().make_release_tree(base_dir, files)
+        if CARGO_TOML.startswith(CRATE):  # an sdist made from an sdist: crate/ came with it
+            return
+        cmd = ["cargo", "package", "--list", "--allow-dirty", "--quiet"]
+        listed = subprocess.run(cmd, cwd=REPOSITORY, check=True, capture_output=True, text=True)
+        for name in listed.stdout.split():
+            source = REPOSITORY / name
+            if source.is_file():  # not what cargo generates (Cargo.toml.orig, .cargo_vcs_info.json)
+                target = Path(base_dir, CRATE, name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+
+
 class BdistWheel(bdist_wheel):
     """py3-none-<platform>: the platform's library, no interpreter- or ABI-specific code."""
 
@@ -53,5 +82,5 @@ class BdistWheel(bdist_wheel):
 setup(
     version=VERSION,
     rust_extensions=[RustExtension("libctc.libctc", path=CARGO_TOML, binding=Binding.NoBinding)],
-    cmdclass={"build_rust": BuildRust, "build_py": BuildPy, "bdist_wheel": BdistWheel},
+    cmdclass={"build_rust": BuildRust, "build_py": BuildPy, "bdist_wheel": BdistWheel, "sdist": Sdist},
 )
