@@ -434,7 +434,7 @@ impl<E: CpuElement> Job<'_, '_, E> {
         if !job.deferred || *job.scratch.pending == 0 || t >= t_b {
             return;
         }
-        let (labels, blank, width) = (job.labels, job.blank, job.width);
+        let (labels, blank, width, f16c) = (job.labels, job.blank, job.width, job.f16c);
         let (log_probs, sc) = (&job.log_probs, &mut job.scratch);
         let Some((grad, upstream, _)) = job.grad.as_mut() else {
             return;
@@ -446,7 +446,7 @@ impl<E: CpuElement> Job<'_, '_, E> {
         let (lo, hi) = window(t, t_b, 2 * labels.len() + 1);
         let Planes { bl, bh, ll, lh } = planes(lo, hi);
         let shift = Job::<E>::shift(&sc.shifts, t);
-        let row = row_of(log_probs, t, sc.row, shift, isa.f16c());
+        let row = row_of(log_probs, t, sc.row, shift, f16c);
         let mut out = grad.row_mut(t);
         let post = &sc.log_alpha[t * width..][..width];
         if t + 1 < t_b {
